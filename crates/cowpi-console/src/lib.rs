@@ -1,0 +1,8 @@
+//! What the kernel and the host agree on over the serial line, and the console logic that needs no hardware.
+//!
+//! `no_std` so the kernel links it, and host-tested like any crate. [`protocol`] is the line format the test
+//! runner reads; [`line_editor`] turns received bytes into shell command lines.
+#![no_std]
+
+pub mod line_editor;
+pub mod protocol;

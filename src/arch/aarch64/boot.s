@@ -1,0 +1,133 @@
+// The kernel's first instructions: one core, a known exception level, a stack and a zeroed BSS.
+//
+// Booted from kernel8.img (the firmware's way, and QEMU's with -kernel on a raw image) only core 0 comes
+// here, at EL2, with x0 = device tree or ATAG pointer; cores 1-3 wait in the firmware's spin table at
+// 0xE0/0xE8/0xF0. Booted as an ELF under QEMU, all four cores arrive here at EL3. Both are handled.
+
+.equ SPIN_TABLE_CORE1, 0xE0
+.equ SPIN_TABLE_CORE2, 0xE8
+.equ SPIN_TABLE_CORE3, 0xF0
+
+// SCR_EL3: NS (0) and RES1 bits 4-5, HCE (8) so EL2 can use HVC, RW (10) so EL2 is AArch64.
+.equ SCR_EL3_VALUE, (1 << 10) | (1 << 8) | (1 << 5) | (1 << 4) | (1 << 0)
+// SPSR for an exception return to ELxh (using SP_ELx) with D, A, I and F masked.
+.equ SPSR_EL2H_MASKED, (0xF << 6) | 0b1001
+.equ SPSR_EL1H_MASKED, (0xF << 6) | 0b0101
+// HCR_EL2.RW: EL1 runs in AArch64.
+.equ HCR_EL2_RW, (1 << 31)
+// CPTR_EL2 with TFP (10) clear: FP/SIMD not trapped to EL2. Bits 0-9, 12 and 13 are RES1.
+.equ CPTR_EL2_VALUE, 0x33FF
+// CPACR_EL1.FPEN = 0b11: FP/SIMD usable at EL1 and EL0. The Rust target uses NEON registers anywhere,
+// even in memcpy, so this must be set before the first line of Rust runs.
+.equ CPACR_EL1_FPEN, (0b11 << 20)
+// SCTLR_EL1 with MMU, caches and alignment checks off; RES1 bits 29, 28, 23, 22, 20, 11.
+.equ SCTLR_EL1_RESET, 0x30D00800
+
+// Load the address of a symbol, PC-relative (the kernel runs at the address it is linked at, 0x80000, but
+// this keeps _start correct before anything is set up).
+.macro ADR_REL register, symbol
+    adrp \register, \symbol
+    add \register, \register, #:lo12:\symbol
+.endm
+
+.section .text._start
+.global _start
+_start:
+    mrs x9, MPIDR_EL1
+    and x9, x9, #0xFF
+    cbnz x9, secondary_park        // ELF boot: cores 1-3 come here too.
+    mov x19, x0                    // Keep the firmware's x0 (device tree or ATAGs) for Rust.
+
+    mrs x9, CurrentEL
+    lsr x9, x9, #2
+    cmp x9, #3
+    b.eq .Lfrom_el3
+    cmp x9, #2
+    b.eq .Lfrom_el2
+    b .Lat_el1
+
+.Lfrom_el3:
+    ldr x9, =SCR_EL3_VALUE
+    msr SCR_EL3, x9
+    mov x9, #SPSR_EL2H_MASKED
+    msr SPSR_EL3, x9
+    adr x9, .Lfrom_el2
+    msr ELR_EL3, x9
+    eret
+
+.Lfrom_el2:
+    mov x9, #HCR_EL2_RW
+    msr HCR_EL2, x9
+    // EL1 may read the physical counter and use the physical timer (EL1PCTEN, EL1PCEN); no offset.
+    mrs x9, CNTHCTL_EL2
+    orr x9, x9, #0b11
+    msr CNTHCTL_EL2, x9
+    msr CNTVOFF_EL2, xzr
+    mov x9, #CPTR_EL2_VALUE
+    msr CPTR_EL2, x9
+    msr HSTR_EL2, xzr
+    mov x9, #SPSR_EL1H_MASKED
+    msr SPSR_EL2, x9
+    adr x9, .Lat_el1
+    msr ELR_EL2, x9
+    ADR_REL x9, __boot_stack_top
+    msr SP_EL1, x9
+    eret
+
+.Lat_el1:
+    ldr x9, =SCTLR_EL1_RESET
+    msr SCTLR_EL1, x9
+    mov x9, #CPACR_EL1_FPEN
+    msr CPACR_EL1, x9
+    // Exception vectors first, so that anything from here on that faults is reported.
+    ADR_REL x9, __exception_vectors
+    msr VBAR_EL1, x9
+    isb
+
+    ADR_REL x9, __boot_stack_top
+    mov sp, x9
+
+    ADR_REL x9, __bss_start
+    ADR_REL x10, __bss_end
+.Lzero_bss:
+    cmp x9, x10
+    b.hs .Lbss_done
+    stp xzr, xzr, [x9], #16
+    b .Lzero_bss
+.Lbss_done:
+
+    // Move cores 1-3 from the firmware's spin table into the kernel's own park loop. Caches are still
+    // off, so the stores reach memory where the waiting cores read them.
+    ADR_REL x9, secondary_park
+    mov x10, #SPIN_TABLE_CORE1
+    str x9, [x10]
+    str x9, [x10, #(SPIN_TABLE_CORE2 - SPIN_TABLE_CORE1)]
+    str x9, [x10, #(SPIN_TABLE_CORE3 - SPIN_TABLE_CORE1)]
+    dsb sy
+    sev
+
+    mov x0, x19
+    b _start_rust
+
+// Cores 1-3 wait here until SMP bring-up. WFI, not WFE: QEMU treats WFE as a mere yield, so a WFE loop
+// burns a whole host core, while WFI halts the virtual core until an interrupt is pending. A later SMP
+// bring-up writes an entry point into __secondary_entry[core] and sends the core an interrupt (a local
+// mailbox interrupt on the BCM2836 controller, an SGI on the GIC-400); until then nothing wakes them.
+.global secondary_park
+secondary_park:
+    mrs x9, MPIDR_EL1
+    and x9, x9, #0xFF
+    ADR_REL x10, __secondary_entry
+.Lpark_loop:
+    ldr x11, [x10, x9, lsl #3]
+    cbnz x11, .Lpark_release
+    wfi
+    b .Lpark_loop
+.Lpark_release:
+    br x11
+
+.section .data
+.balign 8
+.global __secondary_entry
+__secondary_entry:
+    .quad 0, 0, 0, 0

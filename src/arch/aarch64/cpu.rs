@@ -1,0 +1,54 @@
+//! The processor itself: which core and exception level this is, what CPU it is, and how to idle or stop.
+
+use aarch64_cpu::asm;
+use aarch64_cpu::registers::{CurrentEL, DAIF, MIDR_EL1, MPIDR_EL1, Readable, Writeable};
+
+/// Cores on every supported board; the boot core is core 0 and the others wait in the park loop.
+pub const CORE_COUNT: usize = 4;
+
+/// Exception level the code runs at (0-3).
+pub fn exception_level() -> u8 {
+    CurrentEL.read(CurrentEL::EL) as u8
+}
+
+/// `MPIDR_EL1.Aff0`: the core number within the cluster.
+pub fn core_id() -> u8 {
+    (MPIDR_EL1.get() & 0xFF) as u8
+}
+
+/// The fields of `MIDR_EL1` that identify a CPU.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuId {
+    pub raw: u64,
+    pub implementer: u8,
+    pub variant: u8,
+    pub part: u16,
+    pub revision: u8,
+}
+
+impl CpuId {
+    pub fn read() -> CpuId {
+        let raw = MIDR_EL1.get();
+        CpuId {
+            raw,
+            implementer: MIDR_EL1.read(MIDR_EL1::Implementer) as u8,
+            variant: MIDR_EL1.read(MIDR_EL1::Variant) as u8,
+            part: MIDR_EL1.read(MIDR_EL1::PartNum) as u16,
+            revision: MIDR_EL1.read(MIDR_EL1::Revision) as u8,
+        }
+    }
+}
+
+/// Masks every interrupt (D, A, I, F) on this core.
+pub fn mask_all_interrupts() {
+    DAIF.write(DAIF::D::Masked + DAIF::A::Masked + DAIF::I::Masked + DAIF::F::Masked);
+}
+
+/// Stops this core for good, in a low-power state. WFI rather than WFE: QEMU implements WFE as a yield
+/// and would keep a host core busy.
+pub fn halt() -> ! {
+    mask_all_interrupts();
+    loop {
+        asm::wfi();
+    }
+}

@@ -1,0 +1,102 @@
+//! Exception handling: the Rust side of the vector table in `exception.s`.
+//!
+//! For now every exception but one is unexpected: the kernel reports it with the decoded syndrome and the
+//! interrupted registers and stops. The one expected case is a semihosting call on a platform without
+//! semihosting (see `semihosting`). System calls, page faults and interrupts arrive here in later stages.
+
+use core::fmt::{self, Write};
+
+use super::esr::Syndrome;
+use super::{cpu, semihosting};
+use crate::console;
+
+/// The interrupted context, as `exception.s` saves it on the stack. The layout is shared with the
+/// assembly: change both together.
+#[repr(C)]
+pub struct ExceptionFrame {
+    /// General-purpose registers x0-x30 (x29 is the frame pointer, x30 the link register).
+    pub x: [u64; 31],
+    /// `ELR_EL1`: where the exception was taken (or, for SVC, the instruction after it).
+    pub elr: u64,
+    /// `SPSR_EL1`: the interrupted PSTATE.
+    pub spsr: u64,
+    /// `ESR_EL1`: why.
+    pub esr: u64,
+    /// `FAR_EL1`: the faulting virtual address, for aborts.
+    pub far: u64,
+    /// The stack pointer before the exception (for exceptions taken from EL1 on `SP_EL1`).
+    pub sp: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<ExceptionFrame>() == 36 * 8);
+
+impl fmt::Display for ExceptionFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let syndrome = Syndrome(self.esr);
+        writeln!(f, "!!!   cause: {syndrome}")?;
+        writeln!(
+            f,
+            "!!!   ESR_EL1 {:#010x}  FAR_EL1 {:#018x}  ELR_EL1 {:#018x}  SPSR_EL1 {:#010x}",
+            self.esr, self.far, self.elr, self.spsr
+        )?;
+        write_registers(f, &self.x, self.sp)
+    }
+}
+
+/// Writes x0-x30 and SP, three to a line, each line tagged as part of a fatal report.
+pub fn write_registers(f: &mut impl Write, x: &[u64; 31], sp: u64) -> fmt::Result {
+    for (row, chunk) in x.chunks(3).enumerate() {
+        f.write_str("!!!  ")?;
+        for (column, value) in chunk.iter().enumerate() {
+            let n = row * 3 + column;
+            write!(f, " x{n:<2} {value:#018x}")?;
+        }
+        if chunk.len() < 3 {
+            write!(f, " sp  {sp:#018x}")?;
+        }
+        f.write_str("\n")?;
+    }
+    Ok(())
+}
+
+/// Reports an exception the kernel has no handler for, and stops this core.
+fn unexpected(kind: &str, frame: &ExceptionFrame) -> ! {
+    let mut out = console::panic_writer();
+    let _ = write!(out, "\n!!! unexpected exception: {kind}\n{frame}!!! kernel stopped\n");
+    cpu::halt()
+}
+
+macro_rules! unexpected_handlers {
+    ($($name:ident => $kind:literal),* $(,)?) => {$(
+        #[unsafe(no_mangle)]
+        extern "C" fn $name(frame: &mut ExceptionFrame) {
+            unexpected($kind, frame)
+        }
+    )*};
+}
+
+unexpected_handlers! {
+    current_el0_synchronous => "synchronous, from EL1 running on SP_EL0",
+    current_el0_irq => "IRQ, from EL1 running on SP_EL0",
+    current_el0_fiq => "FIQ, from EL1 running on SP_EL0",
+    current_el0_serror => "SError, from EL1 running on SP_EL0",
+    current_elx_irq => "IRQ, from EL1",
+    current_elx_fiq => "FIQ, from EL1",
+    current_elx_serror => "SError, from EL1",
+    lower_aarch64_synchronous => "synchronous, from EL0",
+    lower_aarch64_irq => "IRQ, from EL0",
+    lower_aarch64_fiq => "FIQ, from EL0",
+    lower_aarch64_serror => "SError, from EL0",
+    lower_aarch32_synchronous => "synchronous, from AArch32 EL0",
+    lower_aarch32_irq => "IRQ, from AArch32 EL0",
+    lower_aarch32_fiq => "FIQ, from AArch32 EL0",
+    lower_aarch32_serror => "SError, from AArch32 EL0",
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn current_elx_synchronous(frame: &mut ExceptionFrame) {
+    if semihosting::skip_failed_call(frame) {
+        return;
+    }
+    unexpected("synchronous, from EL1", frame)
+}

@@ -1,0 +1,43 @@
+//! The kernel's one frame table: every frame of RAM the kernel manages, with its reference count.
+//!
+//! The table logic lives in the host-tested `cowpi-mm` crate; this file only gives it storage carved from
+//! RAM, puts it behind a lock, and zeroes frames (which needs the frames mapped, so it is the kernel's job).
+
+use cowpi_mm::{Frame, FrameCounters, FrameError, FrameTable, OutOfFrames, PAGE_SIZE, Release};
+use spin::{Mutex, Once};
+
+static TABLE: Once<Mutex<FrameTable<'static>>> = Once::new();
+
+/// Installs the table. Called once by `memory::init`.
+pub fn install(table: FrameTable<'static>) {
+    TABLE.call_once(|| Mutex::new(table));
+}
+
+/// Runs `f` with the frame table locked.
+pub fn with_table<R>(f: impl FnOnce(&mut FrameTable<'static>) -> R) -> R {
+    f(&mut TABLE.get().expect("frame table used before memory::init").lock())
+}
+
+/// A fresh frame, filled with zeros, with one holder (the caller).
+pub fn alloc_zeroed() -> Result<Frame, OutOfFrames> {
+    let frame = with_table(|t| t.alloc())?;
+    let start = frame.start_address().as_u64() as *mut u8;
+    // SAFETY: the frame was just allocated, so nothing else uses it, and all RAM is identity-mapped
+    // read-write in the boot map.
+    unsafe { core::ptr::write_bytes(start, 0, PAGE_SIZE) };
+    Ok(frame)
+}
+
+/// Drops one holder of `frame`.
+pub fn release(frame: Frame) -> Result<Release, FrameError> {
+    with_table(|t| t.release(frame))
+}
+
+/// Adds one holder to `frame`.
+pub fn share(frame: Frame) -> Result<u32, FrameError> {
+    with_table(|t| t.share(frame))
+}
+
+pub fn counters() -> FrameCounters {
+    with_table(|t| t.counters())
+}

@@ -1,0 +1,32 @@
+//! Where the kernel image and its boot stack lie, from the symbols `linker.ld` defines.
+
+use core::ops::Range;
+
+use cowpi_mm::PhysAddr;
+
+unsafe extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+    static __boot_stack_bottom: u8;
+    static __boot_stack_top: u8;
+}
+
+fn symbol_address(symbol: *const u8) -> u64 {
+    symbol as u64
+}
+
+/// The kernel image in physical memory, page-aligned: text, rodata, data and BSS.
+pub fn kernel_image() -> Range<PhysAddr> {
+    PhysAddr::new(symbol_address(&raw const __kernel_start))..PhysAddr::new(symbol_address(&raw const __kernel_end))
+}
+
+/// The boot core's stack (it grows down from the kernel's load address).
+pub fn boot_stack() -> Range<u64> {
+    symbol_address(&raw const __boot_stack_bottom)..symbol_address(&raw const __boot_stack_top)
+}
+
+/// Whether a frame record at `address` can be read while walking the stack.
+pub fn is_boot_stack(address: u64) -> bool {
+    let stack = boot_stack();
+    address >= stack.start && address + 16 <= stack.end
+}

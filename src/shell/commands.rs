@@ -1,0 +1,162 @@
+//! The shell's commands.
+
+use core::fmt::Write;
+
+use cowpi_console::protocol;
+use cowpi_mm::PAGE_SIZE;
+
+use crate::arch::{cpu, semihosting, time};
+use crate::board::{self, power::PowerManagement};
+use crate::memory::{self, frames, heap};
+use crate::{console, ktest, println};
+
+struct Command {
+    name: &'static str,
+    usage: &'static str,
+    help: &'static str,
+    run: fn(&[&str]),
+}
+
+const COMMANDS: &[Command] = &[
+    Command { name: "help", usage: "help", help: "list the commands", run: help },
+    Command { name: "info", usage: "info", help: "board, CPU, exception level, RAM, uptime", run: info },
+    Command { name: "mem", usage: "mem", help: "frame and heap counters", run: mem },
+    Command { name: "audit", usage: "audit", help: "check the frame table and every frame's holders", run: audit },
+    Command {
+        name: "test",
+        usage: "test list | test run <name>",
+        help: "list the kernel tests, or run one (the test protocol)",
+        run: test,
+    },
+    Command { name: "reboot", usage: "reboot", help: "reset the board through the watchdog", run: reboot },
+    Command { name: "poweroff", usage: "poweroff", help: "end the QEMU session (halts a real board)", run: poweroff },
+];
+
+/// Runs one command line.
+pub fn execute(line: &str) {
+    let mut words = [""; 8];
+    let mut count = 0;
+    for word in line.split_whitespace() {
+        if count == words.len() {
+            println!("error: too many words (at most {})", words.len());
+            return;
+        }
+        words[count] = word;
+        count += 1;
+    }
+    let words = &words[..count];
+    let Some(&name) = words.first() else { return };
+    match COMMANDS.iter().find(|c| c.name == name) {
+        Some(command) => (command.run)(&words[1..]),
+        None => println!("error: unknown command '{}'; type 'help' for the list", Printable(name)),
+    }
+}
+
+/// Shows a word typed by the user with anything unprintable escaped.
+struct Printable<'a>(&'a str);
+
+impl core::fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for c in self.0.chars() {
+            if c.is_ascii_graphic() { f.write_char(c)? } else { write!(f, "\\x{:02x}", c as u32)? }
+        }
+        Ok(())
+    }
+}
+
+fn help(_: &[&str]) {
+    for command in COMMANDS {
+        println!("  {:<30} {}", command.usage, command.help);
+    }
+}
+
+fn info(_: &[&str]) {
+    let board = board::info();
+    let spec = board.spec;
+    let cpu = board.cpu;
+    let counters = frames::counters();
+    let uptime = time::uptime();
+    let mib = |bytes: u64| bytes >> 20;
+    println!("board: {}", spec.name);
+    println!("model: {} (revision code {:#08x}, board revision 1.{})", board.revision.model(), board.revision.raw, board.revision.board_revision());
+    println!("soc: {}", spec.soc);
+    println!(
+        "cpu: {} r{}p{} (MIDR_EL1 {:#010x}), {} cores: core {} runs, the others are parked",
+        spec.cpu, cpu.variant, cpu.revision, cpu.raw, cpu::CORE_COUNT, cpu::core_id()
+    );
+    println!("exception_level: EL{}", cpu::exception_level());
+    println!("serial_number: {:#018x}", board.serial_number);
+    match board.revision.memory_bytes() {
+        Some(bytes) => println!("ram_board_mib: {}", mib(bytes)),
+        None => println!("ram_board_mib: unknown"),
+    }
+    println!("ram_arm_mib: {} (the VideoCore keeps the rest of the first GiB)", mib(board.arm_memory.end - board.arm_memory.start));
+    println!("ram_usable_mib: {}", mib(board.usable_ram_bytes()));
+    for range in board.ram.iter().filter(|r| !r.is_empty()) {
+        println!("ram_range: {:#011x}..{:#011x}", range.start, range.end);
+    }
+    println!("frames_total: {}", counters.total);
+    println!("frames_free: {} ({} MiB)", counters.free, mib((counters.free * PAGE_SIZE) as u64));
+    println!("timer_hz: {}", time::frequency());
+    println!("uptime: {}.{:06} s", uptime.as_secs(), uptime.subsec_micros());
+}
+
+fn mem(_: &[&str]) {
+    let c = frames::counters();
+    let heap = heap::stats();
+    let layout = memory::layout();
+    println!("frames_total: {}", c.total);
+    println!("frames_free: {}", c.free);
+    println!("frames_used: {}", c.used);
+    println!("frames_shared: {}", c.shared);
+    println!("frames_reserved: {}", c.reserved);
+    println!("frame_references: {}", c.references);
+    println!("frame_allocations: {}", c.allocations);
+    println!("frame_frees: {}", c.frees);
+    println!("page_size: {PAGE_SIZE}");
+    println!("kernel_image_bytes: {}", layout.kernel.end - layout.kernel.start);
+    println!("frame_table_bytes: {}", layout.frame_table.end - layout.frame_table.start);
+    println!("heap_total_bytes: {}", heap.total);
+    println!("heap_allocated_bytes: {}", heap.allocated);
+    println!("heap_requested_bytes: {}", heap.requested);
+}
+
+fn audit(_: &[&str]) {
+    match memory::audit::audit() {
+        Ok(()) => println!("audit: ok"),
+        Err(report) => report.lines().for_each(|line| println!("audit: {line}")),
+    }
+}
+
+fn test(args: &[&str]) {
+    match args {
+        ["list"] => ktest::list(),
+        ["run", name] if protocol::is_valid_test_name(name) => {
+            if ktest::run(name).is_err() {
+                println!("error: no test named '{name}'; 'test list' lists them");
+            }
+        }
+        ["run", name] => println!("error: '{}' is not a test name", Printable(name)),
+        _ => println!("usage: test list | test run <name>"),
+    }
+}
+
+fn reboot(_: &[&str]) {
+    println!("rebooting");
+    console::flush();
+    // SAFETY: the power-management block's address comes from the board table and is mapped as Device
+    // memory by the boot map.
+    let power = unsafe { PowerManagement::new(board::info().spec.power_management as usize) };
+    power.reset();
+    time::spin_for(core::time::Duration::from_secs(1));
+    println!("error: the watchdog did not reset the board");
+}
+
+fn poweroff(_: &[&str]) {
+    println!("powering off");
+    console::flush();
+    let _ = semihosting::exit(0);
+    println!("semihosting is not available: the kernel halts now; switch the board off");
+    console::flush();
+    cpu::halt();
+}

@@ -1,0 +1,9 @@
+//! Kernel test suites, compiled into the kernel (see `src/ktest`) and run over the serial line by the host
+//! runner (`cargo run -- test`). One file per subsystem; `selftest` proves the runner notices failures.
+
+mod board;
+mod console;
+mod frames;
+mod heap;
+mod selftest;
+mod timer;

@@ -1,0 +1,51 @@
+//! Tests that must go wrong, so the host runner proves it notices each kind of failure: a failed check, a
+//! failed memory audit, a panic, an unexpected exception and a hang. The runner counts each as passed only
+//! when it sees exactly the failure expected.
+
+use crate::ktest::TestResult;
+use crate::memory::frames;
+use crate::{check, kernel_test};
+
+kernel_test! {
+    #[expect(fail)]
+    fn a_failed_check_is_reported() -> TestResult {
+        check!(1 + 1 == 3, "arithmetic still works, so this check fails on purpose");
+        Ok(())
+    }
+}
+
+kernel_test! {
+    #[expect(fail)]
+    /// Leaks a frame: the test itself passes, the audit after it must not.
+    fn the_audit_catches_a_leaked_frame() -> TestResult {
+        let leaked = frames::alloc_zeroed();
+        check!(leaked.is_ok(), "no frame to leak");
+        Ok(())
+    }
+}
+
+kernel_test! {
+    #[expect(panic)]
+    fn a_panic_is_reported() -> TestResult {
+        panic!("this test panics on purpose");
+    }
+}
+
+kernel_test! {
+    #[expect(panic)]
+    fn an_unexpected_exception_is_reported() -> TestResult {
+        // SAFETY: UDF raises an undefined-instruction exception, which the kernel reports and stops on;
+        // that is the point of the test.
+        unsafe { core::arch::asm!("udf #0") };
+        Ok(())
+    }
+}
+
+kernel_test! {
+    #[expect(hang)]
+    fn a_hang_is_reported() -> TestResult {
+        loop {
+            core::hint::spin_loop();
+        }
+    }
+}

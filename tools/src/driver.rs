@@ -1,0 +1,323 @@
+//! Drives a board's kernel test suite over the serial protocol, the same way for QEMU and a real Pi.
+//!
+//! Per board: boot and wait for the ready line and the prompt, type `test list` and collect the suite,
+//! then type `test run <name>` for each selected test and watch for its `test-end`, a fatal `!!! ` line,
+//! the shell coming back without a verdict, or the time limit. A kernel that panicked or hung cannot run
+//! anything more, so the board is booted afresh before the next test. Only the protocol lines decide a
+//! result: QEMU's exit status never counts (SIGTERM makes QEMU exit 0).
+//!
+//! All waiting goes through [`Transport::receive`] deadlines, so unit tests replay transcripts through a
+//! fake transport with no real waiting.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use cowpi_console::protocol::{Expect, Line, READY, is_valid_test_name, parse_line};
+
+use crate::outcome::{Outcome, Verdict, judge, seconds};
+use crate::session::{Heard, Session};
+use crate::transport::Transport;
+
+/// How long each kind of wait may last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From (re)starting the board to its ready line. A real board waits for a person to press reset.
+    pub boot: Duration,
+    /// For the shell to answer: the prompt after the ready line or a test, the test list.
+    pub reply: Duration,
+    /// For the echo of one typed character.
+    pub echo: Duration,
+    /// For a test expected to finish.
+    pub test: Duration,
+    /// For a test expected to hang: how long it must run without `test-end` to count as hung.
+    pub hang: Duration,
+    /// After a fatal line, how long output may pause before the rest of the panic report is taken as
+    /// complete (the log shows all of it).
+    pub fatal_quiet: Duration,
+}
+
+impl Timeouts {
+    /// Timeouts for tests that normally finish: `test`, and `hang` for the ones expected to hang.
+    pub fn new(boot: Duration, test: Duration, hang: Duration) -> Self {
+        Timeouts {
+            boot,
+            reply: Duration::from_secs(10),
+            echo: Duration::from_secs(2),
+            test,
+            hang,
+            fatal_quiet: Duration::from_millis(300),
+        }
+    }
+}
+
+/// What to run on one board.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    /// The board the kernel must report in its ready line, when the host knows it (QEMU); a serial
+    /// board is named by its ready line.
+    pub expected_board: Option<&'a str>,
+    /// Only tests whose name contains this.
+    pub filter: Option<&'a str>,
+    pub timeouts: Timeouts,
+}
+
+/// A test as the kernel listed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedTest {
+    pub name: String,
+    pub expect: Expect,
+}
+
+/// One test's result.
+#[derive(Debug, Clone)]
+pub struct TestReport {
+    pub board: String,
+    pub name: String,
+    pub outcome: Outcome,
+    pub verdict: Verdict,
+    /// The serial log of this test: from its `test-begin` on, or everything since boot if it never began.
+    pub log: Vec<String>,
+}
+
+/// A problem that kept the whole board from running its suite (no boot, bad test list).
+#[derive(Debug, Clone)]
+pub struct BoardFailure {
+    pub reason: String,
+    pub log: Vec<String>,
+}
+
+/// One board's results.
+#[derive(Debug, Clone)]
+pub struct SuiteReport {
+    /// The board's name (from the ready line, else what the host expected, else `board`).
+    pub board: String,
+    pub failure: Option<BoardFailure>,
+    pub tests: Vec<TestReport>,
+}
+
+impl SuiteReport {
+    pub fn failed_tests(&self) -> impl Iterator<Item = &TestReport> {
+        self.tests.iter().filter(|t| !t.verdict.is_ok())
+    }
+}
+
+/// Why a wait ended without what it waited for.
+enum Interrupted {
+    Timeout,
+    Closed(String),
+    Fatal(String),
+}
+
+/// Runs the suite on one board and returns its results; prints a line per test to `progress` as it goes.
+pub fn run_suite(transport: &mut dyn Transport, plan: &Plan, progress: &mut dyn Write) -> SuiteReport {
+    let mut session = Session::new(transport);
+    let report = drive(&mut session, plan, progress);
+    session.stop();
+    report
+}
+
+fn drive(session: &mut Session, plan: &Plan, progress: &mut dyn Write) -> SuiteReport {
+    let mut report = SuiteReport {
+        board: plan.expected_board.unwrap_or("board").to_owned(),
+        failure: None,
+        tests: Vec::new(),
+    };
+    let fail_board = |mut report: SuiteReport, session: &Session, reason: String| {
+        report.failure = Some(BoardFailure { reason, log: session.log_from(0) });
+        report
+    };
+    match boot(session, plan) {
+        Ok(board) => report.board = board,
+        Err(reason) => return fail_board(report, session, reason),
+    }
+    let suite = match list_tests(session, &plan.timeouts) {
+        Ok(suite) => suite,
+        Err(reason) => return fail_board(report, session, reason),
+    };
+    let selected: Vec<&ListedTest> =
+        suite.iter().filter(|t| plan.filter.is_none_or(|f| t.name.contains(f))).collect();
+    let filtered_out = suite.len() - selected.len();
+    let _ = writeln!(
+        progress,
+        "\nrunning {} tests on {}{}",
+        selected.len(),
+        report.board,
+        if filtered_out > 0 { format!(" ({filtered_out} filtered out)") } else { String::new() }
+    );
+
+    let mut kernel_usable = true;
+    let mut boot_failure: Option<String> = None;
+    for test in selected {
+        if !kernel_usable && boot_failure.is_none() {
+            if let Err(reason) = boot(session, plan) {
+                boot_failure = Some(format!("not run: the board did not boot again ({reason})"));
+            }
+        }
+        let (outcome, log) = match &boot_failure {
+            Some(reason) => (Outcome::Error { reason: reason.clone() }, session.log_from(0)),
+            None => run_test(session, test, &plan.timeouts),
+        };
+        kernel_usable = outcome.leaves_kernel_usable();
+        let verdict = judge(test.expect, &outcome);
+        let shown = match &verdict {
+            Verdict::Ok(text) => text,
+            Verdict::Failed(_) => "FAILED",
+        };
+        let _ = writeln!(progress, "test {}::{} ... {shown}", report.board, test.name);
+        report.tests.push(TestReport { board: report.board.clone(), name: test.name.clone(), outcome, verdict, log });
+    }
+    report
+}
+
+/// Waits for a line or prompt that `pick` accepts; a fatal line, the deadline or the board's end interrupt.
+fn wait_for<R>(
+    session: &mut Session,
+    deadline: Instant,
+    mut pick: impl FnMut(&Heard) -> Option<R>,
+) -> Result<R, Interrupted> {
+    loop {
+        let heard = session.next(deadline);
+        match &heard {
+            Heard::Timeout => return Err(Interrupted::Timeout),
+            Heard::Closed(why) => return Err(Interrupted::Closed(why.clone())),
+            Heard::Line(line) => {
+                if let Line::Fatal { message } = parse_line(line) {
+                    return Err(Interrupted::Fatal(message.to_owned()));
+                }
+            }
+            Heard::Prompt => {}
+        }
+        if let Some(found) = pick(&heard) {
+            return Ok(found);
+        }
+    }
+}
+
+/// Explains an interrupted wait for `what` (`"prompt"`), as a clause for a failure reason.
+fn explain(interrupted: Interrupted, what: &str, waited: Duration) -> String {
+    match interrupted {
+        Interrupted::Timeout => format!("no {what} within {}", seconds(waited)),
+        Interrupted::Closed(why) => format!("{why} before the {what}"),
+        Interrupted::Fatal(message) => format!("the kernel stopped before the {what}: {message}"),
+    }
+}
+
+/// Boots the board and waits until its shell prompts; returns the board name from the ready line.
+fn boot(session: &mut Session, plan: &Plan) -> Result<String, String> {
+    let timeouts = &plan.timeouts;
+    session.restart().map_err(|e| format!("could not start the board: {e:#}"))?;
+    let pick_ready = |heard: &Heard| match heard {
+        Heard::Line(line) => match parse_line(line) {
+            Line::Ready { board } => Some(board.to_owned()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let board = wait_for(session, Instant::now() + timeouts.boot, pick_ready)
+        .map_err(|i| explain(i, &format!("ready line ({READY:?})"), timeouts.boot))?;
+    if let Some(expected) = plan.expected_board {
+        if board != expected {
+            return Err(format!("the kernel says it runs on {board}, but this is {expected}"));
+        }
+    }
+    wait_for_prompt(session, timeouts.reply).map_err(|i| explain(i, "prompt after the ready line", timeouts.reply))?;
+    Ok(board)
+}
+
+fn wait_for_prompt(session: &mut Session, timeout: Duration) -> Result<(), Interrupted> {
+    wait_for(session, Instant::now() + timeout, |heard| (*heard == Heard::Prompt).then_some(()))
+}
+
+/// Types `test list` and collects the suite, checking it against the count the kernel gives.
+fn list_tests(session: &mut Session, timeouts: &Timeouts) -> Result<Vec<ListedTest>, String> {
+    session.type_command("test list", timeouts.echo).map_err(|e| format!("typing `test list`: {e}"))?;
+    let mut suite = Vec::new();
+    let count = wait_for(session, Instant::now() + timeouts.reply, |heard| match heard {
+        Heard::Line(line) => match parse_line(line) {
+            Line::TestListed { name, expect } => {
+                suite.push(ListedTest { name: name.to_owned(), expect });
+                None
+            }
+            Line::TestListEnd { count } => Some(count),
+            _ => None,
+        },
+        _ => None,
+    })
+    .map_err(|i| explain(i, "test-list-end line", timeouts.reply))?;
+    if count != suite.len() {
+        return Err(format!("the kernel announced {count} tests but listed {}", suite.len()));
+    }
+    for (i, test) in suite.iter().enumerate() {
+        if !is_valid_test_name(&test.name) {
+            return Err(format!("the kernel listed an invalid test name {:?}", test.name));
+        }
+        if suite[..i].iter().any(|earlier| earlier.name == test.name) {
+            return Err(format!("the kernel listed {} twice", test.name));
+        }
+    }
+    wait_for_prompt(session, timeouts.reply).map_err(|i| explain(i, "prompt after the test list", timeouts.reply))?;
+    Ok(suite)
+}
+
+/// Runs one test on a kernel sitting at its prompt; returns the outcome and the test's serial log.
+fn run_test(session: &mut Session, test: &ListedTest, timeouts: &Timeouts) -> (Outcome, Vec<String>) {
+    let start = session.log_len();
+    let outcome = follow_test(session, test, timeouts);
+    let begin = session.lines_from(start).iter().position(
+        |line| matches!(parse_line(line), Line::TestBegin { name } if name == test.name),
+    );
+    let log = session.log_from(begin.map_or(0, |offset| start + offset));
+    (outcome, log)
+}
+
+fn follow_test(session: &mut Session, test: &ListedTest, timeouts: &Timeouts) -> Outcome {
+    if let Err(error) = session.type_command(&format!("test run {}", test.name), timeouts.echo) {
+        return Outcome::Error { reason: format!("typing `test run {}`: {error}", test.name) };
+    }
+    let limit = if test.expect == Expect::Hang { timeouts.hang } else { timeouts.test };
+    let deadline = Instant::now() + limit;
+    let outcome = loop {
+        match session.next(deadline) {
+            Heard::Line(line) => match parse_line(&line) {
+                Line::TestEnd { name, reason } if name == test.name => {
+                    break Outcome::Finished { failure: reason.map(str::to_owned) };
+                }
+                Line::TestEnd { name, .. } => {
+                    break Outcome::Error { reason: format!("the kernel ended test {name} instead") };
+                }
+                Line::Fatal { message } => {
+                    let message = message.to_owned();
+                    read_rest_of_fatal_report(session, timeouts);
+                    break Outcome::Panicked { message };
+                }
+                _ => {}
+            },
+            Heard::Prompt => {
+                break Outcome::Error {
+                    reason: "the shell prompted again without a test-end line (is the test unknown?)".to_owned(),
+                };
+            }
+            Heard::Timeout => break Outcome::TimedOut { after: limit },
+            Heard::Closed(why) => break Outcome::Error { reason: why },
+        }
+    };
+    if outcome.leaves_kernel_usable() {
+        if let Err(interrupted) = wait_for_prompt(session, timeouts.reply) {
+            let trouble = explain(interrupted, "prompt", timeouts.reply);
+            return Outcome::Error { reason: format!("after test-end: {trouble}") };
+        }
+    }
+    outcome
+}
+
+/// Reads on until the kernel falls silent, so a failure's log holds the whole panic report.
+fn read_rest_of_fatal_report(session: &mut Session, timeouts: &Timeouts) {
+    let last_chance = Instant::now() + timeouts.reply;
+    loop {
+        let deadline = (Instant::now() + timeouts.fatal_quiet).min(last_chance);
+        match session.next(deadline) {
+            Heard::Line(_) | Heard::Prompt => {}
+            Heard::Timeout | Heard::Closed(_) => return,
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! A scripted board for unit tests: it echoes what is typed and answers commands from a transcript.
+//!
+//! Each boot follows a [`Script`]: a banner printed at boot, then fixed replies to typed command lines.
+//! Output is handed out in small chunks so lines and the prompt arrive split across reads, as they do from
+//! a real UART. When nothing is left to say, [`Transport::receive`] reports a timeout at once: a test of
+//! the hang path takes no time.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use anyhow::{Result, anyhow};
+
+use super::{Received, Transport};
+
+/// Bytes per read: small, so that lines, the prompt and echo arrive split.
+const CHUNK: usize = 5;
+
+/// What one boot of the fake kernel does.
+#[derive(Debug, Clone)]
+pub struct Script {
+    banner: String,
+    /// Ends the connection after the banner (QEMU exiting during boot).
+    exit_after_banner: Option<String>,
+    replies: Vec<(String, String, Option<String>)>,
+    echo: bool,
+}
+
+impl Script {
+    /// A boot that prints exactly `banner`.
+    pub fn printing(banner: &str) -> Script {
+        Script { banner: banner.to_owned(), exit_after_banner: None, replies: Vec::new(), echo: true }
+    }
+
+    /// A normal boot: a log line, the ready line for `board`, and the prompt.
+    pub fn ready(board: &str) -> Script {
+        Script::printing(&format!("[0.000] cowpi booting\r\ncowpi: ready board={board}\r\ncowpi> "))
+    }
+
+    /// Answers the command line `command` with `output` (include the prompt if the shell comes back).
+    pub fn reply(mut self, command: &str, output: &str) -> Script {
+        self.replies.push((command.to_owned(), output.to_owned(), None));
+        self
+    }
+
+    /// Answers `command` with `output`, then the board goes away, saying `why`.
+    pub fn reply_then_exit(mut self, command: &str, output: &str, why: &str) -> Script {
+        self.replies.push((command.to_owned(), output.to_owned(), Some(why.to_owned())));
+        self
+    }
+
+    /// After the banner the board goes away, saying `why`.
+    pub fn exit_after_banner(mut self, why: &str) -> Script {
+        self.exit_after_banner = Some(why.to_owned());
+        self
+    }
+
+    /// The shell does not echo typed characters.
+    pub fn without_echo(mut self) -> Script {
+        self.echo = false;
+        self
+    }
+}
+
+/// A fake board; each restart runs the next script.
+#[derive(Debug, Default)]
+pub struct FakeBoard {
+    boots: VecDeque<Script>,
+    running: Option<Script>,
+    output: VecDeque<Vec<u8>>,
+    closed: Option<String>,
+    typed: Vec<u8>,
+    /// Every command line the board received, in order, over all boots.
+    pub commands: Vec<String>,
+    /// How often the board was (re)started.
+    pub restarts: usize,
+    /// Whether the driver stopped the board at the end.
+    pub stopped: bool,
+}
+
+impl FakeBoard {
+    /// A board that boots with each script in turn.
+    pub fn new(boots: impl IntoIterator<Item = Script>) -> FakeBoard {
+        FakeBoard { boots: boots.into_iter().collect(), ..FakeBoard::default() }
+    }
+
+    fn print(&mut self, text: &str) {
+        self.output.extend(text.as_bytes().chunks(CHUNK).map(<[u8]>::to_vec));
+    }
+
+    fn take_command(&mut self) {
+        let command = String::from_utf8_lossy(&self.typed).into_owned();
+        self.typed.clear();
+        self.commands.push(command.clone());
+        let Some(script) = &self.running else { return };
+        match script.replies.iter().find(|(c, _, _)| *c == command).cloned() {
+            Some((_, output, exit)) => {
+                self.print(&output);
+                self.closed = exit;
+            }
+            None => self.print(&format!("unknown command: {command}\r\ncowpi> ")),
+        }
+    }
+}
+
+impl Transport for FakeBoard {
+    fn restart(&mut self) -> Result<()> {
+        self.restarts += 1;
+        self.output.clear();
+        self.typed.clear();
+        self.closed = None;
+        self.stopped = false;
+        let script = self.boots.pop_front().ok_or_else(|| anyhow!("the fake board has no boot left"))?;
+        self.print(&script.banner.clone());
+        self.closed = script.exit_after_banner.clone();
+        self.running = Some(script);
+        Ok(())
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        if let Some(why) = &self.closed {
+            return Err(anyhow!("{why}"));
+        }
+        let echo = self.running.as_ref().is_some_and(|s| s.echo);
+        for &byte in bytes {
+            if byte == b'\r' {
+                if echo {
+                    self.print("\r\n");
+                }
+                self.take_command();
+            } else {
+                if echo {
+                    self.output.push_back(vec![byte]);
+                }
+                self.typed.push(byte);
+            }
+        }
+        Ok(())
+    }
+
+    fn receive(&mut self, _deadline: Instant) -> Received {
+        match (self.output.pop_front(), &self.closed) {
+            (Some(chunk), _) => Received::Data(chunk),
+            (None, Some(why)) => Received::Closed(why.clone()),
+            (None, None) => Received::Timeout,
+        }
+    }
+
+    fn stop(&mut self) {
+        self.running = None;
+        self.stopped = true;
+    }
+}
