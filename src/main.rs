@@ -41,7 +41,7 @@ fn kernel_init(firmware_argument: u64) -> ! {
 
     let info = match BoardInfo::probe(spec, cpu_id, firmware_argument) {
         Ok(info) => info,
-        Err(error) => panic!("the firmware's mailbox did not answer: {error:?}"),
+        Err(error) => panic!("asking the firmware about the board: {error}"),
     };
     // SAFETY: first and only call, on the boot core, MMU off; the map covers the kernel (in the first RAM
     // range), its stack and every device range of the board.

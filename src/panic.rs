@@ -46,6 +46,9 @@ fn panic(info: &PanicInfo) -> ! {
         // record is {previous frame pointer, return address}.
         let (previous, return_address) =
             unsafe { (core::ptr::read(frame as *const u64), core::ptr::read((frame + 8) as *const u64)) };
+        if return_address == 0 {
+            break;
+        }
         let _ = write!(out, "!!!     {return_address:#018x}\n");
         frame = previous;
     }

@@ -55,6 +55,17 @@ pub enum MailboxError {
     Rejected { tag: u32, code: u32 },
 }
 
+impl core::fmt::Display for MailboxError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MailboxError::Timeout => f.write_str("the mailbox did not answer in time"),
+            MailboxError::Rejected { tag, code } => {
+                write!(f, "the firmware rejected tag {tag:#010x} (response code {code:#010x})")
+            }
+        }
+    }
+}
+
 /// A property buffer with room for one tag of up to 8 value words. 16-byte alignment: the low 4 bits of
 /// the address carry the channel.
 #[repr(C, align(64))]

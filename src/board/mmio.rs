@@ -17,10 +17,6 @@ impl<T> MmioBlock<T> {
     pub const unsafe fn new(base: usize) -> Self {
         MmioBlock { base, registers: PhantomData }
     }
-
-    pub fn base(&self) -> usize {
-        self.base
-    }
 }
 
 impl<T> Deref for MmioBlock<T> {

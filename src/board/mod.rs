@@ -43,6 +43,7 @@ pub enum InterruptController {
 #[derive(Debug)]
 pub struct BoardSpec {
     pub name: &'static str,
+    /// The model `board.toml` names; the firmware's revision code says which exact one it is.
     pub model: &'static str,
     pub soc: &'static str,
     pub cpu: &'static str,

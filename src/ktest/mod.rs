@@ -29,7 +29,8 @@ impl fmt::Display for TestFailure {
     }
 }
 
-/// One registered test.
+/// One registered test. `repr(C)`: the linker gathers these records into one array.
+#[repr(C)]
 pub struct KernelTest {
     /// `module_path!()` of the test's module.
     pub module: &'static str,
@@ -140,14 +141,15 @@ macro_rules! check_eq {
 }
 
 unsafe extern "C" {
-    static __kernel_tests_start: KernelTest;
-    static __kernel_tests_end: KernelTest;
+    /// Bounds of the `.kernel_tests` section, from linker.ld.
+    static __kernel_tests_start: u8;
+    static __kernel_tests_end: u8;
 }
 
 /// Every registered test, in link order.
 pub fn all() -> &'static [KernelTest] {
-    let start = &raw const __kernel_tests_start;
-    let end = &raw const __kernel_tests_end;
+    let start = (&raw const __kernel_tests_start).cast::<KernelTest>();
+    let end = (&raw const __kernel_tests_end).cast::<KernelTest>();
     let count = (end as usize - start as usize) / core::mem::size_of::<KernelTest>();
     // SAFETY: linker.ld places only `KernelTest` statics (each emitted by `kernel_test!`, so properly
     // aligned and initialised) between the two symbols, and they are immutable for the kernel's life.

@@ -78,13 +78,24 @@ fn info(_: &[&str]) {
     let uptime = time::uptime();
     let mib = |bytes: u64| bytes >> 20;
     println!("board: {}", spec.name);
+    println!("board_family: {}", spec.model);
     println!("model: {} (revision code {:#08x}, board revision 1.{})", board.revision.model(), board.revision.raw, board.revision.board_revision());
     println!("soc: {}", spec.soc);
     println!(
-        "cpu: {} r{}p{} (MIDR_EL1 {:#010x}), {} cores: core {} runs, the others are parked",
-        spec.cpu, cpu.variant, cpu.revision, cpu.raw, cpu::CORE_COUNT, cpu::core_id()
+        "cpu: {} r{}p{} (MIDR_EL1 {:#010x}, implementer {:#04x}), {} cores: core {} runs, the others are parked",
+        spec.cpu, cpu.variant, cpu.revision, cpu.raw, cpu.implementer, cpu::CORE_COUNT, cpu::core_id()
     );
     println!("exception_level: EL{}", cpu::exception_level());
+    println!("peripheral_base: {:#010x}", spec.peripheral_base);
+    match spec.interrupt_controller {
+        board::InterruptController::Bcm2836Local { base } => {
+            println!("interrupt_controller: BCM2836 local at {base:#010x}")
+        }
+        board::InterruptController::Gic400 { gicd, gicc } => {
+            println!("interrupt_controller: GIC-400, distributor {gicd:#010x}, CPU interface {gicc:#010x}")
+        }
+    }
+    println!("firmware_argument: {:#x} (device tree or ATAG list)", board.firmware_argument);
     println!("serial_number: {:#018x}", board.serial_number);
     match board.revision.memory_bytes() {
         Some(bytes) => println!("ram_board_mib: {}", mib(bytes)),
@@ -115,6 +126,7 @@ fn mem(_: &[&str]) {
     println!("frame_frees: {}", c.frees);
     println!("page_size: {PAGE_SIZE}");
     println!("kernel_image_bytes: {}", layout.kernel.end - layout.kernel.start);
+    println!("heap_region: {:#x}..{:#x}", layout.heap.start, layout.heap.end);
     println!("frame_table_bytes: {}", layout.frame_table.end - layout.frame_table.start);
     println!("heap_total_bytes: {}", heap.total);
     println!("heap_allocated_bytes: {}", heap.allocated);

@@ -1,7 +1,6 @@
 //! The board was recognised at run time and its RAM found, consistently with the CPU and the firmware.
 
 use crate::arch::cpu::{self, CpuId};
-use crate::ktest::TestResult;
 use crate::{board, check, check_eq, kernel_test, memory};
 
 kernel_test! {

@@ -1,7 +1,6 @@
 //! The console and the exception report reach the serial line.
 
 use crate::arch::esr::Syndrome;
-use crate::ktest::TestResult;
 use crate::{check, check_eq, console, kernel_test, println};
 
 kernel_test! {

@@ -2,7 +2,6 @@
 
 use cowpi_mm::{Frame, FrameError, PAGE_SIZE, Release};
 
-use crate::ktest::TestResult;
 use crate::memory::frames;
 use crate::{board, check, check_eq, kernel_test, memory};
 
@@ -37,7 +36,7 @@ kernel_test! {
             message: "out of frames".into(), file: file!(), line: line!() })?;
         check_eq!(frames::share(frame).ok(), Some(2));
         check_eq!(frames::counters().shared, 1);
-        check_eq!(frames::release(frame).ok(), Some(Release::StillShared(1)));
+        check_eq!(frames::release(frame).ok(), Some(Release::StillHeld(1)));
         check_eq!(frames::release(frame).ok(), Some(Release::Freed));
         check_eq!(frames::counters().shared, 0);
         // A double free is refused and changes nothing.

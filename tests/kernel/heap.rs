@@ -3,7 +3,6 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use crate::ktest::TestResult;
 use crate::memory::heap;
 use crate::{check, check_eq, kernel_test};
 

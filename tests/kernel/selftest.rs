@@ -2,7 +2,6 @@
 //! failed memory audit, a panic, an unexpected exception and a hang. The runner counts each as passed only
 //! when it sees exactly the failure expected.
 
-use crate::ktest::TestResult;
 use crate::memory::frames;
 use crate::{check, kernel_test};
 
@@ -15,8 +14,8 @@ kernel_test! {
 }
 
 kernel_test! {
-    #[expect(fail)]
     /// Leaks a frame: the test itself passes, the audit after it must not.
+    #[expect(fail)]
     fn the_audit_catches_a_leaked_frame() -> TestResult {
         let leaked = frames::alloc_zeroed();
         check!(leaked.is_ok(), "no frame to leak");

@@ -3,7 +3,6 @@
 use core::time::Duration;
 
 use crate::arch::time;
-use crate::ktest::TestResult;
 use crate::{check, kernel_test};
 
 kernel_test! {
