@@ -32,5 +32,9 @@ pub unsafe fn init(start: usize, size: usize) {
 
 pub fn stats() -> HeapStats {
     let heap = HEAP.lock();
-    HeapStats { total: heap.stats_total_bytes(), requested: heap.stats_alloc_user(), allocated: heap.stats_alloc_actual() }
+    HeapStats {
+        total: heap.stats_total_bytes(),
+        requested: heap.stats_alloc_user(),
+        allocated: heap.stats_alloc_actual(),
+    }
 }

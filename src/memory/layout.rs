@@ -17,7 +17,8 @@ fn symbol_address(symbol: *const u8) -> u64 {
 
 /// The kernel image in physical memory, page-aligned: text, rodata, data and BSS.
 pub fn kernel_image() -> Range<PhysAddr> {
-    PhysAddr::new(symbol_address(&raw const __kernel_start))..PhysAddr::new(symbol_address(&raw const __kernel_end))
+    PhysAddr::new(symbol_address(&raw const __kernel_start))
+        ..PhysAddr::new(symbol_address(&raw const __kernel_end))
 }
 
 /// The boot core's stack (it grows down from the kernel's load address).

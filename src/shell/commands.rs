@@ -18,18 +18,48 @@ struct Command {
 }
 
 const COMMANDS: &[Command] = &[
-    Command { name: "help", usage: "help", help: "list the commands", run: help },
-    Command { name: "info", usage: "info", help: "board, CPU, exception level, RAM, uptime", run: info },
-    Command { name: "mem", usage: "mem", help: "frame and heap counters", run: mem },
-    Command { name: "audit", usage: "audit", help: "check the frame table and every frame's holders", run: audit },
+    Command {
+        name: "help",
+        usage: "help",
+        help: "list the commands",
+        run: help,
+    },
+    Command {
+        name: "info",
+        usage: "info",
+        help: "board, CPU, exception level, RAM, uptime",
+        run: info,
+    },
+    Command {
+        name: "mem",
+        usage: "mem",
+        help: "frame and heap counters",
+        run: mem,
+    },
+    Command {
+        name: "audit",
+        usage: "audit",
+        help: "check the frame table and every frame's holders",
+        run: audit,
+    },
     Command {
         name: "test",
         usage: "test list | test run <name>",
         help: "list the kernel tests, or run one (the test protocol)",
         run: test,
     },
-    Command { name: "reboot", usage: "reboot", help: "reset the board through the watchdog", run: reboot },
-    Command { name: "poweroff", usage: "poweroff", help: "end the QEMU session (halts a real board)", run: poweroff },
+    Command {
+        name: "reboot",
+        usage: "reboot",
+        help: "reset the board through the watchdog",
+        run: reboot,
+    },
+    Command {
+        name: "poweroff",
+        usage: "poweroff",
+        help: "end the QEMU session (halts a real board)",
+        run: poweroff,
+    },
 ];
 
 /// Runs one command line.
@@ -48,7 +78,10 @@ pub fn execute(line: &str) {
     let Some(&name) = words.first() else { return };
     match COMMANDS.iter().find(|c| c.name == name) {
         Some(command) => (command.run)(&words[1..]),
-        None => println!("error: unknown command '{}'; type 'help' for the list", Printable(name)),
+        None => println!(
+            "error: unknown command '{}'; type 'help' for the list",
+            Printable(name)
+        ),
     }
 }
 
@@ -58,7 +91,11 @@ struct Printable<'a>(&'a str);
 impl core::fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         for c in self.0.chars() {
-            if c.is_ascii_graphic() { f.write_char(c)? } else { write!(f, "\\x{:02x}", c as u32)? }
+            if c.is_ascii_graphic() {
+                f.write_char(c)?
+            } else {
+                write!(f, "\\x{:02x}", c as u32)?
+            }
         }
         Ok(())
     }
@@ -79,11 +116,22 @@ fn info(_: &[&str]) {
     let mib = |bytes: u64| bytes >> 20;
     println!("board: {}", spec.name);
     println!("board_family: {}", spec.model);
-    println!("model: {} (revision code {:#08x}, board revision 1.{})", board.revision.model(), board.revision.raw, board.revision.board_revision());
+    println!(
+        "model: {} (revision code {:#08x}, board revision 1.{})",
+        board.revision.model(),
+        board.revision.raw,
+        board.revision.board_revision()
+    );
     println!("soc: {}", spec.soc);
     println!(
         "cpu: {} r{}p{} (MIDR_EL1 {:#010x}, implementer {:#04x}), {} cores: core {} runs, the others are parked",
-        spec.cpu, cpu.variant, cpu.revision, cpu.raw, cpu.implementer, cpu::CORE_COUNT, cpu::core_id()
+        spec.cpu,
+        cpu.variant,
+        cpu.revision,
+        cpu.raw,
+        cpu.implementer,
+        cpu::CORE_COUNT,
+        cpu::core_id()
     );
     println!("exception_level: EL{}", cpu::exception_level());
     println!("peripheral_base: {:#010x}", spec.peripheral_base);
@@ -92,24 +140,40 @@ fn info(_: &[&str]) {
             println!("interrupt_controller: BCM2836 local at {base:#010x}")
         }
         board::InterruptController::Gic400 { gicd, gicc } => {
-            println!("interrupt_controller: GIC-400, distributor {gicd:#010x}, CPU interface {gicc:#010x}")
+            println!(
+                "interrupt_controller: GIC-400, distributor {gicd:#010x}, CPU interface {gicc:#010x}"
+            )
         }
     }
-    println!("firmware_argument: {:#x} (device tree or ATAG list)", board.firmware_argument);
+    println!(
+        "firmware_argument: {:#x} (device tree or ATAG list)",
+        board.firmware_argument
+    );
     println!("serial_number: {:#018x}", board.serial_number);
     match board.revision.memory_bytes() {
         Some(bytes) => println!("ram_board_mib: {}", mib(bytes)),
         None => println!("ram_board_mib: unknown"),
     }
-    println!("ram_arm_mib: {} (the VideoCore keeps the rest of the first GiB)", mib(board.arm_memory.end - board.arm_memory.start));
+    println!(
+        "ram_arm_mib: {} (the VideoCore keeps the rest of the first GiB)",
+        mib(board.arm_memory.end - board.arm_memory.start)
+    );
     println!("ram_usable_mib: {}", mib(board.usable_ram_bytes()));
     for range in board.ram.iter().filter(|r| !r.is_empty()) {
         println!("ram_range: {:#011x}..{:#011x}", range.start, range.end);
     }
     println!("frames_total: {}", counters.total);
-    println!("frames_free: {} ({} MiB)", counters.free, mib((counters.free * PAGE_SIZE) as u64));
+    println!(
+        "frames_free: {} ({} MiB)",
+        counters.free,
+        mib((counters.free * PAGE_SIZE) as u64)
+    );
     println!("timer_hz: {}", time::frequency());
-    println!("uptime: {}.{:06} s", uptime.as_secs(), uptime.subsec_micros());
+    println!(
+        "uptime: {}.{:06} s",
+        uptime.as_secs(),
+        uptime.subsec_micros()
+    );
 }
 
 fn mem(_: &[&str]) {
@@ -125,9 +189,18 @@ fn mem(_: &[&str]) {
     println!("frame_allocations: {}", c.allocations);
     println!("frame_frees: {}", c.frees);
     println!("page_size: {PAGE_SIZE}");
-    println!("kernel_image_bytes: {}", layout.kernel.end - layout.kernel.start);
-    println!("heap_region: {:#x}..{:#x}", layout.heap.start, layout.heap.end);
-    println!("frame_table_bytes: {}", layout.frame_table.end - layout.frame_table.start);
+    println!(
+        "kernel_image_bytes: {}",
+        layout.kernel.end - layout.kernel.start
+    );
+    println!(
+        "heap_region: {:#x}..{:#x}",
+        layout.heap.start, layout.heap.end
+    );
+    println!(
+        "frame_table_bytes: {}",
+        layout.frame_table.end - layout.frame_table.start
+    );
     println!("heap_total_bytes: {}", heap.total);
     println!("heap_allocated_bytes: {}", heap.allocated);
     println!("heap_requested_bytes: {}", heap.requested);
