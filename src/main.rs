@@ -29,18 +29,12 @@ fn kernel_init(firmware_argument: u64) -> ! {
     time::record_boot();
     let cpu_id = cpu::CpuId::read();
     // Without a board entry there is no known UART to complain on: stop quietly (QEMU's -d int shows it).
-    let Some(spec) = board::spec_for_cpu_part(cpu_id.part) else {
-        cpu::halt()
-    };
+    let Some(spec) = board::spec_for_cpu_part(cpu_id.part) else { cpu::halt() };
 
     // SAFETY: the addresses come from the board table for this CPU; the MMU is off, so every access is to
     // Device memory.
-    let (gpio, uart) = unsafe {
-        (
-            Gpio::new(spec.gpio as usize, spec.gpio_pull),
-            Pl011Uart::new(spec.uart0 as usize),
-        )
-    };
+    let (gpio, uart) =
+        unsafe { (Gpio::new(spec.gpio as usize, spec.gpio_pull), Pl011Uart::new(spec.uart0 as usize)) };
     gpio.map_pl011_uart();
     uart.init();
     console::set_early_uart(spec.uart0 as usize);
@@ -57,12 +51,7 @@ fn kernel_init(firmware_argument: u64) -> ! {
     console::init(uart);
     let info = board::set_info(info);
     println!();
-    println!(
-        "cowpi {} on {} ({})",
-        env!("CARGO_PKG_VERSION"),
-        info.revision.model(),
-        info.spec.name
-    );
+    println!("cowpi {} on {} ({})", env!("CARGO_PKG_VERSION"), info.revision.model(), info.spec.name);
     log::info!(
         "{} at EL{}, {} MiB of RAM usable, timer {} Hz",
         info.spec.cpu,

@@ -27,32 +27,16 @@ fn panic(info: &PanicInfo) -> ! {
     }
     let mut out = console::panic_writer();
     if PANICKING.swap(true, Ordering::Relaxed) {
-        let _ = write!(
-            out,
-            "\n!!! kernel panic while panicking: {}\n",
-            info.message()
-        );
+        let _ = writeln!(out, "\n!!! kernel panic while panicking: {}", info.message());
         cpu::halt();
     }
     let _ = write!(out, "\n!!! kernel panic");
     if let Some(location) = info.location() {
-        let _ = write!(
-            out,
-            " at {}:{}:{}",
-            location.file(),
-            location.line(),
-            location.column()
-        );
+        let _ = write!(out, " at {}:{}:{}", location.file(), location.line(), location.column());
     }
-    let _ = write!(out, ": {}\n", info.message());
-    let _ = write!(
-        out,
-        "!!!   sp {sp:#018x}  fp (x29) {fp:#018x}  lr (x30) {lr:#018x}\n"
-    );
-    let _ = write!(
-        out,
-        "!!!   backtrace (return addresses; resolve with addr2line -e <kernel ELF>):\n"
-    );
+    let _ = writeln!(out, ": {}", info.message());
+    let _ = writeln!(out, "!!!   sp {sp:#018x}  fp (x29) {fp:#018x}  lr (x30) {lr:#018x}");
+    let _ = writeln!(out, "!!!   backtrace (return addresses; resolve with addr2line -e <kernel ELF>):");
     let mut frame = fp;
     for _ in 0..BACKTRACE_DEPTH {
         if frame == 0 || frame % 16 != 0 || !crate::memory::layout::is_boot_stack(frame) {
@@ -60,18 +44,14 @@ fn panic(info: &PanicInfo) -> ! {
         }
         // SAFETY: `frame` is a 16-byte aligned address inside the boot stack, where each AArch64 frame
         // record is {previous frame pointer, return address}.
-        let (previous, return_address) = unsafe {
-            (
-                core::ptr::read(frame as *const u64),
-                core::ptr::read((frame + 8) as *const u64),
-            )
-        };
+        let (previous, return_address) =
+            unsafe { (core::ptr::read(frame as *const u64), core::ptr::read((frame + 8) as *const u64)) };
         if return_address == 0 {
             break;
         }
-        let _ = write!(out, "!!!     {return_address:#018x}\n");
+        let _ = writeln!(out, "!!!     {return_address:#018x}");
         frame = previous;
     }
-    let _ = write!(out, "!!! kernel stopped\n");
+    let _ = writeln!(out, "!!! kernel stopped");
     cpu::halt()
 }

@@ -53,18 +53,14 @@ impl Gpio {
     /// `base` must be the board's GPIO block, mapped as Device memory (or the MMU off).
     pub const unsafe fn new(base: usize, pull: GpioPull) -> Gpio {
         // SAFETY: forwarded from the caller.
-        Gpio {
-            registers: unsafe { MmioBlock::new(base) },
-            pull,
-        }
+        Gpio { registers: unsafe { MmioBlock::new(base) }, pull }
     }
 
     /// Routes GPIO 14 (TXD) and 15 (RXD) to the PL011, with their pull resistors off (the USB-serial
     /// adapter drives the line).
     pub fn map_pl011_uart(&self) {
         let r = &self.registers;
-        r.gpfsel1
-            .modify(GPFSEL1::FSEL14::Alt0 + GPFSEL1::FSEL15::Alt0);
+        r.gpfsel1.modify(GPFSEL1::FSEL14::Alt0 + GPFSEL1::FSEL15::Alt0);
         match self.pull {
             GpioPull::Gppud => {
                 // BCM2837 ARM Peripherals, p. 101: set the control, wait 150 cycles, clock it into the
@@ -72,8 +68,7 @@ impl Gpio {
                 const SETUP_CYCLES: usize = 150;
                 r.gppud.set(0);
                 spin_cycles(SETUP_CYCLES);
-                r.gppudclk0
-                    .write(GPPUDCLK0::PUDCLK14::AssertClock + GPPUDCLK0::PUDCLK15::AssertClock);
+                r.gppudclk0.write(GPPUDCLK0::PUDCLK14::AssertClock + GPPUDCLK0::PUDCLK15::AssertClock);
                 spin_cycles(SETUP_CYCLES);
                 r.gppud.set(0);
                 r.gppudclk0.set(0);

@@ -60,10 +60,7 @@ impl core::fmt::Display for MailboxError {
         match self {
             MailboxError::Timeout => f.write_str("the mailbox did not answer in time"),
             MailboxError::Rejected { tag, code } => {
-                write!(
-                    f,
-                    "the firmware rejected tag {tag:#010x} (response code {code:#010x})"
-                )
+                write!(f, "the firmware rejected tag {tag:#010x} (response code {code:#010x})")
             }
         }
     }
@@ -84,17 +81,11 @@ impl Mailbox {
     /// `base` must be the board's mailbox 0, mapped as Device memory (or the MMU off).
     pub const unsafe fn new(base: usize) -> Mailbox {
         // SAFETY: forwarded from the caller.
-        Mailbox {
-            registers: unsafe { MmioBlock::new(base) },
-        }
+        Mailbox { registers: unsafe { MmioBlock::new(base) } }
     }
 
     /// Sends one tag with `N` value words (the request) and returns the firmware's `N` response words.
-    pub fn property<const N: usize>(
-        &self,
-        tag: u32,
-        request: [u32; N],
-    ) -> Result<[u32; N], MailboxError> {
+    pub fn property<const N: usize>(&self, tag: u32, request: [u32; N]) -> Result<[u32; N], MailboxError> {
         const HEADER: usize = 5;
         assert!(HEADER + N < 16, "property buffer too small");
         let mut buffer = PropertyBuffer([0; 16]);
@@ -111,9 +102,7 @@ impl Mailbox {
         let length = core::mem::size_of::<PropertyBuffer>();
         cache::clean_and_invalidate(address, length);
         self.wait_while(STATUS::FULL)?;
-        self.registers
-            .write
-            .set((address as u32 & !0xF) | CHANNEL_PROPERTY);
+        self.registers.write.set((address as u32 & !0xF) | CHANNEL_PROPERTY);
         loop {
             self.wait_while(STATUS::EMPTY)?;
             if self.registers.read.get() & 0xF == CHANNEL_PROPERTY {

@@ -15,10 +15,7 @@ impl<T> MmioBlock<T> {
     /// `base` must be the address of a device whose registers `T` describes, mapped as Device memory
     /// (or the MMU must be off), for as long as the block is used.
     pub const unsafe fn new(base: usize) -> Self {
-        MmioBlock {
-            base,
-            registers: PhantomData,
-        }
+        MmioBlock { base, registers: PhantomData }
     }
 }
 

@@ -117,11 +117,7 @@ impl BoardInfo {
 /// RAM the ARM may use: the firmware's ARM block in the first GiB (the VideoCore keeps the rest of that
 /// GiB), plus, on boards with more than 1 GiB, the memory from 1 GiB up to the first device range or the
 /// end of the boot map. Memory above 4 GiB (8 GiB Pi 4) is left out until the kernel maps it.
-fn usable_ram(
-    arm_memory: &Range<u64>,
-    total: Option<u64>,
-    devices: &[(u64, u64)],
-) -> [Range<u64>; 2] {
+fn usable_ram(arm_memory: &Range<u64>, total: Option<u64>, devices: &[(u64, u64)]) -> [Range<u64>; 2] {
     let total = total.unwrap_or(arm_memory.end);
     let high_end = devices
         .iter()

@@ -76,9 +76,7 @@ impl Pl011Uart {
     /// exist (the panic path makes its own); each byte written goes out whole.
     pub const unsafe fn new(base: usize) -> Pl011Uart {
         // SAFETY: forwarded from the caller.
-        Pl011Uart {
-            registers: unsafe { MmioBlock::new(base) },
-        }
+        Pl011Uart { registers: unsafe { MmioBlock::new(base) } }
     }
 
     /// Sets 115200 baud, 8N1, FIFOs on. The GPIO pins must already be routed to the UART.
@@ -92,8 +90,7 @@ impl Pl011Uart {
         let divisor_x64 = (UART_CLOCK_HZ * 4 + BAUD_RATE / 2) / BAUD_RATE;
         r.ibrd.write(IBRD::BAUD_DIVINT.val(divisor_x64 / 64));
         r.fbrd.write(FBRD::BAUD_DIVFRAC.val(divisor_x64 % 64));
-        r.lcr_h
-            .write(LCR_H::WLEN::EightBit + LCR_H::FEN::FifosEnabled);
+        r.lcr_h.write(LCR_H::WLEN::EightBit + LCR_H::FEN::FifosEnabled);
         r.cr.write(CR::UARTEN::Enabled + CR::TXE::Enabled + CR::RXE::Enabled);
     }
 
@@ -114,11 +111,7 @@ impl Pl011Uart {
 
     /// A received byte, if one is waiting.
     pub fn try_read_byte(&self) -> Option<u8> {
-        if self.registers.fr.is_set(FR::RXFE) {
-            None
-        } else {
-            Some(self.registers.dr.get() as u8)
-        }
+        if self.registers.fr.is_set(FR::RXFE) { None } else { Some(self.registers.dr.get() as u8) }
     }
 }
 

@@ -37,9 +37,7 @@ impl PowerManagement {
     /// `base` must be the board's power-management block, mapped as Device memory.
     pub const unsafe fn new(base: usize) -> PowerManagement {
         // SAFETY: forwarded from the caller.
-        PowerManagement {
-            registers: unsafe { MmioBlock::new(base) },
-        }
+        PowerManagement { registers: unsafe { MmioBlock::new(base) } }
     }
 
     /// Starts a full reset of the board. It takes effect within a millisecond.

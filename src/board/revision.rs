@@ -21,8 +21,7 @@ impl BoardRevision {
 
     /// The board's total RAM (bits 20-22: 256 MiB << n), for new-style codes.
     pub fn memory_bytes(self) -> Option<u64> {
-        self.new_style()
-            .then(|| (256u64 << 20) << ((self.raw >> 20) & 0x7))
+        self.new_style().then(|| (256u64 << 20) << ((self.raw >> 20) & 0x7))
     }
 
     /// The model name, for the models cowpi knows.

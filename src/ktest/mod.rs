@@ -45,10 +45,7 @@ impl KernelTest {
     pub fn name(&self) -> TestName {
         let module = self.module.strip_prefix("cowpi::").unwrap_or(self.module);
         let module = module.strip_prefix("suite::").unwrap_or(module);
-        TestName {
-            module,
-            function: self.function,
-        }
+        TestName { module, function: self.function }
     }
 }
 
@@ -162,22 +159,14 @@ pub fn all() -> &'static [KernelTest] {
 /// `test list`: one protocol line per test, then the count.
 pub fn list() {
     for test in all() {
-        println!(
-            "{}{} {}",
-            protocol::TEST_LIST,
-            test.name(),
-            test.expect.as_str()
-        );
+        println!("{}{} {}", protocol::TEST_LIST, test.name(), test.expect.as_str());
     }
     println!("{}{}", protocol::TEST_LIST_END, all().len());
 }
 
 /// `test run <name>`: runs one test, audits memory, and prints the verdict.
 pub fn run(name: &str) -> Result<(), UnknownTest> {
-    let test = all()
-        .iter()
-        .find(|t| t.name().matches(name))
-        .ok_or(UnknownTest)?;
+    let test = all().iter().find(|t| t.name().matches(name)).ok_or(UnknownTest)?;
     println!("{}{}", protocol::TEST_BEGIN, test.name());
     let result = (test.run)();
     let audit = memory::audit::audit();
@@ -187,11 +176,7 @@ pub fn run(name: &str) -> Result<(), UnknownTest> {
         (Ok(()), Err(report)) => {
             report.lines().for_each(|line| println!("audit: {line}"));
             let summary = report.lines().next().unwrap_or("failed");
-            println!(
-                "{}{} FAILED audit: {summary}",
-                protocol::TEST_END,
-                test.name()
-            );
+            println!("{}{} FAILED audit: {summary}", protocol::TEST_END, test.name());
         }
     }
     Ok(())

@@ -26,14 +26,9 @@ pub fn audit() -> Result<(), String> {
         if !internal.is_clean() {
             return Err(internal.to_string());
         }
-        let mut expected =
-            ExpectedHolds::for_table(table, &mut scratch).map_err(|e| e.to_string())?;
+        let mut expected = ExpectedHolds::for_table(table, &mut scratch).map_err(|e| e.to_string())?;
         collect_holders(&mut expected);
         let holds = table.audit_holds(&expected);
-        if holds.is_clean() {
-            Ok(())
-        } else {
-            Err(holds.to_string())
-        }
+        if holds.is_clean() { Ok(()) } else { Err(holds.to_string()) }
     })
 }

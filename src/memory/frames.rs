@@ -15,10 +15,7 @@ pub fn install(table: FrameTable<'static>) {
 
 /// Runs `f` with the frame table locked.
 pub fn with_table<R>(f: impl FnOnce(&mut FrameTable<'static>) -> R) -> R {
-    f(&mut TABLE
-        .get()
-        .expect("frame table used before memory::init")
-        .lock())
+    f(&mut TABLE.get().expect("frame table used before memory::init").lock())
 }
 
 /// A fresh frame, filled with zeros, with one holder (the caller).

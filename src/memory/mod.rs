@@ -34,25 +34,16 @@ pub struct MemoryLayout {
 static LAYOUT: spin::Once<MemoryLayout> = spin::Once::new();
 
 pub fn layout() -> &'static MemoryLayout {
-    LAYOUT
-        .get()
-        .expect("memory::layout() before memory::init()")
+    LAYOUT.get().expect("memory::layout() before memory::init()")
 }
 
 /// Sets up the heap and the frame table over `ram` (ascending, non-overlapping, in the boot map).
 /// Called once, with the MMU on.
 pub fn init(ram: &[Range<u64>]) {
     let kernel = layout::kernel_image();
-    let kernel_end = kernel
-        .end
-        .align_up()
-        .expect("kernel end overflows")
-        .as_u64();
+    let kernel_end = kernel.end.align_up().expect("kernel end overflows").as_u64();
     let first_ram = &ram[0];
-    assert!(
-        first_ram.contains(&kernel_end),
-        "the kernel image is not in the first RAM range"
-    );
+    assert!(first_ram.contains(&kernel_end), "the kernel image is not in the first RAM range");
 
     let heap = kernel_end..kernel_end + HEAP_BYTES;
     // SAFETY: the region lies in RAM past the kernel image, is identity-mapped read-write, and nothing
@@ -60,12 +51,7 @@ pub fn init(ram: &[Range<u64>]) {
     unsafe { heap::init(heap.start as usize, HEAP_BYTES as usize) };
 
     let span_start = Frame::containing(PhysAddr::new(first_ram.start));
-    let span_end = ram
-        .iter()
-        .filter(|r| !r.is_empty())
-        .map(|r| r.end)
-        .max()
-        .unwrap_or(first_ram.end);
+    let span_end = ram.iter().filter(|r| !r.is_empty()).map(|r| r.end).max().unwrap_or(first_ram.end);
     let span_end = Frame::containing(PhysAddr::new(span_end));
     let frame_count = (span_end.number() - span_start.number()) as usize;
     let words = frame_table::storage_words(frame_count);
@@ -74,15 +60,11 @@ pub fn init(ram: &[Range<u64>]) {
         .align_up()
         .expect("frame table storage overflows")
         .as_u64();
-    assert!(
-        storage_end < first_ram.end,
-        "RAM too small for the kernel heap and the frame table"
-    );
+    assert!(storage_end < first_ram.end, "RAM too small for the kernel heap and the frame table");
     // SAFETY: the storage lies in RAM after the heap, identity-mapped read-write, and is used by nothing
     // else for the kernel's lifetime; `u32` needs 4-byte alignment and the start is page-aligned.
     let storage = unsafe { core::slice::from_raw_parts_mut(storage_start as *mut u32, words) };
-    let mut table =
-        FrameTable::new(span_start, frame_count, storage).expect("frame table storage size");
+    let mut table = FrameTable::new(span_start, frame_count, storage).expect("frame table storage size");
     let reserved_end = storage_end;
     for range in ram.iter().filter(|r| !r.is_empty()) {
         let start = range.start.max(reserved_end);

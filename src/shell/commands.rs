@@ -18,24 +18,9 @@ struct Command {
 }
 
 const COMMANDS: &[Command] = &[
-    Command {
-        name: "help",
-        usage: "help",
-        help: "list the commands",
-        run: help,
-    },
-    Command {
-        name: "info",
-        usage: "info",
-        help: "board, CPU, exception level, RAM, uptime",
-        run: info,
-    },
-    Command {
-        name: "mem",
-        usage: "mem",
-        help: "frame and heap counters",
-        run: mem,
-    },
+    Command { name: "help", usage: "help", help: "list the commands", run: help },
+    Command { name: "info", usage: "info", help: "board, CPU, exception level, RAM, uptime", run: info },
+    Command { name: "mem", usage: "mem", help: "frame and heap counters", run: mem },
     Command {
         name: "audit",
         usage: "audit",
@@ -48,12 +33,7 @@ const COMMANDS: &[Command] = &[
         help: "list the kernel tests, or run one (the test protocol)",
         run: test,
     },
-    Command {
-        name: "reboot",
-        usage: "reboot",
-        help: "reset the board through the watchdog",
-        run: reboot,
-    },
+    Command { name: "reboot", usage: "reboot", help: "reset the board through the watchdog", run: reboot },
     Command {
         name: "poweroff",
         usage: "poweroff",
@@ -78,10 +58,7 @@ pub fn execute(line: &str) {
     let Some(&name) = words.first() else { return };
     match COMMANDS.iter().find(|c| c.name == name) {
         Some(command) => (command.run)(&words[1..]),
-        None => println!(
-            "error: unknown command '{}'; type 'help' for the list",
-            Printable(name)
-        ),
+        None => println!("error: unknown command '{}'; type 'help' for the list", Printable(name)),
     }
 }
 
@@ -91,11 +68,7 @@ struct Printable<'a>(&'a str);
 impl core::fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         for c in self.0.chars() {
-            if c.is_ascii_graphic() {
-                f.write_char(c)?
-            } else {
-                write!(f, "\\x{:02x}", c as u32)?
-            }
+            if c.is_ascii_graphic() { f.write_char(c)? } else { write!(f, "\\x{:02x}", c as u32)? }
         }
         Ok(())
     }
@@ -140,15 +113,10 @@ fn info(_: &[&str]) {
             println!("interrupt_controller: BCM2836 local at {base:#010x}")
         }
         board::InterruptController::Gic400 { gicd, gicc } => {
-            println!(
-                "interrupt_controller: GIC-400, distributor {gicd:#010x}, CPU interface {gicc:#010x}"
-            )
+            println!("interrupt_controller: GIC-400, distributor {gicd:#010x}, CPU interface {gicc:#010x}")
         }
     }
-    println!(
-        "firmware_argument: {:#x} (device tree or ATAG list)",
-        board.firmware_argument
-    );
+    println!("firmware_argument: {:#x} (device tree or ATAG list)", board.firmware_argument);
     println!("serial_number: {:#018x}", board.serial_number);
     match board.revision.memory_bytes() {
         Some(bytes) => println!("ram_board_mib: {}", mib(bytes)),
@@ -163,17 +131,9 @@ fn info(_: &[&str]) {
         println!("ram_range: {:#011x}..{:#011x}", range.start, range.end);
     }
     println!("frames_total: {}", counters.total);
-    println!(
-        "frames_free: {} ({} MiB)",
-        counters.free,
-        mib((counters.free * PAGE_SIZE) as u64)
-    );
+    println!("frames_free: {} ({} MiB)", counters.free, mib((counters.free * PAGE_SIZE) as u64));
     println!("timer_hz: {}", time::frequency());
-    println!(
-        "uptime: {}.{:06} s",
-        uptime.as_secs(),
-        uptime.subsec_micros()
-    );
+    println!("uptime: {}.{:06} s", uptime.as_secs(), uptime.subsec_micros());
 }
 
 fn mem(_: &[&str]) {
@@ -189,18 +149,9 @@ fn mem(_: &[&str]) {
     println!("frame_allocations: {}", c.allocations);
     println!("frame_frees: {}", c.frees);
     println!("page_size: {PAGE_SIZE}");
-    println!(
-        "kernel_image_bytes: {}",
-        layout.kernel.end - layout.kernel.start
-    );
-    println!(
-        "heap_region: {:#x}..{:#x}",
-        layout.heap.start, layout.heap.end
-    );
-    println!(
-        "frame_table_bytes: {}",
-        layout.frame_table.end - layout.frame_table.start
-    );
+    println!("kernel_image_bytes: {}", layout.kernel.end - layout.kernel.start);
+    println!("heap_region: {:#x}..{:#x}", layout.heap.start, layout.heap.end);
+    println!("frame_table_bytes: {}", layout.frame_table.end - layout.frame_table.start);
     println!("heap_total_bytes: {}", heap.total);
     println!("heap_allocated_bytes: {}", heap.allocated);
     println!("heap_requested_bytes: {}", heap.requested);

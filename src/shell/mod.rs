@@ -43,9 +43,7 @@ pub fn run() -> ! {
     loop {
         let byte = read_byte();
         let input = console::with_uart(|uart| {
-            editor.feed(byte, &mut |echo: &[u8]| {
-                echo.iter().for_each(|&b| uart.write_byte(b))
-            })
+            editor.feed(byte, &mut |echo: &[u8]| echo.iter().for_each(|&b| uart.write_byte(b)))
         });
         let Some(Some(input)) = input else { continue };
         match input {

@@ -95,12 +95,15 @@ pub fn load_all(dir: &Path) -> Result<Vec<Board>, BoardError> {
         if !path.is_file() {
             continue;
         }
-        let text =
-            fs::read_to_string(&path).map_err(|e| BoardError(format!("{}: {e}", path.display())))?;
+        let text = fs::read_to_string(&path).map_err(|e| BoardError(format!("{}: {e}", path.display())))?;
         let board = parse(&text, &path.display().to_string())?;
         let folder = path.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str());
         if folder != Some(board.name.as_str()) {
-            return Err(BoardError(format!("{}: name {:?} differs from its folder", path.display(), board.name)));
+            return Err(BoardError(format!(
+                "{}: name {:?} differs from its folder",
+                path.display(),
+                board.name
+            )));
         }
         boards.push(board);
     }
@@ -129,8 +132,7 @@ mod tests {
         assert_eq!(names, ["raspi3b", "raspi4b"]);
         assert_ne!(boards[0].midr_part, boards[1].midr_part);
         for b in &boards {
-            let uart_is_device =
-                b.mmio.device_ranges.iter().any(|[s, e]| (*s..*e).contains(&b.mmio.uart0));
+            let uart_is_device = b.mmio.device_ranges.iter().any(|[s, e]| (*s..*e).contains(&b.mmio.uart0));
             assert!(uart_is_device, "{}: the UART lies outside the device ranges", b.name);
         }
     }

@@ -65,13 +65,27 @@ impl Expect {
 /// A protocol line, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line<'a> {
-    Ready { board: &'a str },
-    TestListed { name: &'a str, expect: Expect },
-    TestListEnd { count: usize },
-    TestBegin { name: &'a str },
+    Ready {
+        board: &'a str,
+    },
+    TestListed {
+        name: &'a str,
+        expect: Expect,
+    },
+    TestListEnd {
+        count: usize,
+    },
+    TestBegin {
+        name: &'a str,
+    },
     /// `reason` is `None` for a pass.
-    TestEnd { name: &'a str, reason: Option<&'a str> },
-    Fatal { message: &'a str },
+    TestEnd {
+        name: &'a str,
+        reason: Option<&'a str>,
+    },
+    Fatal {
+        message: &'a str,
+    },
     /// Anything else: echo, log lines, test output.
     Other(&'a str),
 }
@@ -86,10 +100,10 @@ pub fn parse_line(line: &str) -> Line<'_> {
             return Line::Ready { board };
         }
     } else if let Some(rest) = body.strip_prefix(TEST_LIST) {
-        if let Some((name, expect)) = rest.split_once(' ') {
-            if let Some(expect) = Expect::parse(expect.trim()) {
-                return Line::TestListed { name, expect };
-            }
+        if let Some((name, expect)) = rest.split_once(' ')
+            && let Some(expect) = Expect::parse(expect.trim())
+        {
+            return Line::TestListed { name, expect };
         }
     } else if let Some(rest) = body.strip_prefix(TEST_LIST_END) {
         if let Ok(count) = rest.trim().parse() {

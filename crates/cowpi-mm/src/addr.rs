@@ -207,7 +207,10 @@ mod tests {
         assert_eq!(PhysAddr::new(0x8_0001).align_up(), Some(PhysAddr::new(0x8_1000)));
         assert_eq!(PhysAddr::new(0x8_1000).align_up(), Some(PhysAddr::new(0x8_1000)));
         assert_eq!(PhysAddr::new(0).align_up(), Some(PhysAddr::new(0)));
-        assert_eq!(PhysAddr::new(0xffff_ffff_ffff_f000).align_up(), Some(PhysAddr::new(0xffff_ffff_ffff_f000)));
+        assert_eq!(
+            PhysAddr::new(0xffff_ffff_ffff_f000).align_up(),
+            Some(PhysAddr::new(0xffff_ffff_ffff_f000))
+        );
     }
 
     #[test]
@@ -256,7 +259,10 @@ mod tests {
         let frame = Frame::from_number(10);
         assert_eq!(frame + 5, Frame::from_number(15));
         assert_eq!(frame.checked_add(0), Some(frame));
-        assert_eq!(Frame::from_number(Frame::MAX_NUMBER - 1).checked_add(1), Some(Frame::from_number(Frame::MAX_NUMBER)));
+        assert_eq!(
+            Frame::from_number(Frame::MAX_NUMBER - 1).checked_add(1),
+            Some(Frame::from_number(Frame::MAX_NUMBER))
+        );
         assert_eq!(Frame::from_number(Frame::MAX_NUMBER).checked_add(1), None);
         assert_eq!(Frame::from_number(1).checked_add(usize::MAX), None);
     }

@@ -154,7 +154,9 @@ impl fmt::Display for TableError {
             TableError::TooManyFrames { frame_count } => {
                 write!(f, "{frame_count} frames exceed the frame table's limit of {}", FrameTable::MAX_FRAMES)
             }
-            TableError::SpanBeyondAddressSpace => f.write_str("frame table span ends beyond the address space"),
+            TableError::SpanBeyondAddressSpace => {
+                f.write_str("frame table span ends beyond the address space")
+            }
         }
     }
 }
@@ -245,7 +247,11 @@ impl<'s> FrameTable<'s> {
     /// `storage` must hold at least [`storage_words`]`(frame_count)` words; its contents do not matter (it
     /// may be uninitialised RAM that has merely been zeroed or not at all) and any words beyond that are
     /// left alone.
-    pub fn new(first: Frame, frame_count: usize, storage: &'s mut [u32]) -> Result<FrameTable<'s>, TableError> {
+    pub fn new(
+        first: Frame,
+        frame_count: usize,
+        storage: &'s mut [u32],
+    ) -> Result<FrameTable<'s>, TableError> {
         if frame_count > Self::MAX_FRAMES {
             return Err(TableError::TooManyFrames { frame_count });
         }
@@ -304,7 +310,8 @@ impl<'s> FrameTable<'s> {
         if end_index > self.frame_count() {
             return Err(FrameError::OutsideSpan(self.span().end));
         }
-        if let Some(offset) = self.refcounts[start_index..end_index].iter().position(|&word| word != RESERVED) {
+        if let Some(offset) = self.refcounts[start_index..end_index].iter().position(|&word| word != RESERVED)
+        {
             return Err(FrameError::AlreadyManaged(start + offset));
         }
         // Pushed highest first, so that the lowest frame is on top and allocation runs upwards.

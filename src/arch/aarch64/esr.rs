@@ -88,11 +88,7 @@ impl fmt::Display for Syndrome {
                 write!(f, " at level {level}")?;
             }
             if matches!(self.class(), 0x24 | 0x25) {
-                f.write_str(if self.is_write() {
-                    ", on a write"
-                } else {
-                    ", on a read"
-                })?;
+                f.write_str(if self.is_write() { ", on a write" } else { ", on a read" })?;
             }
         }
         Ok(())

@@ -62,10 +62,7 @@ pub fn write_registers(f: &mut impl Write, x: &[u64; 31], sp: u64) -> fmt::Resul
 /// Reports an exception the kernel has no handler for, and stops this core.
 fn unexpected(kind: &str, frame: &ExceptionFrame) -> ! {
     let mut out = console::panic_writer();
-    let _ = write!(
-        out,
-        "\n!!! unexpected exception: {kind}\n{frame}!!! kernel stopped\n"
-    );
+    let _ = write!(out, "\n!!! unexpected exception: {kind}\n{frame}!!! kernel stopped\n");
     cpu::halt()
 }
 

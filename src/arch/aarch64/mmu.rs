@@ -66,10 +66,8 @@ struct BootTables {
     level2: [Table; LEVEL2_TABLES],
 }
 
-static mut BOOT_TABLES: BootTables = BootTables {
-    level1: Table([0; ENTRIES]),
-    level2: [const { Table([0; ENTRIES]) }; LEVEL2_TABLES],
-};
+static mut BOOT_TABLES: BootTables =
+    BootTables { level1: Table([0; ENTRIES]), level2: [const { Table([0; ENTRIES]) }; LEVEL2_TABLES] };
 
 /// How a 2 MiB block is to be mapped.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -80,10 +78,7 @@ enum BlockKind {
 }
 
 fn classify(address: u64, ram: &[Range<u64>], devices: &[(u64, u64)]) -> BlockKind {
-    if devices
-        .iter()
-        .any(|&(start, end)| (start..end).contains(&address))
-    {
+    if devices.iter().any(|&(start, end)| (start..end).contains(&address)) {
         BlockKind::Device
     } else if ram.iter().any(|r| r.contains(&address)) {
         BlockKind::Ram
@@ -103,9 +98,7 @@ fn block_descriptor(address: u64, kind: BlockKind) -> u64 {
         + OUTPUT_ADDRESS_2MIB.val(address >> 21);
     match kind {
         BlockKind::Unmapped => return 0,
-        BlockKind::Ram => {
-            descriptor.write(common + ATTR_INDEX.val(ATTR_NORMAL) + SH::InnerShareable)
-        }
+        BlockKind::Ram => descriptor.write(common + ATTR_INDEX.val(ATTR_NORMAL) + SH::InnerShareable),
         BlockKind::Device => {
             descriptor.write(common + ATTR_INDEX.val(ATTR_DEVICE) + SH::OuterShareable + PXN::True)
         }
@@ -167,13 +160,7 @@ pub unsafe fn enable_identity_map(ram: &[Range<u64>], devices: &[(u64, u64)]) {
     // entries" does not apply to a first enable, but TLB and I-cache must start clean).
     barrier::dsb(barrier::ISHST);
     // SAFETY: invalidating all EL1 TLB entries and the I-cache has no effect beyond dropping cached state.
-    unsafe {
-        core::arch::asm!(
-            "tlbi vmalle1",
-            "ic iallu",
-            options(nostack, preserves_flags)
-        )
-    };
+    unsafe { core::arch::asm!("tlbi vmalle1", "ic iallu", options(nostack, preserves_flags)) };
     barrier::dsb(barrier::ISH);
     barrier::isb(barrier::SY);
 

@@ -8,9 +8,7 @@ use core::time::Duration;
 
 use aarch64_cpu::asm;
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{
-    CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_TVAL_EL0, CNTPCT_EL0, Readable, Writeable,
-};
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_TVAL_EL0, CNTPCT_EL0, Readable, Writeable};
 
 /// Counter value at boot. A relaxed atomic store is a plain store, safe before the MMU is on.
 static BOOT_TICKS: AtomicU64 = AtomicU64::new(0);
@@ -37,10 +35,7 @@ pub fn ticks_to_duration(ticks: u64) -> Duration {
     let frequency = frequency().max(1);
     let seconds = ticks / frequency;
     let rest = ticks % frequency;
-    Duration::new(
-        seconds,
-        ((rest as u128 * 1_000_000_000) / frequency as u128) as u32,
-    )
+    Duration::new(seconds, ((rest as u128 * 1_000_000_000) / frequency as u128) as u32)
 }
 
 /// Time since boot.
@@ -63,8 +58,7 @@ pub fn spin_for(duration: Duration) {
 /// masked in PSTATE: WFI wakes on it all the same, and stopping the timer afterwards withdraws it. This is
 /// how an idle core waits without keeping a host core busy under QEMU.
 pub fn sleep_until_tick(duration: Duration) {
-    let wait =
-        (duration.as_nanos() * frequency() as u128 / 1_000_000_000).clamp(1, u32::MAX as u128);
+    let wait = (duration.as_nanos() * frequency() as u128 / 1_000_000_000).clamp(1, u32::MAX as u128);
     CNTP_TVAL_EL0.set(wait as u64);
     CNTP_CTL_EL0.write(CNTP_CTL_EL0::ENABLE::SET + CNTP_CTL_EL0::IMASK::CLEAR);
     asm::wfi();

@@ -34,13 +34,10 @@ impl LocalController {
     /// `base` must be the BCM2836 local controller, mapped as Device memory.
     pub const unsafe fn new(base: usize) -> LocalController {
         // SAFETY: forwarded from the caller.
-        LocalController {
-            registers: unsafe { MmioBlock::new(base) },
-        }
+        LocalController { registers: unsafe { MmioBlock::new(base) } }
     }
 
     pub fn route_physical_timer_irq(&self, core: usize) {
-        self.registers.timer_interrupt_control[core]
-            .write(TIMER_INTERRUPT_CONTROL::CNTPNSIRQ_IRQ::Enabled);
+        self.registers.timer_interrupt_control[core].write(TIMER_INTERRUPT_CONTROL::CNTPNSIRQ_IRQ::Enabled);
     }
 }

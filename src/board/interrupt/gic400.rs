@@ -49,12 +49,7 @@ impl Gic400 {
     /// `gicd` and `gicc` must be the GIC-400's distributor and CPU interface, mapped as Device memory.
     pub const unsafe fn new(gicd: usize, gicc: usize) -> Gic400 {
         // SAFETY: forwarded from the caller.
-        unsafe {
-            Gic400 {
-                distributor: MmioBlock::new(gicd),
-                cpu_interface: MmioBlock::new(gicc),
-            }
-        }
+        unsafe { Gic400 { distributor: MmioBlock::new(gicd), cpu_interface: MmioBlock::new(gicc) } }
     }
 
     /// Enables a banked (SGI or PPI, INTID < 32) interrupt for the calling core, at the highest priority,

@@ -163,7 +163,10 @@ pub struct ExpectedHolds<'s> {
 impl<'s> ExpectedHolds<'s> {
     /// An empty expectation for `table`, counting in `scratch`, which must hold at least
     /// [`FrameTable::frame_count`] words (any contents).
-    pub fn for_table(table: &FrameTable<'_>, scratch: &'s mut [u32]) -> Result<ExpectedHolds<'s>, TableError> {
+    pub fn for_table(
+        table: &FrameTable<'_>,
+        scratch: &'s mut [u32],
+    ) -> Result<ExpectedHolds<'s>, TableError> {
         let needed = table.frame_count();
         let provided = scratch.len();
         let holders = scratch.get_mut(..needed).ok_or(TableError::StorageTooSmall { needed, provided })?;
@@ -186,7 +189,6 @@ impl<'s> ExpectedHolds<'s> {
         let offset = frame.number().checked_sub(self.first.number())?;
         self.holders.get_mut(usize::try_from(offset).ok()?)
     }
-
 }
 
 impl FrameTable<'_> {
@@ -219,7 +221,11 @@ impl FrameTable<'_> {
                 refcount => refcount == holders,
             };
             if !consistent {
-                report.record(Violation::HoldersMismatch { frame, state: FrameState::of_word(word), holders });
+                report.record(Violation::HoldersMismatch {
+                    frame,
+                    state: FrameState::of_word(word),
+                    holders,
+                });
             }
         }
         if let Some(frame) = expected.first_outside_span {
@@ -238,7 +244,11 @@ impl FrameTable<'_> {
             };
             let frame = self.frame_at(index as usize);
             if word != FREE {
-                report.record(Violation::FreeStackEntryNotFree { position, frame, state: FrameState::of_word(word) });
+                report.record(Violation::FreeStackEntryNotFree {
+                    position,
+                    frame,
+                    state: FrameState::of_word(word),
+                });
                 continue;
             }
             // A position records one place per frame, so a frame listed twice fails this at one of them.

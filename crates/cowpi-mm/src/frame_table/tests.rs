@@ -107,8 +107,8 @@ fn new_needs_storage_words() {
 #[test]
 fn new_leaves_extra_storage_alone() {
     let mut storage = vec![7; storage_words(4) + 3];
-    let table = FrameTable::new(frame(0), 4, &mut storage).unwrap();
-    drop(table);
+    let mut table = FrameTable::new(frame(0), 4, &mut storage).unwrap();
+    table.add_free_range(table.span()).unwrap();
     assert_eq!(storage[storage_words(4)..], [7, 7, 7]);
 }
 
@@ -251,7 +251,11 @@ fn share_counts_holders() {
     assert_eq!(table.share(page), Ok(3));
     assert_eq!(table.state(page), FrameState::Used(3));
     let counters = table.counters();
-    assert_eq!((counters.used, counters.shared, counters.references), (1, 1, 3), "one shared frame, counted once");
+    assert_eq!(
+        (counters.used, counters.shared, counters.references),
+        (1, 1, 3),
+        "one shared frame, counted once"
+    );
     assert_eq!(counters.frames_saved_by_sharing(), 2);
     assert_clean(&table);
 }
@@ -321,7 +325,11 @@ fn share_stops_at_the_refcount_limit() {
     table.corrupt_refcount(page, FrameTable::MAX_REFCOUNT - 1);
     assert_eq!(table.share(page), Ok(FrameTable::MAX_REFCOUNT));
     assert_eq!(table.share(page), Err(FrameError::RefcountOverflow(page)));
-    assert_eq!(table.state(page), FrameState::Used(FrameTable::MAX_REFCOUNT), "not turned into a reserved frame");
+    assert_eq!(
+        table.state(page),
+        FrameState::Used(FrameTable::MAX_REFCOUNT),
+        "not turned into a reserved frame"
+    );
     assert_eq!(table.release(page), Ok(Release::StillHeld(FrameTable::MAX_REFCOUNT - 1)));
 }
 
@@ -335,7 +343,8 @@ fn raspberry_pi_4_memory_with_a_hole() {
     let kernel = (0x8_0000, 0x20_0000);
     let end = Frame::containing(PhysAddr::new(0x8000_0000));
     let span_frames = end.number() as usize;
-    let mut table = FrameTable::new(frame(0), span_frames, garbage_storage(storage_words(span_frames))).unwrap();
+    let mut table =
+        FrameTable::new(frame(0), span_frames, garbage_storage(storage_words(span_frames))).unwrap();
     let low = Frame::range_inside(PhysAddr::new(ram[0].0), PhysAddr::new(ram[0].1));
     let kernel_frames = Frame::range_inside(PhysAddr::new(kernel.0), PhysAddr::new(kernel.1));
     table.add_free_range(low.start..kernel_frames.start).unwrap();
@@ -388,7 +397,7 @@ fn busy_table() -> FrameTable<'static> {
     let b = table.alloc().unwrap();
     table.alloc().unwrap();
     table.share(a).unwrap();
-    table.release(b).unwrap();
+    assert_eq!(table.release(b), Ok(Release::Freed));
     table
 }
 
@@ -411,7 +420,11 @@ fn audit_detects_a_used_frame_on_the_free_stack() {
     table.corrupt_free_stack_entry(top, 0);
     let found = violations(&table.audit());
     assert!(
-        found.contains(&Violation::FreeStackEntryNotFree { position: top, frame: used, state: FrameState::Used(2) }),
+        found.contains(&Violation::FreeStackEntryNotFree {
+            position: top,
+            frame: used,
+            state: FrameState::Used(2)
+        }),
         "{found:?}"
     );
 }
@@ -434,7 +447,11 @@ fn audit_detects_a_frame_on_the_free_stack_twice() {
     let report = table.audit();
     assert_eq!(
         violations(&report),
-        [Violation::FreeStackDuplicate { frame: frame(0x80) + duplicated as usize, position: 1, other_position: 0 }]
+        [Violation::FreeStackDuplicate {
+            frame: frame(0x80) + duplicated as usize,
+            position: 1,
+            other_position: 0
+        }]
     );
 }
 
@@ -455,7 +472,10 @@ fn audit_detects_a_corrupt_refcount() {
     let mut table = busy_table();
     table.corrupt_refcount(frame(0x80), 3);
     let found = violations(&table.audit());
-    assert_eq!(found, [Violation::CounterMismatch { counter: Counter::References, recorded: 3, recounted: 4 }]);
+    assert_eq!(
+        found,
+        [Violation::CounterMismatch { counter: Counter::References, recorded: 3, recounted: 4 }]
+    );
 }
 
 #[test]
@@ -532,7 +552,10 @@ fn audit_report_keeps_the_first_violations_and_counts_all() {
     assert_eq!(kept.len(), AuditReport::KEPT);
     assert_eq!(kept[0], Violation::FreeStackEntryOutsideSpan { position: 0, index: 100 });
     let text = report.to_string();
-    assert!(text.starts_with("frame table audit: 20 violations\n  free stack entry 0 is index 100"), "{text}");
+    assert!(
+        text.starts_with("frame table audit: 20 violations\n  free stack entry 0 is index 100"),
+        "{text}"
+    );
     assert!(text.ends_with("\n  ... and 12 more"), "{text}");
 }
 
@@ -717,7 +740,9 @@ impl Model {
                     self.holders.insert(page, 1);
                     self.allocations += 1;
                 }
-                Err(OutOfFrames) => prop_assert!(self.free.is_empty(), "out of frames with frames free"),
+                Err(OutOfFrames) => {
+                    prop_assert!(self.free.is_empty(), "out of frames with frames free")
+                }
             },
             Op::Share(number) => {
                 let page = frame(number);
