@@ -48,3 +48,19 @@ impl BoardRevision {
         self.raw & 0xF
     }
 }
+
+crate::kernel_test! {
+    /// Revision codes of boards cowpi supports, from the Raspberry Pi documentation's table.
+    fn known_revision_codes_decode() -> TestResult {
+        let pi3 = BoardRevision::decode(0xa0_2082);
+        crate::check_eq!(pi3.model(), "Raspberry Pi 3 Model B");
+        crate::check_eq!(pi3.memory_bytes(), Some(1 << 30));
+        crate::check_eq!(pi3.board_revision(), 2);
+        let pi4_8g = BoardRevision::decode(0xd0_3114);
+        crate::check_eq!(pi4_8g.model(), "Raspberry Pi 4 Model B");
+        crate::check_eq!(pi4_8g.memory_bytes(), Some(8 << 30));
+        let old_style = BoardRevision::decode(0x000e);
+        crate::check_eq!(old_style.memory_bytes(), None);
+        Ok(())
+    }
+}

@@ -94,3 +94,20 @@ impl fmt::Display for Syndrome {
         Ok(())
     }
 }
+
+crate::kernel_test! {
+    /// The syndrome decoder the exception report uses, on syndromes the Arm ARM defines.
+    fn exception_syndromes_decode() -> TestResult {
+        // Data abort at EL1, permission fault at level 3, on a write (WnR).
+        let write_fault = Syndrome(0x9600_004F);
+        crate::check_eq!(write_fault.class(), 0x25);
+        crate::check!(write_fault.is_write());
+        let text = alloc::format!("{write_fault}");
+        crate::check!(text.contains("permission fault at level 3, on a write"), "{text}");
+        // Data abort from EL0, translation fault level 1, read.
+        crate::check!(alloc::format!("{}", Syndrome(0x9200_0005)).contains("translation fault at level 1, on a read"));
+        crate::check!(alloc::format!("{}", Syndrome(0x5600_0000)).starts_with("SVC instruction"));
+        crate::check!(alloc::format!("{}", Syndrome(0x0200_0000)).starts_with("unknown reason"));
+        Ok(())
+    }
+}
