@@ -73,7 +73,6 @@ pub struct ListedTest {
 pub struct TestReport {
     pub board: String,
     pub name: String,
-    pub outcome: Outcome,
     pub verdict: Verdict,
     /// The serial log of this test: from its `test-begin` on, or everything since boot if it never began.
     pub log: Vec<String>,
@@ -139,8 +138,9 @@ fn drive(session: &mut Session, plan: &Plan, progress: &mut dyn Write) -> SuiteR
     let filtered_out = suite.len() - selected.len();
     let _ = writeln!(
         progress,
-        "\nrunning {} tests on {}{}",
+        "\nrunning {} test{} on {}{}",
         selected.len(),
+        if selected.len() == 1 { "" } else { "s" },
         report.board,
         if filtered_out > 0 { format!(" ({filtered_out} filtered out)") } else { String::new() }
     );
@@ -148,14 +148,22 @@ fn drive(session: &mut Session, plan: &Plan, progress: &mut dyn Write) -> SuiteR
     let mut kernel_usable = true;
     let mut boot_failure: Option<String> = None;
     for test in selected {
-        if !kernel_usable && boot_failure.is_none() {
-            if let Err(reason) = boot(session, plan) {
-                boot_failure = Some(format!("not run: the board did not boot again ({reason})"));
-            }
+        let mut log = Vec::new();
+        if !kernel_usable
+            && boot_failure.is_none()
+            && let Err(reason) = boot(session, plan)
+        {
+            boot_failure = Some(format!("not run: the board did not boot again ({reason})"));
+            // The failed boot's output is shown once, under the first test it kept from running.
+            log = session.log_from(0);
         }
-        let (outcome, log) = match &boot_failure {
-            Some(reason) => (Outcome::Error { reason: reason.clone() }, session.log_from(0)),
-            None => run_test(session, test, &plan.timeouts),
+        let outcome = match &boot_failure {
+            Some(reason) => Outcome::Error { reason: reason.clone() },
+            None => {
+                let outcome;
+                (outcome, log) = run_test(session, test, &plan.timeouts);
+                outcome
+            }
         };
         kernel_usable = outcome.leaves_kernel_usable();
         let verdict = judge(test.expect, &outcome);
@@ -163,8 +171,9 @@ fn drive(session: &mut Session, plan: &Plan, progress: &mut dyn Write) -> SuiteR
             Verdict::Ok(text) => text,
             Verdict::Failed(_) => "FAILED",
         };
+        // Progress is best effort: a closed stdout must not stop the tests (the report is returned).
         let _ = writeln!(progress, "test {}::{} ... {shown}", report.board, test.name);
-        report.tests.push(TestReport { board: report.board.clone(), name: test.name.clone(), outcome, verdict, log });
+        report.tests.push(TestReport { board: report.board.clone(), name: test.name.clone(), verdict, log });
     }
     report
 }
@@ -215,12 +224,13 @@ fn boot(session: &mut Session, plan: &Plan) -> Result<String, String> {
     };
     let board = wait_for(session, Instant::now() + timeouts.boot, pick_ready)
         .map_err(|i| explain(i, &format!("ready line ({READY:?})"), timeouts.boot))?;
-    if let Some(expected) = plan.expected_board {
-        if board != expected {
-            return Err(format!("the kernel says it runs on {board}, but this is {expected}"));
-        }
+    if let Some(expected) = plan.expected_board
+        && board != expected
+    {
+        return Err(format!("the kernel says it runs on {board}, but this is {expected}"));
     }
-    wait_for_prompt(session, timeouts.reply).map_err(|i| explain(i, "prompt after the ready line", timeouts.reply))?;
+    wait_for_prompt(session, timeouts.reply)
+        .map_err(|i| explain(i, "prompt after the ready line", timeouts.reply))?;
     Ok(board)
 }
 
@@ -255,7 +265,8 @@ fn list_tests(session: &mut Session, timeouts: &Timeouts) -> Result<Vec<ListedTe
             return Err(format!("the kernel listed {} twice", test.name));
         }
     }
-    wait_for_prompt(session, timeouts.reply).map_err(|i| explain(i, "prompt after the test list", timeouts.reply))?;
+    wait_for_prompt(session, timeouts.reply)
+        .map_err(|i| explain(i, "prompt after the test list", timeouts.reply))?;
     Ok(suite)
 }
 
@@ -263,9 +274,10 @@ fn list_tests(session: &mut Session, timeouts: &Timeouts) -> Result<Vec<ListedTe
 fn run_test(session: &mut Session, test: &ListedTest, timeouts: &Timeouts) -> (Outcome, Vec<String>) {
     let start = session.log_len();
     let outcome = follow_test(session, test, timeouts);
-    let begin = session.lines_from(start).iter().position(
-        |line| matches!(parse_line(line), Line::TestBegin { name } if name == test.name),
-    );
+    let begin = session
+        .lines_from(start)
+        .iter()
+        .position(|line| matches!(parse_line(line), Line::TestBegin { name } if name == test.name));
     let log = session.log_from(begin.map_or(0, |offset| start + offset));
     (outcome, log)
 }
@@ -294,18 +306,19 @@ fn follow_test(session: &mut Session, test: &ListedTest, timeouts: &Timeouts) ->
             },
             Heard::Prompt => {
                 break Outcome::Error {
-                    reason: "the shell prompted again without a test-end line (is the test unknown?)".to_owned(),
+                    reason: "the shell prompted again without a test-end line (is the test unknown?)"
+                        .to_owned(),
                 };
             }
             Heard::Timeout => break Outcome::TimedOut { after: limit },
             Heard::Closed(why) => break Outcome::Error { reason: why },
         }
     };
-    if outcome.leaves_kernel_usable() {
-        if let Err(interrupted) = wait_for_prompt(session, timeouts.reply) {
-            let trouble = explain(interrupted, "prompt", timeouts.reply);
-            return Outcome::Error { reason: format!("after test-end: {trouble}") };
-        }
+    if outcome.leaves_kernel_usable()
+        && let Err(interrupted) = wait_for_prompt(session, timeouts.reply)
+    {
+        let trouble = explain(interrupted, "prompt", timeouts.reply);
+        return Outcome::Error { reason: format!("after test-end: {trouble}") };
     }
     outcome
 }
@@ -321,3 +334,6 @@ fn read_rest_of_fatal_report(session: &mut Session, timeouts: &Timeouts) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -50,14 +50,17 @@ pub fn flatten(elf: &[u8]) -> Result<Vec<u8>> {
     if FileKind::parse(elf).ok() != Some(FileKind::Elf64) {
         bail!("not a 64-bit ELF file");
     }
-    let header = FileHeader64::<Endianness>::parse(elf).map_err(|e| anyhow::anyhow!("bad ELF header: {e}"))?;
+    let header =
+        FileHeader64::<Endianness>::parse(elf).map_err(|e| anyhow::anyhow!("bad ELF header: {e}"))?;
     let endian = header.endian().map_err(|e| anyhow::anyhow!("bad ELF header: {e}"))?;
     if header.is_big_endian() {
         bail!("a big-endian ELF: the Pi runs little-endian AArch64");
     }
     let machine = header.e_machine(endian);
     if machine != EM_AARCH64 {
-        bail!("an ELF for machine {machine} instead of AArch64 (was it built for the host, not aarch64-unknown-none?)");
+        bail!(
+            "an ELF for machine {machine} instead of AArch64 (was it built for the host, not aarch64-unknown-none?)"
+        );
     }
     let segments =
         header.program_headers(endian, elf).map_err(|e| anyhow::anyhow!("bad ELF program headers: {e}"))?;
@@ -71,9 +74,9 @@ pub fn flatten(elf: &[u8]) -> Result<Vec<u8>> {
         if (virtual_start..virtual_start.saturating_add(segment.p_memsz(endian))).contains(&entry) {
             entry_physical = Some(physical + (entry - virtual_start));
         }
-        let bytes = segment
-            .data(endian, elf)
-            .map_err(|()| anyhow::anyhow!("the segment loaded at {physical:#x} lies past the end of the file"))?;
+        let bytes = segment.data(endian, elf).map_err(|()| {
+            anyhow::anyhow!("the segment loaded at {physical:#x} lies past the end of the file")
+        })?;
         if !bytes.is_empty() {
             pieces.push(Piece { physical, bytes });
         }
@@ -136,7 +139,12 @@ mod tests {
 
     impl Segment {
         fn at(physical: u64, bytes: &[u8]) -> Segment {
-            Segment { bytes: bytes.to_vec(), physical, virtual_address: physical, memory_size: bytes.len() as u64 }
+            Segment {
+                bytes: bytes.to_vec(),
+                physical,
+                virtual_address: physical,
+                memory_size: bytes.len() as u64,
+            }
         }
     }
 
@@ -232,10 +240,17 @@ mod tests {
 
     #[test]
     fn overlapping_and_far_apart_segments_are_refused() {
-        let overlap =
-            build_elf(EM_AARCH64, LOAD_ADDRESS, &[Segment::at(LOAD_ADDRESS, b"code"), Segment::at(LOAD_ADDRESS + 2, b"xx")]);
+        let overlap = build_elf(
+            EM_AARCH64,
+            LOAD_ADDRESS,
+            &[Segment::at(LOAD_ADDRESS, b"code"), Segment::at(LOAD_ADDRESS + 2, b"xx")],
+        );
         assert!(error_of(&overlap).contains("overlap"), "{}", error_of(&overlap));
-        let far = build_elf(EM_AARCH64, LOAD_ADDRESS, &[Segment::at(LOAD_ADDRESS, b"code"), Segment::at(1 << 40, b"x")]);
+        let far = build_elf(
+            EM_AARCH64,
+            LOAD_ADDRESS,
+            &[Segment::at(LOAD_ADDRESS, b"code"), Segment::at(1 << 40, b"x")],
+        );
         assert!(error_of(&far).contains("wrong address"), "{}", error_of(&far));
     }
 

@@ -1,9 +1,10 @@
 //! Turns the serial byte stream into lines, and notices the shell prompt.
 //!
 //! The kernel ends its lines with `\r\n`, but its prompt (`cowpi> `) is never followed by a newline: it
-//! waits for input on the same line. So besides complete lines the splitter reports [`Piece::Prompt`] the
-//! moment the unfinished line ends with the prompt, once per line; the echo of the command typed after it
-//! then completes that same line (`cowpi> test list`).
+//! waits for input on the same line. So besides complete lines the splitter reports [`Piece::Prompt`] at
+//! the byte that completes a prompt on the unfinished line (checked per byte, so a prompt is reported
+//! once, however the reads split it); the echo of the command typed after it then completes that same
+//! line (`cowpi> test list`).
 
 use cowpi_console::protocol::PROMPT;
 
@@ -20,7 +21,6 @@ pub enum Piece {
 #[derive(Debug, Default)]
 pub struct LineSplitter {
     partial: Vec<u8>,
-    prompt_reported: bool,
 }
 
 impl LineSplitter {
@@ -33,12 +33,10 @@ impl LineSplitter {
                     let line = String::from_utf8_lossy(&self.partial).trim_end_matches('\r').to_owned();
                     pieces.push(Piece::Line(line));
                     self.partial.clear();
-                    self.prompt_reported = false;
                 }
                 _ => {
                     self.partial.push(byte);
-                    if !self.prompt_reported && self.partial.ends_with(PROMPT.as_bytes()) {
-                        self.prompt_reported = true;
+                    if self.partial.ends_with(PROMPT.as_bytes()) {
                         pieces.push(Piece::Prompt);
                     }
                 }
@@ -78,7 +76,10 @@ mod tests {
     #[test]
     fn the_prompt_is_reported_once_even_when_split_across_reads() {
         let mut splitter = LineSplitter::default();
-        assert_eq!(splitter.push(b"cowpi: ready board=raspi3b\r\ncowp"), [line("cowpi: ready board=raspi3b")]);
+        assert_eq!(
+            splitter.push(b"cowpi: ready board=raspi3b\r\ncowp"),
+            [line("cowpi: ready board=raspi3b")]
+        );
         assert_eq!(splitter.push(b"i> "), [Piece::Prompt]);
         // The echo of the typed command extends the prompt's line without reporting the prompt again.
         assert_eq!(splitter.push(b"test list"), []);

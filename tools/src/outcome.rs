@@ -33,7 +33,9 @@ impl Outcome {
     fn describe(&self) -> String {
         match self {
             Outcome::Finished { failure: None } => "the test passed".to_owned(),
-            Outcome::Finished { failure: Some(reason) } if reason.is_empty() => "the test reported FAILED".to_owned(),
+            Outcome::Finished { failure: Some(reason) } if reason.is_empty() => {
+                "the test reported FAILED".to_owned()
+            }
             Outcome::Finished { failure: Some(reason) } => format!("the test reported FAILED: {reason}"),
             Outcome::Panicked { message } => format!("the kernel panicked: {message}"),
             Outcome::TimedOut { after } => format!("no test-end came within {}", seconds(*after)),
@@ -70,7 +72,9 @@ pub fn judge(expect: Expect, outcome: &Outcome) -> Verdict {
         return Verdict::Ok(text);
     }
     let wanted = match (expect, outcome) {
-        (Expect::Pass, _) | (_, Outcome::Error { .. }) => return Verdict::Failed(outcome.describe()),
+        (Expect::Pass, _) | (_, Outcome::Error { .. }) => {
+            return Verdict::Failed(outcome.describe());
+        }
         (Expect::Fail, _) => "expected the test to report FAILED",
         (Expect::Panic, _) => "expected a kernel panic",
         (Expect::Hang, _) => "expected the test to hang",
@@ -106,7 +110,8 @@ mod tests {
 
     #[test]
     fn each_expectation_is_met_by_exactly_its_own_outcome() {
-        let outcomes = [passed(), failed("x"), panicked(), hung(), Outcome::Error { reason: "gone".to_owned() }];
+        let outcomes =
+            [passed(), failed("x"), panicked(), hung(), Outcome::Error { reason: "gone".to_owned() }];
         let expectations = [Expect::Pass, Expect::Fail, Expect::Panic, Expect::Hang];
         for (i, expect) in expectations.into_iter().enumerate() {
             for (j, outcome) in outcomes.iter().enumerate() {
@@ -129,17 +134,16 @@ mod tests {
             judge(Expect::Pass, &failed("audit: 3 frames lost")),
             Verdict::Failed("the test reported FAILED: audit: 3 frames lost".to_owned())
         );
-        assert_eq!(
-            judge(Expect::Pass, &hung()),
-            Verdict::Failed("no test-end came within 3 s".to_owned())
-        );
+        assert_eq!(judge(Expect::Pass, &hung()), Verdict::Failed("no test-end came within 3 s".to_owned()));
         assert_eq!(
             judge(Expect::Panic, &passed()),
             Verdict::Failed("expected a kernel panic, but the test passed".to_owned())
         );
         assert_eq!(
             judge(Expect::Hang, &panicked()),
-            Verdict::Failed("expected the test to hang, but the kernel panicked: kernel panic at src/x.rs:1".to_owned())
+            Verdict::Failed(
+                "expected the test to hang, but the kernel panicked: kernel panic at src/x.rs:1".to_owned()
+            )
         );
         assert_eq!(
             judge(Expect::Fail, &Outcome::Error { reason: "QEMU exited".to_owned() }),

@@ -47,7 +47,9 @@ pub fn parse_version(text: &str) -> Option<Version> {
 /// Checks that a new enough QEMU is installed, and returns its version.
 pub fn require() -> Result<Version> {
     let found = match Command::new(PROGRAM).arg("--version").output() {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => format!("{PROGRAM} was not found"),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            format!("{PROGRAM} was not found")
+        }
         Err(error) => format!("{PROGRAM} could not be run: {error}"),
         Ok(output) => match parse_version(&String::from_utf8_lossy(&output.stdout)) {
             Some(version) if version.major >= MIN_MAJOR => return Ok(version),
@@ -79,7 +81,9 @@ pub fn interactive_command(machine: &str, image: &Path, gdb: bool) -> Command {
 /// QEMU for the test runner: only the serial console on stdio, no monitor to intercept Ctrl-A bytes.
 pub fn test_command(machine: &str, image: &Path) -> Command {
     let mut command = Command::new(PROGRAM);
-    command.args(common_args(machine, image)).args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
+    command
+        .args(common_args(machine, image))
+        .args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
     command
 }
 
@@ -89,10 +93,17 @@ mod tests {
 
     #[test]
     fn versions_are_read_from_the_banner() {
-        let debian = "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\nCopyright (c) 2003-2025";
+        let debian =
+            "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\nCopyright (c) 2003-2025";
         assert_eq!(parse_version(debian), Some(Version { major: 10, minor: 0, patch: 2 }));
-        assert_eq!(parse_version("QEMU emulator version 7.2.15"), Some(Version { major: 7, minor: 2, patch: 15 }));
-        assert_eq!(parse_version("QEMU emulator version 9.1"), Some(Version { major: 9, minor: 1, patch: 0 }));
+        assert_eq!(
+            parse_version("QEMU emulator version 7.2.15"),
+            Some(Version { major: 7, minor: 2, patch: 15 })
+        );
+        assert_eq!(
+            parse_version("QEMU emulator version 9.1"),
+            Some(Version { major: 9, minor: 1, patch: 0 })
+        );
         assert_eq!(parse_version("no banner here"), None);
         assert!(parse_version("QEMU emulator version 8.2.0").unwrap().major < MIN_MAJOR);
     }

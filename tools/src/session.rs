@@ -106,7 +106,9 @@ impl<'t> Session<'t> {
                             break;
                         }
                     }
-                    Received::Timeout => return Err(TypingError::NoEcho { byte, waited: echo_timeout }),
+                    Received::Timeout => {
+                        return Err(TypingError::NoEcho { byte, waited: echo_timeout });
+                    }
                     Received::Closed(why) => return Err(TypingError::Closed(why)),
                 }
             }

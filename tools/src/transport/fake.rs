@@ -6,7 +6,7 @@
 //! the hang path takes no time.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 
@@ -75,6 +75,9 @@ pub struct FakeBoard {
     pub restarts: usize,
     /// Whether the driver stopped the board at the end.
     pub stopped: bool,
+    /// For each wait that timed out, how long the caller was prepared to wait: shows which time limit
+    /// applied, since nothing here really waits.
+    pub timed_out_waits: Vec<Duration>,
 }
 
 impl FakeBoard {
@@ -137,11 +140,14 @@ impl Transport for FakeBoard {
         Ok(())
     }
 
-    fn receive(&mut self, _deadline: Instant) -> Received {
+    fn receive(&mut self, deadline: Instant) -> Received {
         match (self.output.pop_front(), &self.closed) {
             (Some(chunk), _) => Received::Data(chunk),
             (None, Some(why)) => Received::Closed(why.clone()),
-            (None, None) => Received::Timeout,
+            (None, None) => {
+                self.timed_out_waits.push(deadline.saturating_duration_since(Instant::now()));
+                Received::Timeout
+            }
         }
     }
 

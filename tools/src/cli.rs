@@ -1,0 +1,136 @@
+//! The command line, as clap types.
+//!
+//! The kernel ELF always comes first because `cargo run -- ARGS` calls `tools/cargo-runner <ELF> ARGS`.
+//! Without a subcommand the kernel boots interactively, which is what `cargo run` should do; `test` and
+//! `image` are the other two things one does with a built kernel.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Accepts whole seconds, at least one.
+fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(1..)
+}
+
+/// cowpi's host tool: boots the kernel in QEMU, runs its tests in QEMU or on a real Pi, writes kernel8.img.
+///
+/// Usually called through cargo: `cargo run` boots the kernel, `cargo run -- --board raspi4b` boots it on
+/// the other board, `cargo run -- test` runs every test.
+#[derive(Debug, Parser)]
+#[command(name = "cowpi", version)]
+pub struct Cli {
+    /// The kernel ELF (cargo passes it)
+    pub elf: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Board to boot: a folder name under boards/ [default: raspi3b]
+    #[arg(long, value_name = "BOARD")]
+    pub board: Option<String>,
+
+    /// Make QEMU wait for a debugger (gdb-multiarch, TCP port 1234) before the first instruction
+    #[arg(long)]
+    pub gdb: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every test: the host unit tests, then the kernel's tests on each board
+    ///
+    /// The kernel tests run in QEMU, on every board by default, or on a real Pi with --serial. The run
+    /// ends with `N passed, N failed` and exits non-zero if anything failed.
+    Test(TestArgs),
+    /// Only write the raw image for an SD card
+    Image(ImageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Only tests whose name contains this (host and kernel tests alike)
+    pub filter: Option<String>,
+
+    /// Test the kernel on this board in QEMU; repeat for several [default: every board under boards/]
+    #[arg(long = "board", value_name = "BOARD")]
+    pub boards: Vec<String>,
+
+    /// Skip the host unit tests
+    #[arg(long)]
+    pub no_host: bool,
+
+    /// Seconds a kernel test may take before it counts as hung
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = seconds())]
+    pub timeout: u64,
+
+    /// Seconds a test that is expected to hang must run without finishing
+    #[arg(long, value_name = "SECS", default_value_t = 3, value_parser = seconds())]
+    pub hang_timeout: u64,
+
+    /// Seconds to wait for the kernel's ready line [default: 20 in QEMU, 600 on a serial port]
+    #[arg(long, value_name = "SECS", value_parser = seconds())]
+    pub boot_timeout: Option<u64>,
+
+    /// Run the kernel tests on a real Pi on this serial port instead of QEMU (skips the host tests)
+    #[arg(long, value_name = "DEV", conflicts_with = "boards")]
+    pub serial: Option<String>,
+
+    /// Speed of the serial port
+    #[arg(long, value_name = "N", default_value_t = 115_200, requires = "serial")]
+    pub baud: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// Where to write the image [default: kernel8.img beside the ELF]
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cowpi").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_elf_comes_first_and_no_subcommand_means_boot() {
+        let cli = parse(&["k.elf", "--board", "raspi4b", "--gdb"]).unwrap();
+        assert_eq!(cli.elf, PathBuf::from("k.elf"));
+        assert_eq!(cli.board.as_deref(), Some("raspi4b"));
+        assert!(cli.gdb && cli.command.is_none());
+    }
+
+    #[test]
+    fn test_takes_several_boards_a_filter_and_timeouts() {
+        let cli =
+            parse(&["k.elf", "test", "--board", "raspi3b", "--board", "raspi4b", "frames", "--timeout", "5"])
+                .unwrap();
+        let Some(Command::Test(args)) = cli.command else { panic!("{cli:?}") };
+        assert_eq!(args.boards, ["raspi3b", "raspi4b"]);
+        assert_eq!(args.filter.as_deref(), Some("frames"));
+        assert_eq!((args.timeout, args.hang_timeout, args.baud), (5, 3, 115_200));
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        for args in [
+            &["k.elf", "test", "--timeout", "0"][..],
+            &["k.elf", "test", "--timeout", "soon"],
+            &["k.elf", "test", "--baud", "9600"],
+            &["k.elf", "test", "--serial", "/dev/ttyUSB0", "--board", "raspi4b"],
+            &[],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
+}
