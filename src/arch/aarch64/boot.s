@@ -111,8 +111,9 @@ _start:
 
 // Cores 1-3 wait here until SMP bring-up. WFI, not WFE: QEMU treats WFE as a mere yield, so a WFE loop
 // burns a whole host core, while WFI halts the virtual core until an interrupt is pending. A later SMP
-// bring-up writes an entry point into __secondary_entry[core] and sends the core an interrupt (a local
-// mailbox interrupt on the BCM2836 controller, an SGI on the GIC-400); until then nothing wakes them.
+// bring-up writes an entry point into __secondary_entry[core], cleans that line to the point of coherency
+// (these cores run with caches off and read RAM) and sends the core an interrupt (a local mailbox
+// interrupt on the BCM2836 controller, an SGI on the GIC-400); until then nothing wakes them.
 .global secondary_park
 secondary_park:
     mrs x9, MPIDR_EL1
