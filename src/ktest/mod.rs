@@ -140,6 +140,23 @@ macro_rules! check_eq {
     }};
 }
 
+/// The `Ok` value of a `Result`, or fails the test with the error.
+#[macro_export]
+macro_rules! check_ok {
+    ($result:expr $(,)?) => {
+        match $result {
+            Ok(value) => value,
+            Err(error) => {
+                return Err($crate::ktest::TestFailure {
+                    message: alloc::format!("{} failed: {:?}", stringify!($result), error),
+                    file: file!(),
+                    line: line!(),
+                });
+            }
+        }
+    };
+}
+
 unsafe extern "C" {
     /// Bounds of the `.kernel_tests` section, from linker.ld.
     static __kernel_tests_start: u8;

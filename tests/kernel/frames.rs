@@ -3,7 +3,7 @@
 use cowpi_mm::{Frame, FrameError, PAGE_SIZE, Release};
 
 use crate::memory::frames;
-use crate::{board, check, check_eq, kernel_test, memory};
+use crate::{board, check, check_eq, check_ok, kernel_test, memory};
 
 fn frame_bytes(frame: Frame) -> &'static mut [u8] {
     // SAFETY: tests only call this on frames they hold; RAM is identity-mapped read-write.
@@ -13,8 +13,7 @@ fn frame_bytes(frame: Frame) -> &'static mut [u8] {
 kernel_test! {
     fn allocated_frames_are_zeroed_usable_ram() -> TestResult {
         let before = frames::counters();
-        let frame = frames::alloc_zeroed().map_err(|_| crate::ktest::TestFailure {
-            message: "out of frames".into(), file: file!(), line: line!() })?;
+        let frame = check_ok!(frames::alloc_zeroed());
         let address = frame.start_address().as_u64();
         check!(board::info().ram.iter().any(|r| r.contains(&address)), "{address:#x} is not RAM");
         let layout = memory::layout();
@@ -32,8 +31,7 @@ kernel_test! {
 
 kernel_test! {
     fn a_shared_frame_is_freed_by_its_last_holder() -> TestResult {
-        let frame = frames::alloc_zeroed().map_err(|_| crate::ktest::TestFailure {
-            message: "out of frames".into(), file: file!(), line: line!() })?;
+        let frame = check_ok!(frames::alloc_zeroed());
         check_eq!(frames::share(frame).ok(), Some(2));
         check_eq!(frames::counters().shared, 1);
         check_eq!(frames::release(frame).ok(), Some(Release::StillHeld(1)));
