@@ -1,10 +1,18 @@
 //! Drives a board's kernel test suite over the serial protocol, the same way for QEMU and a real Pi.
 //!
 //! Per board: boot and wait for the ready line and the prompt, type `test list` and collect the suite,
-//! then type `test run <name>` for each selected test and watch for its `test-end`, a fatal `!!! ` line,
-//! the shell coming back without a verdict, or the time limit. A kernel that panicked or hung cannot run
-//! anything more, so the board is booted afresh before the next test. Only the protocol lines decide a
-//! result: QEMU's exit status never counts (SIGTERM makes QEMU exit 0).
+//! check what `info` says about the board ([`info_check`]), then type `test run <name>` for each selected
+//! test and watch for its `test-end`, a fatal `!!! ` line, the shell coming back without a verdict, or the
+//! time limit. Only the protocol lines decide a result: QEMU's exit status never counts (SIGTERM makes
+//! QEMU exit 0).
+//!
+//! Every test runs on a kernel no earlier test has spoiled, so that the order of the tests never matters.
+//! A test that passed leaves the kernel as it found it (its memory audit proves it), so the next one runs
+//! on the same boot. A test that reported FAILED may have left frames leaked or state changed, so the
+//! kernel, still at its prompt, is told to `reboot` (cheap: no new QEMU, no person pressing reset); only
+//! if it does not come back does the transport restart the board. A kernel that panicked or hung cannot
+//! run anything more, so the transport restarts the board at once. Every boot's ready line must name the
+//! board the suite started on.
 //!
 //! All waiting goes through [`Transport::receive`] deadlines, so unit tests replay transcripts through a
 //! fake transport with no real waiting.
@@ -14,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use cowpi_console::protocol::{Expect, Line, READY, is_valid_test_name, parse_line};
 
+use crate::info_check::{self, ExpectedRam};
 use crate::outcome::{Outcome, Verdict, judge, seconds};
 use crate::session::{Heard, Session};
 use crate::transport::Transport;
@@ -23,6 +32,9 @@ use crate::transport::Transport;
 pub struct Timeouts {
     /// From (re)starting the board to its ready line. A real board waits for a person to press reset.
     pub boot: Duration,
+    /// From typing `reboot` to the ready line. No person is involved, so on a real board this is much
+    /// shorter than `boot`: a watchdog that did not reset the board is soon noticed and a person asked.
+    pub reboot: Duration,
     /// For the shell to answer: the prompt after the ready line or a test, the test list.
     pub reply: Duration,
     /// For the echo of one typed character.
@@ -37,10 +49,12 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    /// Timeouts for tests that normally finish: `test`, and `hang` for the ones expected to hang.
+    /// Timeouts for tests that normally finish: `test`, and `hang` for the ones expected to hang. A
+    /// reboot may take as long as a boot.
     pub fn new(boot: Duration, test: Duration, hang: Duration) -> Self {
         Timeouts {
             boot,
+            reboot: boot,
             reply: Duration::from_secs(10),
             echo: Duration::from_secs(2),
             test,
@@ -56,8 +70,10 @@ pub struct Plan<'a> {
     /// The board the kernel must report in its ready line, when the host knows it (QEMU); a serial
     /// board is named by its ready line.
     pub expected_board: Option<&'a str>,
-    /// Only tests whose name contains this.
+    /// Only tests whose name contains this (the `info` check included).
     pub filter: Option<&'a str>,
+    /// The RAM `info` must report.
+    pub ram: ExpectedRam,
     pub timeouts: Timeouts,
 }
 
@@ -107,6 +123,40 @@ enum Interrupted {
     Fatal(String),
 }
 
+/// How the kernel is made to boot afresh before the next test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reboot {
+    /// It is at its prompt but may be spoiled: it resets itself when told to `reboot`.
+    Soft,
+    /// It stopped, hangs or cannot be trusted to listen: the transport restarts the board.
+    Restart,
+}
+
+/// What the kernel needs after a test ended this way, before it can run the next one.
+fn reboot_after(outcome: &Outcome) -> Option<Reboot> {
+    match outcome {
+        Outcome::Finished { failure: None } => None,
+        Outcome::Finished { failure: Some(_) } => Some(Reboot::Soft),
+        Outcome::Panicked { .. } | Outcome::TimedOut { .. } | Outcome::Error { .. } => Some(Reboot::Restart),
+    }
+}
+
+/// One thing to run on the board, reported as a test.
+enum Step<'a> {
+    /// The host's check of `info` (see [`info_check`]).
+    InfoCheck,
+    Kernel(&'a ListedTest),
+}
+
+impl Step<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Step::InfoCheck => info_check::NAME,
+            Step::Kernel(test) => &test.name,
+        }
+    }
+}
+
 /// Runs the suite on one board and returns its results; prints a line per test to `progress` as it goes.
 pub fn run_suite(transport: &mut dyn Transport, plan: &Plan, progress: &mut dyn Write) -> SuiteReport {
     let mut session = Session::new(transport);
@@ -125,7 +175,7 @@ fn drive(session: &mut Session, plan: &Plan, progress: &mut dyn Write) -> SuiteR
         report.failure = Some(BoardFailure { reason, log: session.log_from(0) });
         report
     };
-    match boot(session, plan) {
+    match boot(session, plan.expected_board, &plan.timeouts) {
         Ok(board) => report.board = board,
         Err(reason) => return fail_board(report, session, reason),
     }
@@ -133,47 +183,59 @@ fn drive(session: &mut Session, plan: &Plan, progress: &mut dyn Write) -> SuiteR
         Ok(suite) => suite,
         Err(reason) => return fail_board(report, session, reason),
     };
-    let selected: Vec<&ListedTest> =
-        suite.iter().filter(|t| plan.filter.is_none_or(|f| t.name.contains(f))).collect();
-    let filtered_out = suite.len() - selected.len();
+    // The info check comes first: it must see the kernel as it booted, and is over in a moment.
+    let steps: Vec<Step> = std::iter::once(Step::InfoCheck)
+        .chain(suite.iter().map(Step::Kernel))
+        .filter(|step| plan.filter.is_none_or(|f| step.name().contains(f)))
+        .collect();
+    let filtered_out = suite.len() + 1 - steps.len();
     let _ = writeln!(
         progress,
         "\nrunning {} test{} on {}{}",
-        selected.len(),
-        if selected.len() == 1 { "" } else { "s" },
+        steps.len(),
+        if steps.len() == 1 { "" } else { "s" },
         report.board,
         if filtered_out > 0 { format!(" ({filtered_out} filtered out)") } else { String::new() }
     );
 
-    let mut kernel_usable = true;
+    let mut reboot: Option<Reboot> = None;
     let mut boot_failure: Option<String> = None;
-    for test in selected {
+    for step in steps {
         let mut log = Vec::new();
-        if !kernel_usable
+        if let Some(how) = reboot.take()
             && boot_failure.is_none()
-            && let Err(reason) = boot(session, plan)
+            && let Err(reason) = boot_again(session, how, &report.board, &plan.timeouts, progress)
         {
             boot_failure = Some(format!("not run: the board did not boot again ({reason})"));
             // The failed boot's output is shown once, under the first test it kept from running.
             log = session.log_from(0);
         }
-        let outcome = match &boot_failure {
-            Some(reason) => Outcome::Error { reason: reason.clone() },
-            None => {
+        let verdict = match (&boot_failure, &step) {
+            (Some(reason), _) => Verdict::Failed(reason.clone()),
+            (None, Step::InfoCheck) => {
+                let verdict;
+                (verdict, log, reboot) = check_info(session, &report.board, plan);
+                verdict
+            }
+            (None, Step::Kernel(test)) => {
                 let outcome;
                 (outcome, log) = run_test(session, test, &plan.timeouts);
-                outcome
+                reboot = reboot_after(&outcome);
+                judge(test.expect, &outcome)
             }
         };
-        kernel_usable = outcome.leaves_kernel_usable();
-        let verdict = judge(test.expect, &outcome);
         let shown = match &verdict {
             Verdict::Ok(text) => text,
             Verdict::Failed(_) => "FAILED",
         };
         // Progress is best effort: a closed stdout must not stop the tests (the report is returned).
-        let _ = writeln!(progress, "test {}::{} ... {shown}", report.board, test.name);
-        report.tests.push(TestReport { board: report.board.clone(), name: test.name.clone(), verdict, log });
+        let _ = writeln!(progress, "test {}::{} ... {shown}", report.board, step.name());
+        report.tests.push(TestReport {
+            board: report.board.clone(),
+            name: step.name().to_owned(),
+            verdict,
+            log,
+        });
     }
     report
 }
@@ -211,10 +273,47 @@ fn explain(interrupted: Interrupted, what: &str, waited: Duration) -> String {
     }
 }
 
-/// Boots the board and waits until its shell prompts; returns the board name from the ready line.
-fn boot(session: &mut Session, plan: &Plan) -> Result<String, String> {
-    let timeouts = &plan.timeouts;
+/// Boots the board and waits until its shell prompts; returns the board name from the ready line, which
+/// must be `expected` if given.
+fn boot(session: &mut Session, expected: Option<&str>, timeouts: &Timeouts) -> Result<String, String> {
     session.restart().map_err(|e| format!("could not start the board: {e:#}"))?;
+    let board = wait_for_ready(session, timeouts.boot)?;
+    finish_boot(session, board, expected, timeouts)
+}
+
+/// Boots the kernel afresh between tests, `how` it needs, and waits until its shell prompts. A soft
+/// reboot that brings no ready line falls back to a restart; either way the ready line must name `board`.
+fn boot_again(
+    session: &mut Session,
+    how: Reboot,
+    board: &str,
+    timeouts: &Timeouts,
+    progress: &mut dyn Write,
+) -> Result<(), String> {
+    if how == Reboot::Restart {
+        return boot(session, Some(board), timeouts).map(drop);
+    }
+    let _ = writeln!(progress, "(rebooting {board}: the last test reported FAILED)");
+    let soft_failure = match soft_reboot(session, timeouts) {
+        Ok(found) => return finish_boot(session, found, Some(board), timeouts).map(drop),
+        Err(reason) => reason,
+    };
+    let _ = writeln!(progress, "({board} did not come back from `reboot`: {soft_failure}; restarting it)");
+    boot(session, Some(board), timeouts)
+        .map(drop)
+        .map_err(|reason| format!("after `reboot`: {soft_failure}; after a restart: {reason}"))
+}
+
+/// Tells the kernel at its prompt to `reboot` and waits for the new boot's ready line; returns the board
+/// it names.
+fn soft_reboot(session: &mut Session, timeouts: &Timeouts) -> Result<String, String> {
+    session.start_new_log();
+    session.type_command("reboot", timeouts.echo).map_err(|e| format!("typing `reboot`: {e}"))?;
+    wait_for_ready(session, timeouts.reboot)
+}
+
+/// Waits for the ready line of a boot that has begun; returns the board it names.
+fn wait_for_ready(session: &mut Session, timeout: Duration) -> Result<String, String> {
     let pick_ready = |heard: &Heard| match heard {
         Heard::Line(line) => match parse_line(line) {
             Line::Ready { board } => Some(board.to_owned()),
@@ -222,9 +321,18 @@ fn boot(session: &mut Session, plan: &Plan) -> Result<String, String> {
         },
         _ => None,
     };
-    let board = wait_for(session, Instant::now() + timeouts.boot, pick_ready)
-        .map_err(|i| explain(i, &format!("ready line ({READY:?})"), timeouts.boot))?;
-    if let Some(expected) = plan.expected_board
+    wait_for(session, Instant::now() + timeout, pick_ready)
+        .map_err(|i| explain(i, &format!("ready line ({READY:?})"), timeout))
+}
+
+/// Checks the board a ready line named against `expected` and waits for the prompt that follows it.
+fn finish_boot(
+    session: &mut Session,
+    board: String,
+    expected: Option<&str>,
+    timeouts: &Timeouts,
+) -> Result<String, String> {
+    if let Some(expected) = expected
         && board != expected
     {
         return Err(format!("the kernel says it runs on {board}, but this is {expected}"));
@@ -268,6 +376,40 @@ fn list_tests(session: &mut Session, timeouts: &Timeouts) -> Result<Vec<ListedTe
     wait_for_prompt(session, timeouts.reply)
         .map_err(|i| explain(i, "prompt after the test list", timeouts.reply))?;
     Ok(suite)
+}
+
+/// Types `info` on a kernel at its prompt and checks what it says about `board`; returns the verdict, the
+/// serial log from the command on, and the reboot needed if the kernel stopped answering (`info` itself
+/// changes nothing, so wrong answers need none).
+fn check_info(session: &mut Session, board: &str, plan: &Plan) -> (Verdict, Vec<String>, Option<Reboot>) {
+    let timeouts = &plan.timeouts;
+    let start = session.log_len();
+    let mut output = Vec::new();
+    let answered = session.type_command("info", timeouts.echo).map_err(|e| format!("typing `info`: {e}"));
+    let answered = answered.and_then(|()| {
+        wait_for(session, Instant::now() + timeouts.reply, |heard| match heard {
+            Heard::Line(line) => {
+                output.push(line.clone());
+                None
+            }
+            Heard::Prompt => Some(()),
+            _ => None,
+        })
+        .map_err(|interrupted| {
+            if let Interrupted::Fatal(_) = interrupted {
+                read_rest_of_fatal_report(session, timeouts);
+            }
+            explain(interrupted, "prompt after `info`", timeouts.reply)
+        })
+    });
+    let (verdict, reboot) = match answered {
+        Err(reason) => (Verdict::Failed(reason), Some(Reboot::Restart)),
+        Ok(()) => match info_check::check(&info_check::parse_fields(&output), board, plan.ram) {
+            Ok(()) => (Verdict::Ok("ok"), None),
+            Err(problems) => (Verdict::Failed(problems), None),
+        },
+    };
+    (verdict, session.log_from(start), reboot)
 }
 
 /// Runs one test on a kernel sitting at its prompt; returns the outcome and the test's serial log.

@@ -10,6 +10,7 @@ mod commands;
 mod driver;
 mod host_tests;
 mod image;
+mod info_check;
 mod lines;
 mod outcome;
 mod qemu;

@@ -70,6 +70,20 @@ impl<'t> Session<'t> {
         self.transport.restart()
     }
 
+    /// Starts a new serial log without restarting the board, for a boot the kernel does by itself
+    /// (`reboot`): the lines already handed out belong to the old boot. Lines received but not handed out
+    /// yet stay, as the first lines of the new log, so it shows the command that rebooted the kernel.
+    pub fn start_new_log(&mut self) {
+        self.log = self
+            .pending
+            .iter()
+            .filter_map(|piece| match piece {
+                Piece::Line(line) => Some(line.clone()),
+                Piece::Prompt => None,
+            })
+            .collect();
+    }
+
     /// Stops the board for good.
     pub fn stop(&mut self) {
         self.transport.stop();

@@ -1,8 +1,10 @@
 //! `cowpi <ELF> test`: runs everything, the host unit tests and then the kernel's tests on each board.
 //!
 //! In QEMU every board under `boards/` is tested by default, each in fresh QEMU processes; with `--serial`
-//! the kernel tests run on the real Pi at the other end of the cable instead. The run ends with a single
-//! `N passed, N failed` line over everything, and a non-zero exit status if anything failed.
+//! the kernel tests run on the real Pi at the other end of the cable instead. Each board's run also checks
+//! what the kernel's `info` says about the board against what the host knows of it (`board.toml` in QEMU).
+//! The run ends with a single `N passed, N failed` line over everything, and a non-zero exit status if
+//! anything failed.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use crate::cli::TestArgs;
 use crate::driver::{Plan, SuiteReport, Timeouts, run_suite};
 use crate::host_tests;
 use crate::image::{default_image_path, write_image};
+use crate::info_check::ExpectedRam;
 use crate::qemu;
 use crate::report::{Tally, failure_names, print_suite_end};
 use crate::transport::qemu::QemuBoard;
@@ -25,6 +28,9 @@ use crate::transport::serial::SerialBoard;
 const QEMU_BOOT: Duration = Duration::from_secs(20);
 /// Boot timeout on a real board: a person has to notice the request and press reset.
 const SERIAL_BOOT: Duration = Duration::from_secs(600);
+/// Time a real board may take to come back from `reboot` (its firmware boots in seconds) before a person
+/// is asked to reset it.
+const SERIAL_REBOOT: Duration = Duration::from_secs(60);
 
 /// The cargo workspace this tool belongs to (its host tests are run from there).
 fn workspace_root() -> PathBuf {
@@ -70,11 +76,10 @@ pub fn run(elf: &Path, args: &TestArgs) -> Result<ExitCode> {
 
     if let Some(device) = &args.serial {
         let boot = args.boot_timeout.map_or(SERIAL_BOOT, secs);
-        let plan = Plan {
-            expected_board: None,
-            filter,
-            timeouts: Timeouts::new(boot, secs(args.timeout), secs(args.hang_timeout)),
-        };
+        let mut timeouts = Timeouts::new(boot, secs(args.timeout), secs(args.hang_timeout));
+        timeouts.reboot = boot.min(SERIAL_REBOOT);
+        // Which Pi is on the cable, and so how much RAM it has, only its kernel can say.
+        let plan = Plan { expected_board: None, filter, ram: ExpectedRam::AnyPiModel, timeouts };
         let mut board = SerialBoard::open(device, args.baud)?;
         let suite = run_suite(&mut board, &plan, &mut out);
         totals.add_suite(&mut out, &suite)?;
@@ -101,6 +106,7 @@ pub fn run(elf: &Path, args: &TestArgs) -> Result<ExitCode> {
             let plan = Plan {
                 expected_board: Some(&board.name),
                 filter,
+                ram: ExpectedRam::Mib(board.ram_mib),
                 timeouts: Timeouts::new(boot, secs(args.timeout), secs(args.hang_timeout)),
             };
             let mut qemu = QemuBoard::new(&board.qemu_machine, image.clone());

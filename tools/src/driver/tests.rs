@@ -1,10 +1,11 @@
-//! The driver against scripted transcripts: every way a kernel test can end, and every way a board can
-//! misbehave before, between and during tests.
+//! The driver against scripted transcripts: every way a kernel test can end, every way a board can
+//! misbehave before, between and during tests, how the kernel is booted afresh after a failure, and the
+//! host's check of `info`.
 
 use std::time::Duration;
 
 use super::*;
-use crate::transport::fake::{FakeBoard, Script};
+use crate::transport::fake::{FakeBoard, Script, info_output};
 
 const PROMPT: &str = "cowpi> ";
 
@@ -33,6 +34,7 @@ fn plan() -> Plan<'static> {
     Plan {
         expected_board: Some("raspi3b"),
         filter: None,
+        ram: ExpectedRam::Mib(1024),
         timeouts: Timeouts::new(Duration::from_secs(20), Duration::from_secs(30), Duration::from_secs(3)),
     }
 }
@@ -43,8 +45,16 @@ fn run(board: &mut FakeBoard, plan: &Plan) -> (SuiteReport, String) {
     (report, String::from_utf8(progress).unwrap())
 }
 
+/// The verdicts of the kernel's tests (the info check, first, is checked on its own where it matters).
 fn verdicts(report: &SuiteReport) -> Vec<(&str, Verdict)> {
-    report.tests.iter().map(|t| (t.name.as_str(), t.verdict.clone())).collect()
+    let (info, kernel_tests) = report.tests.split_first().expect("the info check is always reported");
+    assert_eq!((info.name.as_str(), &info.verdict), (info_check::NAME, &Verdict::Ok("ok")));
+    kernel_tests.iter().map(|t| (t.name.as_str(), t.verdict.clone())).collect()
+}
+
+/// The report of the kernel test `name`.
+fn test_named<'r>(report: &'r SuiteReport, name: &str) -> &'r TestReport {
+    report.tests.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no {name} in {:?}", report.tests))
 }
 
 #[test]
@@ -56,14 +66,20 @@ fn a_passing_test_passes_and_the_commands_are_typed_in_order() {
     let (report, progress) = run(&mut board, &plan());
     assert!(report.failure.is_none(), "{:?}", report.failure);
     assert_eq!(verdicts(&report), [("a::b", Verdict::Ok("ok"))]);
-    assert_eq!(board.commands, ["test list", "test run a::b"]);
-    assert_eq!((board.restarts, board.stopped), (1, true));
-    assert!(progress.contains("running 1 test on raspi3b\n"), "{progress}");
-    assert!(progress.contains("test raspi3b::a::b ... ok\n"), "{progress}");
+    assert_eq!(board.commands, ["test list", "info", "test run a::b"]);
+    assert_eq!((board.restarts, board.reboots, board.stopped), (1, 0, true));
+    assert!(
+        progress.ends_with(
+            "running 2 tests on raspi3b\n\
+             test raspi3b::shell::info_names_board_el1_and_ram ... ok\n\
+             test raspi3b::a::b ... ok\n"
+        ),
+        "{progress}"
+    );
 }
 
 #[test]
-fn each_expected_failure_kind_counts_as_ok_and_the_board_reboots_after_a_panic_or_hang() {
+fn each_expected_failure_kind_counts_as_ok_and_each_leaves_a_fresh_kernel_for_the_next_test() {
     let suite =
         list(&[("t::fails", "fail"), ("t::panics", "panic"), ("t::hangs", "hang"), ("t::after", "pass")]);
     let script = Script::ready("raspi3b")
@@ -78,7 +94,7 @@ fn each_expected_failure_kind_counts_as_ok_and_the_board_reboots_after_a_panic_o
         )
         .reply("test run t::hangs", &lines(&["test-begin: t::hangs"]))
         .reply("test run t::after", &passing("t::after"));
-    let mut board = FakeBoard::new([script.clone(), script.clone(), script]);
+    let mut board = FakeBoard::new([script.clone(), script.clone(), script.clone(), script]);
     let (report, progress) = run(&mut board, &plan());
     assert_eq!(
         verdicts(&report),
@@ -89,11 +105,19 @@ fn each_expected_failure_kind_counts_as_ok_and_the_board_reboots_after_a_panic_o
             ("t::after", Verdict::Ok("ok")),
         ]
     );
-    // One boot for the list, one after the panic, one after the hang.
-    assert_eq!(board.restarts, 3);
+    // One boot for the list, a reboot after the FAILED test, restarts after the panic and the hang.
+    assert_eq!((board.restarts, board.reboots), (3, 1));
     assert_eq!(
         board.commands,
-        ["test list", "test run t::fails", "test run t::panics", "test run t::hangs", "test run t::after"]
+        [
+            "test list",
+            "info",
+            "test run t::fails",
+            "reboot",
+            "test run t::panics",
+            "test run t::hangs",
+            "test run t::after"
+        ]
     );
     assert!(progress.contains("test raspi3b::t::hangs ... ok (hung as expected)\n"), "{progress}");
     // The expected hang was given the short hang limit (3 s), not the 30 s a normal test gets.
@@ -113,7 +137,7 @@ fn an_unexpected_panic_fails_with_the_whole_panic_report_in_its_log() {
         ]),
     );
     let (report, progress) = run(&mut FakeBoard::new([script]), &plan());
-    let test = &report.tests[0];
+    let test = test_named(&report, "mm::cow");
     assert_eq!(
         test.verdict,
         Verdict::Failed("the kernel panicked: kernel panic: page fault at 0x0".to_owned())
@@ -136,7 +160,7 @@ fn a_test_that_reports_failed_or_times_out_fails_with_the_reason() {
         )
         .reply("test run a::slow", &lines(&["test-begin: a::slow", "working"]))
         .reply("test run a::next", &passing("a::next"));
-    let mut board = FakeBoard::new([script.clone(), script]);
+    let mut board = FakeBoard::new([script.clone(), script.clone(), script]);
     let (report, _) = run(&mut board, &plan());
     assert_eq!(
         verdicts(&report),
@@ -147,8 +171,8 @@ fn a_test_that_reports_failed_or_times_out_fails_with_the_reason() {
         ]
     );
     // The partial line after a timeout is part of the log: nothing the kernel printed is hidden.
-    assert_eq!(report.tests[1].log, ["test-begin: a::slow", "working"]);
-    assert_eq!(board.restarts, 2);
+    assert_eq!(test_named(&report, "a::slow").log, ["test-begin: a::slow", "working"]);
+    assert_eq!((board.restarts, board.reboots), (2, 1));
 }
 
 #[test]
@@ -247,7 +271,8 @@ fn the_filter_selects_tests_by_substring() {
     let (report, progress) = run(&mut board, &Plan { filter: Some("frames"), ..plan() });
     assert_eq!(report.tests.len(), 2);
     assert_eq!(board.commands, ["test list", "test run frames::alloc", "test run frames::free"]);
-    assert!(progress.contains("running 2 tests on raspi3b (1 filtered out)"), "{progress}");
+    // The info check is filtered out too.
+    assert!(progress.contains("running 2 tests on raspi3b (2 filtered out)"), "{progress}");
 }
 
 #[test]
@@ -265,10 +290,11 @@ fn a_prompt_without_test_end_fails_at_once_even_for_an_expected_hang() {
         .reply("test list", &list(&[("h", "hang")]))
         .reply("test run h", &answer(&["no such test: h"]));
     let (report, _) = run(&mut FakeBoard::new([script]), &plan());
-    let Verdict::Failed(reason) = &report.tests[0].verdict else { panic!("{:?}", report.tests[0]) };
+    let test = test_named(&report, "h");
+    let Verdict::Failed(reason) = &test.verdict else { panic!("{test:?}") };
     assert!(reason.contains("prompted again without a test-end"), "{reason}");
     // It never began, so its log is everything since boot.
-    assert_eq!(report.tests[0].log[0], "[0.000] cowpi booting");
+    assert_eq!(test.log[0], "[0.000] cowpi booting");
 }
 
 #[test]
@@ -296,13 +322,17 @@ fn when_the_board_does_not_come_back_the_remaining_tests_fail_without_waiting_ea
     let broken = Script::printing("no ready line this time\r\n");
     let mut board = FakeBoard::new([first, broken]);
     let (report, _) = run(&mut board, &plan());
-    assert_eq!(report.tests[0].verdict, Verdict::Ok("ok (panicked as expected)"));
-    for test in &report.tests[1..] {
-        let Verdict::Failed(reason) = &test.verdict else { panic!("{test:?}") };
+    assert_eq!(test_named(&report, "p").verdict, Verdict::Ok("ok (panicked as expected)"));
+    for name in ["q", "r"] {
+        let Verdict::Failed(reason) = &test_named(&report, name).verdict else { panic!("{report:?}") };
         assert!(reason.starts_with("not run: the board did not boot again (no ready line"), "{reason}");
     }
-    assert_eq!(report.tests[1].log, ["no ready line this time"], "the failed boot's log, shown once");
-    assert!(report.tests[2].log.is_empty());
+    assert_eq!(
+        test_named(&report, "q").log,
+        ["no ready line this time"],
+        "the failed boot's log, shown once"
+    );
+    assert!(test_named(&report, "r").log.is_empty());
     assert_eq!(board.restarts, 2, "one failed reboot must not be retried for every remaining test");
 }
 
@@ -323,4 +353,235 @@ fn a_missing_prompt_after_test_end_fails_the_test_and_forces_a_reboot() {
         ]
     );
     assert_eq!(board.restarts, 2);
+}
+
+/// The suite of the reboot tests: a test that fails on purpose, then one that passes.
+fn failing_then_passing() -> Script {
+    Script::ready("raspi3b").reply("test list", &list(&[("a::fails", "fail"), ("a::next", "pass")])).reply(
+        "test run a::fails",
+        &answer(&["test-begin: a::fails", "test-end: a::fails FAILED on purpose"]),
+    )
+}
+
+#[test]
+fn a_test_that_reported_failed_is_followed_by_a_reboot_and_the_next_test_runs_on_the_new_boot() {
+    // Only the second boot knows `a::next`: on the first, the fake shell would call it an unknown command.
+    let after_reboot = Script::ready("raspi3b").reply("test run a::next", &passing("a::next"));
+    let mut board = FakeBoard::new([failing_then_passing(), after_reboot]);
+    let (report, progress) = run(&mut board, &plan());
+    assert_eq!(
+        verdicts(&report),
+        [("a::fails", Verdict::Ok("ok (failed as expected)")), ("a::next", Verdict::Ok("ok"))]
+    );
+    assert_eq!((board.restarts, board.reboots), (1, 1), "the kernel reboots itself: no restart");
+    assert_eq!(board.commands, ["test list", "info", "test run a::fails", "reboot", "test run a::next"]);
+    assert!(
+        progress.contains(
+            "test raspi3b::a::fails ... ok (failed as expected)\n\
+             (rebooting raspi3b: the last test reported FAILED)\n\
+             test raspi3b::a::next ... ok\n"
+        ),
+        "{progress}"
+    );
+}
+
+#[test]
+fn the_last_test_failing_needs_no_reboot() {
+    let script = Script::ready("raspi3b")
+        .reply("test list", &list(&[("a::fails", "fail")]))
+        .reply("test run a::fails", &answer(&["test-begin: a::fails", "test-end: a::fails FAILED"]));
+    let mut board = FakeBoard::new([script]);
+    let (report, progress) = run(&mut board, &plan());
+    assert_eq!(verdicts(&report), [("a::fails", Verdict::Ok("ok (failed as expected)"))]);
+    assert_eq!((board.restarts, board.reboots), (1, 0));
+    assert!(!progress.contains("rebooting"), "{progress}");
+}
+
+#[test]
+fn test_order_does_not_matter_a_test_that_leaks_a_frame_can_run_first() {
+    let leaked = "test-end: selftest::leaks FAILED audit: frame 0x1000 has 1 holder but none is known";
+    let suite = list(&[("selftest::leaks", "fail"), ("frames::alloc", "pass")]);
+    // On the boot that leaked, every later test's audit would find the leak.
+    let spoiled = Script::ready("raspi3b")
+        .reply("test list", &suite)
+        .reply("test run selftest::leaks", &answer(&["test-begin: selftest::leaks", leaked]))
+        .reply(
+            "test run frames::alloc",
+            &answer(&["test-begin: frames::alloc", &leaked.replace("selftest::leaks", "frames::alloc")]),
+        );
+    let fresh = Script::ready("raspi3b").reply("test run frames::alloc", &passing("frames::alloc"));
+    let (report, _) = run(&mut FakeBoard::new([spoiled, fresh]), &plan());
+    assert_eq!(
+        verdicts(&report),
+        [("selftest::leaks", Verdict::Ok("ok (failed as expected)")), ("frames::alloc", Verdict::Ok("ok"))]
+    );
+}
+
+#[test]
+fn a_reboot_the_watchdog_does_not_carry_out_falls_back_to_a_restart() {
+    let stuck = failing_then_passing()
+        .reply("reboot", &answer(&["rebooting", "error: the watchdog did not reset the board"]));
+    let restarted = Script::ready("raspi3b").reply("test run a::next", &passing("a::next"));
+    let mut board = FakeBoard::new([stuck, restarted]);
+    let (report, progress) = run(&mut board, &plan());
+    assert_eq!(
+        verdicts(&report),
+        [("a::fails", Verdict::Ok("ok (failed as expected)")), ("a::next", Verdict::Ok("ok"))]
+    );
+    assert_eq!((board.restarts, board.reboots), (2, 0));
+    assert!(
+        progress.contains(
+            "(raspi3b did not come back from `reboot`: no ready line (\"cowpi: ready\") within 20 s; \
+             restarting it)\n"
+        ),
+        "{progress}"
+    );
+    // The kernel was given the boot timeout to come back by itself.
+    assert!(
+        board.timed_out_waits.iter().any(|w| *w > Duration::from_secs(10)),
+        "{:?}",
+        board.timed_out_waits
+    );
+}
+
+#[test]
+fn a_reboot_into_a_boot_without_ready_line_falls_back_to_a_restart() {
+    let garbled = Script::printing("firmware noise\r\n");
+    let restarted = Script::ready("raspi3b").reply("test run a::next", &passing("a::next"));
+    let mut board = FakeBoard::new([failing_then_passing(), garbled, restarted]);
+    let (report, _) = run(&mut board, &plan());
+    assert_eq!(test_named(&report, "a::next").verdict, Verdict::Ok("ok"));
+    assert_eq!((board.restarts, board.reboots), (2, 1));
+}
+
+#[test]
+fn when_neither_reboot_nor_restart_brings_the_kernel_back_the_rest_fail_with_both_reasons() {
+    let suite = list(&[("a::fails", "fail"), ("a::next", "pass"), ("a::last", "pass")]);
+    let first = Script::ready("raspi3b")
+        .reply("test list", &suite)
+        .reply("test run a::fails", &answer(&["test-begin: a::fails", "test-end: a::fails FAILED"]));
+    let mut board = FakeBoard::new([first, Script::printing("silence\r\n"), Script::printing("more\r\n")]);
+    let (report, _) = run(&mut board, &plan());
+    let reason = "not run: the board did not boot again (after `reboot`: no ready line (\"cowpi: ready\") \
+                  within 20 s; after a restart: no ready line (\"cowpi: ready\") within 20 s)";
+    assert_eq!(test_named(&report, "a::next").verdict, Verdict::Failed(reason.to_owned()));
+    assert_eq!(test_named(&report, "a::next").log, ["more"], "the log of the restart that failed");
+    assert_eq!(test_named(&report, "a::last").verdict, Verdict::Failed(reason.to_owned()));
+    assert_eq!((board.restarts, board.reboots), (2, 1), "no more boots are tried after that");
+}
+
+#[test]
+fn a_reboot_must_come_back_as_the_board_the_suite_started_on_even_on_a_serial_port() {
+    // Over a serial port the host does not know the board: the first ready line names it.
+    let first = Script::ready("raspi4b")
+        .reply("test list", &list(&[("a::fails", "fail"), ("a::next", "pass")]))
+        .reply("test run a::fails", &answer(&["test-begin: a::fails", "test-end: a::fails FAILED"]));
+    let other = Script::ready("raspi3b").reply("test run a::next", &passing("a::next"));
+    let mut board = FakeBoard::new([first, other]);
+    let serial = Plan { expected_board: None, ram: ExpectedRam::AnyPiModel, ..plan() };
+    let (report, _) = run(&mut board, &serial);
+    assert_eq!(report.board, "raspi4b");
+    assert_eq!(
+        test_named(&report, "a::next").verdict,
+        Verdict::Failed(
+            "not run: the board did not boot again (the kernel says it runs on raspi3b, but this is raspi4b)"
+                .to_owned()
+        )
+    );
+    assert_eq!((board.restarts, board.reboots), (1, 1), "a wrong board is not retried by a restart");
+}
+
+/// A boot whose `info` prints `info`, with one passing kernel test after it.
+fn script_with_info(info: &str) -> Script {
+    Script::ready("raspi3b")
+        .reply("test list", &list(&[("a::b", "pass")]))
+        .reply("info", info)
+        .reply("test run a::b", &passing("a::b"))
+}
+
+fn board_with_info(info: &str) -> FakeBoard {
+    FakeBoard::new([script_with_info(info)])
+}
+
+#[test]
+fn the_info_check_fails_on_a_wrong_board_name_exception_level_or_ram() {
+    let cases = [
+        (info_output("raspi4b", "EL1", 1024, 960), "info: board is raspi4b, expected raspi3b"),
+        (info_output("raspi3b", "EL2", 1024, 960), "info: exception_level is EL2, expected EL1"),
+        (
+            info_output("raspi3b", "EL1", 2048, 1984),
+            "info: ram_board_mib is 2048, expected 1024 (ram_mib in board.toml); ram_usable_mib is 1984, \
+             expected less than the board's 1024 (the VideoCore keeps some)",
+        ),
+        (
+            info_output("raspi3b", "EL1", 1024, 1024),
+            "info: ram_usable_mib is 1024, expected less than the board's 1024 (the VideoCore keeps some)",
+        ),
+    ];
+    for (info, reason) in cases {
+        let mut board = board_with_info(&info);
+        let (report, progress) = run(&mut board, &plan());
+        let check = &report.tests[0];
+        assert_eq!(
+            (check.name.as_str(), &check.verdict),
+            (info_check::NAME, &Verdict::Failed(reason.to_owned()))
+        );
+        assert!(
+            progress.contains("test raspi3b::shell::info_names_board_el1_and_ram ... FAILED\n"),
+            "{progress}"
+        );
+        // The log shows what the kernel said, from the command on.
+        assert_eq!(check.log[0], "cowpi> info");
+        assert!(check.log.iter().any(|line| line.starts_with("ram_usable_mib: ")), "{:?}", check.log);
+        // `info` changes nothing, so the kernel tests go on on the same boot.
+        assert_eq!(test_named(&report, "a::b").verdict, Verdict::Ok("ok"));
+        assert_eq!((board.restarts, board.reboots), (1, 0));
+    }
+}
+
+#[test]
+fn on_a_serial_port_the_info_check_accepts_any_pi_ram_size() {
+    let mut board = board_with_info(&info_output("raspi3b", "EL1", 4096, 3968));
+    let serial = Plan { expected_board: None, ram: ExpectedRam::AnyPiModel, ..plan() };
+    let (report, _) = run(&mut board, &serial);
+    assert_eq!(report.tests[0].verdict, Verdict::Ok("ok"));
+    // The same answer in QEMU, where the machine has 1 GiB, is wrong.
+    let (report, _) = run(&mut board_with_info(&info_output("raspi3b", "EL1", 4096, 3968)), &plan());
+    assert!(!report.tests[0].verdict.is_ok());
+}
+
+#[test]
+fn an_info_command_that_never_returns_to_the_prompt_fails_and_the_board_restarts() {
+    let panicking =
+        script_with_info(&lines(&["board: raspi3b", "!!! kernel panic: in info", "!!! at x.rs:1"]));
+    let second_boot = Script::ready("raspi3b").reply("test run a::b", &passing("a::b"));
+    let mut board = FakeBoard::new([panicking, second_boot]);
+    let (report, _) = run(&mut board, &plan());
+    assert_eq!(
+        report.tests[0].verdict,
+        Verdict::Failed(
+            "the kernel stopped before the prompt after `info`: kernel panic: in info".to_owned()
+        )
+    );
+    assert_eq!(
+        report.tests[0].log,
+        ["cowpi> info", "board: raspi3b", "!!! kernel panic: in info", "!!! at x.rs:1"]
+    );
+    assert_eq!(test_named(&report, "a::b").verdict, Verdict::Ok("ok"));
+    assert_eq!(board.restarts, 2);
+}
+
+#[test]
+fn the_info_check_follows_the_filter() {
+    let mut board = board_with_info(&info_output("raspi3b", "EL1", 1024, 960));
+    let (report, progress) = run(&mut board, &Plan { filter: Some("shell::info"), ..plan() });
+    assert_eq!(report.tests.len(), 1);
+    assert_eq!(report.tests[0].name, info_check::NAME);
+    assert_eq!(board.commands, ["test list", "info"]);
+    assert!(progress.contains("running 1 test on raspi3b (1 filtered out)"), "{progress}");
+
+    let mut board = board_with_info(&info_output("raspi3b", "EL1", 1024, 960));
+    let (report, _) = run(&mut board, &Plan { filter: Some("a::b"), ..plan() });
+    assert_eq!(report.tests.len(), 1);
+    assert_eq!(board.commands, ["test list", "test run a::b"]);
 }

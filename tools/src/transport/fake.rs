@@ -1,9 +1,11 @@
 //! A scripted board for unit tests: it echoes what is typed and answers commands from a transcript.
 //!
 //! Each boot follows a [`Script`]: a banner printed at boot, then fixed replies to typed command lines.
-//! Output is handed out in small chunks so lines and the prompt arrive split across reads, as they do from
-//! a real UART. When nothing is left to say, [`Transport::receive`] reports a timeout at once: a test of
-//! the hang path takes no time.
+//! Like the real kernel, every boot understands `reboot` (it prints `rebooting` and the board boots the
+//! next script without a restart), and a [`Script::ready`] boot understands `info` (it describes a 1 GiB
+//! board at EL1), unless the script has its own reply to them. Output is handed out in small chunks so lines and the prompt arrive
+//! split across reads, as they do from a real UART. When nothing is left to say, [`Transport::receive`]
+//! reports a timeout at once: a test of the hang path takes no time.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -22,18 +24,48 @@ pub struct Script {
     /// Ends the connection after the banner (QEMU exiting during boot).
     exit_after_banner: Option<String>,
     replies: Vec<(String, String, Option<String>)>,
+    /// The answer to `info` when no reply is scripted for it.
+    info: Option<String>,
     echo: bool,
+}
+
+/// What the kernel's `info` prints for a board (the fields the host checks, among others).
+pub fn info_output(board: &str, exception_level: &str, ram_board_mib: u64, ram_usable_mib: u64) -> String {
+    [
+        format!("board: {board}"),
+        "model: Raspberry Pi (revision code 0xa02082, board revision 1.2)".to_owned(),
+        format!("exception_level: {exception_level}"),
+        format!("ram_board_mib: {ram_board_mib}"),
+        "ram_arm_mib: 960 (the VideoCore keeps the rest of the first GiB)".to_owned(),
+        format!("ram_usable_mib: {ram_usable_mib}"),
+        "ram_range: 0x000000000..0x03c000000".to_owned(),
+        "uptime: 0.500000 s".to_owned(),
+    ]
+    .iter()
+    .map(|line| format!("{line}\r\n"))
+    .collect::<String>()
+        + "cowpi> "
 }
 
 impl Script {
     /// A boot that prints exactly `banner`.
     pub fn printing(banner: &str) -> Script {
-        Script { banner: banner.to_owned(), exit_after_banner: None, replies: Vec::new(), echo: true }
+        Script {
+            banner: banner.to_owned(),
+            exit_after_banner: None,
+            replies: Vec::new(),
+            info: None,
+            echo: true,
+        }
     }
 
-    /// A normal boot: a log line, the ready line for `board`, and the prompt.
+    /// A normal boot: a log line, the ready line for `board`, and the prompt; `info` describes a healthy
+    /// 1 GiB `board`.
     pub fn ready(board: &str) -> Script {
-        Script::printing(&format!("[0.000] cowpi booting\r\ncowpi: ready board={board}\r\ncowpi> "))
+        let mut script =
+            Script::printing(&format!("[0.000] cowpi booting\r\ncowpi: ready board={board}\r\ncowpi> "));
+        script.info = Some(info_output(board, "EL1", 1024, 960));
+        script
     }
 
     /// Answers the command line `command` with `output` (include the prompt if the shell comes back).
@@ -73,6 +105,8 @@ pub struct FakeBoard {
     pub commands: Vec<String>,
     /// How often the board was (re)started.
     pub restarts: usize,
+    /// How often the kernel rebooted itself on `reboot`.
+    pub reboots: usize,
     /// Whether the driver stopped the board at the end.
     pub stopped: bool,
     /// For each wait that timed out, how long the caller was prepared to wait: shows which time limit
@@ -90,17 +124,34 @@ impl FakeBoard {
         self.output.extend(text.as_bytes().chunks(CHUNK).map(<[u8]>::to_vec));
     }
 
+    /// Starts the next script's boot (after any output still queued, as a reset does not unsend bytes).
+    fn boot_next(&mut self) -> Result<()> {
+        self.running = None;
+        let script = self.boots.pop_front().ok_or_else(|| anyhow!("the fake board has no boot left"))?;
+        self.print(&script.banner.clone());
+        self.closed = script.exit_after_banner.clone();
+        self.running = Some(script);
+        Ok(())
+    }
+
     fn take_command(&mut self) {
         let command = String::from_utf8_lossy(&self.typed).into_owned();
         self.typed.clear();
         self.commands.push(command.clone());
         let Some(script) = &self.running else { return };
-        match script.replies.iter().find(|(c, _, _)| *c == command).cloned() {
-            Some((_, output, exit)) => {
-                self.print(&output);
-                self.closed = exit;
-            }
-            None => self.print(&format!("unknown command: {command}\r\ncowpi> ")),
+        if let Some((_, output, exit)) = script.replies.iter().find(|(c, _, _)| *c == command).cloned() {
+            self.print(&output);
+            self.closed = exit;
+        } else if let (Some(info), "info") = (&script.info, command.as_str()) {
+            let info = info.clone();
+            self.print(&info);
+        } else if command == "reboot" {
+            self.print("rebooting\r\n");
+            self.reboots += 1;
+            // With no boot left the board stays silent, like a watchdog reset that never comes back.
+            let _ = self.boot_next();
+        } else {
+            self.print(&format!("unknown command: {command}\r\ncowpi> "));
         }
     }
 }
@@ -112,11 +163,7 @@ impl Transport for FakeBoard {
         self.typed.clear();
         self.closed = None;
         self.stopped = false;
-        let script = self.boots.pop_front().ok_or_else(|| anyhow!("the fake board has no boot left"))?;
-        self.print(&script.banner.clone());
-        self.closed = script.exit_after_banner.clone();
-        self.running = Some(script);
-        Ok(())
+        self.boot_next()
     }
 
     fn send(&mut self, bytes: &[u8]) -> Result<()> {

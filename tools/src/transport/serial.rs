@@ -115,6 +115,7 @@ mod tests {
 
     use super::*;
     use crate::driver::{Plan, Timeouts, run_suite};
+    use crate::info_check::{self, ExpectedRam};
     use crate::outcome::Verdict;
     use crate::transport::fake::{FakeBoard, Script};
 
@@ -160,6 +161,7 @@ mod tests {
         let plan = Plan {
             expected_board: None,
             filter: None,
+            ram: ExpectedRam::AnyPiModel,
             timeouts: Timeouts::new(5 * second, 5 * second, second),
         };
         let report = run_suite(&mut board, &plan, &mut Vec::new());
@@ -169,6 +171,13 @@ mod tests {
         assert!(report.failure.is_none(), "{:?}", report.failure);
         assert_eq!(report.board, "raspi4b");
         let verdicts: Vec<_> = report.tests.iter().map(|t| (t.name.as_str(), t.verdict.clone())).collect();
-        assert_eq!(verdicts, [("a", Verdict::Ok("ok")), ("b", Verdict::Ok("ok (failed as expected)"))]);
+        assert_eq!(
+            verdicts,
+            [
+                (info_check::NAME, Verdict::Ok("ok")),
+                ("a", Verdict::Ok("ok")),
+                ("b", Verdict::Ok("ok (failed as expected)"))
+            ]
+        );
     }
 }
