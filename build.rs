@@ -35,11 +35,17 @@ fn main() {
             ),
             _ => format!("InterruptController::Bcm2836Local {{ base: {:#x} }}", m.local_intc.unwrap()),
         };
-        let ranges: Vec<String> = m.device_ranges.iter().map(|[s, e]| format!("({s:#x}, {e:#x})")).collect();
+        // An inline array, not a slice: early boot reads it before the MMU is on, at the kernel's physical
+        // address, where pointers stored in static data (linked for the upper half) lead nowhere.
+        assert!(m.device_ranges.len() <= 4, "{}: at most 4 device ranges", b.name);
+        let mut ranges: Vec<String> =
+            m.device_ranges.iter().map(|[s, e]| format!("({s:#x}, {e:#x})")).collect();
+        let count = ranges.len();
+        ranges.resize(4, "(0, 0)".to_owned());
         writeln!(
             out,
             "    BoardSpec {{ name: {:?}, model: {:?}, soc: {:?}, cpu: {:?}, midr_part: {:#x}, \
-             device_ranges: &[{}], peripheral_base: {:#x}, gpio: {:#x}, gpio_pull: {pull}, uart0: {:#x}, \
+             device_ranges: [{}], device_range_count: {count}, peripheral_base: {:#x}, gpio: {:#x}, gpio_pull: {pull}, uart0: {:#x}, \
              mailbox: {:#x}, power_management: {:#x}, interrupt_controller: {intc} }},",
             b.name,
             b.model,

@@ -1,8 +1,8 @@
 //! cowpi: a Rust unikernel for 64-bit Raspberry Pi whose memory manager is built around copy-on-write.
 //!
-//! Boot order (see `kernel_init`): the board is recognised from the CPU, the UART and the firmware's
-//! mailbox are used with the MMU still off and no locks, then the boot identity map turns the MMU and
-//! caches on, and only then do locks, the heap, the frame table and the shell start.
+//! Boot order: `boot.s` (one core, EL1, stack, BSS), then `early_boot` at the physical address with the
+//! MMU off and no locks (board, UART, firmware mailbox, boot map, MMU on), then `kernel_init` in the upper
+//! half: console lock and logger, heap, frame table, shell.
 #![no_std]
 #![no_main]
 
@@ -11,6 +11,7 @@ extern crate alloc;
 mod arch;
 mod board;
 mod console;
+mod early_boot;
 mod ktest;
 mod memory;
 mod panic;
@@ -21,40 +22,23 @@ mod shell;
 mod suite;
 
 use arch::{cpu, mmu, time};
-use board::{BoardInfo, gpio::Gpio, pl011_uart::Pl011Uart};
+use board::pl011_uart::Pl011Uart;
 
-/// Brings the kernel up on the boot core and enters the shell. Runs with the MMU off until
-/// `mmu::enable_identity_map`: nothing before it may take a lock or use `Once`.
-fn kernel_init(firmware_argument: u64) -> ! {
-    time::record_boot();
-    let cpu_id = cpu::CpuId::read();
-    // Without a board entry there is no known UART to complain on: stop quietly (QEMU's -d int shows it).
-    let Some(spec) = board::spec_for_cpu_part(cpu_id.part) else { cpu::halt() };
-
-    // SAFETY: the addresses come from the board table for this CPU; the MMU is off, so every access is to
-    // Device memory.
-    let (gpio, uart) =
-        unsafe { (Gpio::new(spec.gpio as usize, spec.gpio_pull), Pl011Uart::new(spec.uart0 as usize)) };
-    gpio.map_pl011_uart();
-    uart.init();
-    console::set_early_uart(spec.uart0 as usize);
-
-    let info = match BoardInfo::probe(spec, cpu_id, firmware_argument) {
-        Ok(info) => info,
-        Err(error) => panic!("asking the firmware about the board: {error}"),
-    };
-    // SAFETY: first and only call, on the boot core, MMU off; the map covers the kernel (in the first RAM
-    // range), its stack and every device range of the board.
-    unsafe { mmu::enable_identity_map(&info.ram, spec.device_ranges) };
-
-    // From here on the MMU and caches are on: locks and atomics work.
-    console::init(uart);
-    let info = board::set_info(info);
+/// Brings the kernel up on the boot core, in the upper half, and enters the shell. `early_boot` has
+/// already turned the MMU on and left its findings.
+fn kernel_init(_firmware_argument: u64) -> ! {
+    mmu::drop_identity_map();
+    let info = board::set_info(early_boot::take_findings());
+    let spec = info.spec();
+    let uart_address = board::mmio(spec.uart0);
+    console::set_early_uart(uart_address);
+    // SAFETY: the board's PL011, initialised by early_boot, mapped as Device memory in the linear map.
+    console::init(unsafe { Pl011Uart::new(uart_address) });
     println!();
-    println!("cowpi {} on {} ({})", env!("CARGO_PKG_VERSION"), info.revision.model(), info.spec.name);
+    println!("cowpi {} on {} ({})", env!("CARGO_PKG_VERSION"), info.revision.model(), spec.name);
     log::info!(
         "{} at EL{}, {} MiB of RAM usable, timer {} Hz",
-        info.spec.cpu,
+        spec.cpu,
         cpu::exception_level(),
         info.usable_ram_bytes() >> 20,
         time::frequency()

@@ -87,7 +87,8 @@ impl Mailbox {
     /// Sends one tag with `N` value words (the request) and returns the firmware's `N` response words.
     pub fn property<const N: usize>(&self, tag: u32, request: [u32; N]) -> Result<[u32; N], MailboxError> {
         const HEADER: usize = 5;
-        assert!(HEADER + N < 16, "property buffer too small");
+        // Checked at compile time: a run-time panic could not be reported before the MMU is on.
+        const { assert!(HEADER + N < 16, "property buffer too small") };
         let mut buffer = PropertyBuffer([0; 16]);
         let words = &mut buffer.0;
         words[0] = ((HEADER + N + 1) * 4) as u32;

@@ -49,7 +49,10 @@ pub struct BoardSpec {
     pub soc: &'static str,
     pub cpu: &'static str,
     pub midr_part: u16,
-    pub device_ranges: &'static [(u64, u64)],
+    /// Physical ranges `[start, end)` to map as Device memory: the first `device_range_count` entries.
+    /// Inline, so early boot can read it before the MMU is on.
+    pub device_ranges: [(u64, u64); 4],
+    pub device_range_count: usize,
     pub peripheral_base: u64,
     pub gpio: u64,
     pub gpio_pull: GpioPull,
@@ -59,17 +62,33 @@ pub struct BoardSpec {
     pub interrupt_controller: InterruptController,
 }
 
+impl BoardSpec {
+    /// The board's device ranges.
+    pub fn device_ranges(&self) -> &[(u64, u64)] {
+        &self.device_ranges[..self.device_range_count.min(self.device_ranges.len())]
+    }
+}
+
 include!(concat!(env!("OUT_DIR"), "/boards.rs"));
 
-/// The board whose cores have `MIDR_EL1.PartNum` = `part`.
-pub fn spec_for_cpu_part(part: u16) -> Option<&'static BoardSpec> {
-    BOARDS.iter().find(|b| b.midr_part == part)
+/// The index in [`BOARDS`] of the board whose cores have `MIDR_EL1.PartNum` = `part`.
+pub fn index_for_cpu_part(part: u16) -> Option<usize> {
+    BOARDS.iter().position(|b| b.midr_part == part)
+}
+
+/// The kernel-virtual address of a device register block (MMIO lies in the kernel's linear map).
+pub fn mmio(physical: u64) -> usize {
+    mmu::phys_to_virt(physical) as usize
 }
 
 /// What the kernel found out about the board it runs on, at boot.
-#[derive(Debug)]
+///
+/// Holds no pointers: `early_boot` fills it in at the kernel's physical address, and the kernel reads it
+/// after moving to the upper half, where a pointer taken before would lead nowhere.
+#[derive(Debug, Clone)]
 pub struct BoardInfo {
-    pub spec: &'static BoardSpec,
+    /// The board's entry in [`BOARDS`].
+    pub board_index: usize,
     pub cpu: CpuId,
     pub revision: BoardRevision,
     pub serial_number: u64,
@@ -84,12 +103,10 @@ pub struct BoardInfo {
 const GIB: u64 = 1 << 30;
 
 impl BoardInfo {
-    /// Asks the firmware. Runs before the MMU is on: no locks, no atomics beyond plain loads and stores.
-    pub fn probe(
-        spec: &'static BoardSpec,
-        cpu: CpuId,
-        firmware_argument: u64,
-    ) -> Result<BoardInfo, MailboxError> {
+    /// Asks the firmware. Runs before the MMU is on: no locks, no atomics beyond plain loads and stores,
+    /// no pointers kept.
+    pub fn probe(board_index: usize, cpu: CpuId, firmware_argument: u64) -> Result<BoardInfo, MailboxError> {
+        let spec = &BOARDS[board_index];
         // SAFETY: the spec's mailbox address is the board's mailbox 0; the MMU is off.
         let mailbox = unsafe { Mailbox::new(spec.mailbox as usize) };
         let [raw_revision] = mailbox.property(mailbox::TAG_GET_BOARD_REVISION, [0])?;
@@ -98,14 +115,19 @@ impl BoardInfo {
         let revision = BoardRevision::decode(raw_revision);
         let arm_memory = arm_base as u64..arm_base as u64 + arm_size as u64;
         Ok(BoardInfo {
-            spec,
+            board_index,
             cpu,
             revision,
             serial_number: (serial_high as u64) << 32 | serial_low as u64,
-            ram: usable_ram(&arm_memory, revision.memory_bytes(), spec.device_ranges),
+            ram: usable_ram(&arm_memory, revision.memory_bytes(), spec.device_ranges()),
             arm_memory,
             firmware_argument,
         })
+    }
+
+    /// The board's table entry.
+    pub fn spec(&self) -> &'static BoardSpec {
+        &BOARDS[self.board_index]
     }
 
     /// Bytes of RAM the kernel may use.
@@ -123,7 +145,7 @@ fn usable_ram(arm_memory: &Range<u64>, total: Option<u64>, devices: &[(u64, u64)
         .iter()
         .map(|&(start, _)| start)
         .filter(|&start| start >= GIB)
-        .fold(total.min(mmu::MAPPED_LIMIT), u64::min);
+        .fold(total.min(mmu::LINEAR_MAP_LIMIT), u64::min);
     let high = if high_end > GIB { GIB..high_end } else { 0..0 };
     [arm_memory.clone(), high]
 }

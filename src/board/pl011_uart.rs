@@ -102,6 +102,11 @@ impl Pl011Uart {
         self.registers.dr.set(byte as u32);
     }
 
+    /// Sends bytes as they are (no newline translation).
+    pub fn write_bytes(&self, bytes: &[u8]) {
+        bytes.iter().for_each(|&b| self.write_byte(b));
+    }
+
     /// Waits until every queued byte has left the UART.
     pub fn flush(&self) {
         while self.registers.fr.is_set(FR::BUSY) {

@@ -21,10 +21,9 @@ pub fn with_table<R>(f: impl FnOnce(&mut FrameTable<'static>) -> R) -> R {
 /// A fresh frame, filled with zeros, with one holder (the caller).
 pub fn alloc_zeroed() -> Result<Frame, OutOfFrames> {
     let frame = with_table(|t| t.alloc())?;
-    let start = frame.start_address().as_u64() as *mut u8;
-    // SAFETY: the frame was just allocated, so nothing else uses it, and all RAM is identity-mapped
-    // read-write in the boot map.
-    unsafe { core::ptr::write_bytes(start, 0, PAGE_SIZE) };
+    // SAFETY: the frame was just allocated, so nothing else uses it, and all RAM is mapped read-write in
+    // the kernel's linear map.
+    unsafe { core::ptr::write_bytes(super::frame_pointer(frame), 0, PAGE_SIZE) };
     Ok(frame)
 }
 

@@ -20,10 +20,17 @@ use core::ops::Range;
 
 use cowpi_mm::{Frame, FrameTable, PAGE_SIZE, PhysAddr, frame_table};
 
+use crate::arch::mmu::phys_to_virt;
+
 /// Size of the kernel heap.
 pub const HEAP_BYTES: u64 = 16 << 20;
 
-/// What `init` set aside, for `info` and the tests.
+/// Where the kernel reaches the contents of a frame: its page in the linear map.
+pub fn frame_pointer(frame: Frame) -> *mut u8 {
+    phys_to_virt(frame.start_address().as_u64()) as *mut u8
+}
+
+/// What `init` set aside (physical addresses), for `info` and the tests.
 #[derive(Debug, Clone)]
 pub struct MemoryLayout {
     pub kernel: Range<u64>,
@@ -48,7 +55,7 @@ pub fn init(ram: &[Range<u64>]) {
     let heap = kernel_end..kernel_end + HEAP_BYTES;
     // SAFETY: the region lies in RAM past the kernel image, is identity-mapped read-write, and nothing
     // else is placed there (the frame table below starts after it).
-    unsafe { heap::init(heap.start as usize, HEAP_BYTES as usize) };
+    unsafe { heap::init(phys_to_virt(heap.start) as usize, HEAP_BYTES as usize) };
 
     let span_start = Frame::containing(PhysAddr::new(first_ram.start));
     let span_end = ram.iter().filter(|r| !r.is_empty()).map(|r| r.end).max().unwrap_or(first_ram.end);
@@ -63,7 +70,7 @@ pub fn init(ram: &[Range<u64>]) {
     assert!(storage_end < first_ram.end, "RAM too small for the kernel heap and the frame table");
     // SAFETY: the storage lies in RAM after the heap, identity-mapped read-write, and is used by nothing
     // else for the kernel's lifetime; `u32` needs 4-byte alignment and the start is page-aligned.
-    let storage = unsafe { core::slice::from_raw_parts_mut(storage_start as *mut u32, words) };
+    let storage = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(storage_start) as *mut u32, words) };
     let mut table = FrameTable::new(span_start, frame_count, storage).expect("frame table storage size");
     let reserved_end = storage_end;
     for range in ram.iter().filter(|r| !r.is_empty()) {

@@ -82,7 +82,7 @@ fn help(_: &[&str]) {
 
 fn info(_: &[&str]) {
     let board = board::info();
-    let spec = board.spec;
+    let spec = board.spec();
     let cpu = board.cpu;
     let counters = frames::counters();
     let uptime = time::uptime();
@@ -182,7 +182,7 @@ fn reboot(_: &[&str]) {
     console::flush();
     // SAFETY: the power-management block's address comes from the board table and is mapped as Device
     // memory by the boot map.
-    let power = unsafe { PowerManagement::new(board::info().spec.power_management as usize) };
+    let power = unsafe { PowerManagement::new(board::mmio(board::info().spec().power_management)) };
     power.reset();
     time::spin_for(core::time::Duration::from_secs(1));
     println!("error: the watchdog did not reset the board");

@@ -35,8 +35,8 @@ fn read_byte() -> u8 {
 
 /// Runs the shell for good.
 pub fn run() -> ! {
-    board::interrupt::route_boot_core_timer(board::info().spec.interrupt_controller);
-    println!("{} board={}", protocol::READY, board::info().spec.name);
+    board::interrupt::route_boot_core_timer(board::info().spec().interrupt_controller);
+    println!("{} board={}", protocol::READY, board::info().spec().name);
     println!("Type 'help' for the commands.");
     let mut editor = LineEditor::<MAX_LINE>::new();
     print!("{}", protocol::PROMPT);

@@ -6,14 +6,14 @@ use crate::{board, check, check_eq, kernel_test, memory};
 kernel_test! {
     fn board_entry_matches_the_cpu() -> TestResult {
         let info = board::info();
-        check_eq!(info.spec.midr_part, CpuId::read().part);
+        check_eq!(info.spec().midr_part, CpuId::read().part);
         let model = info.revision.model();
-        let family = match info.spec.soc {
+        let family = match info.spec().soc {
             "BCM2837" => ["Pi 3", "Zero 2"].iter().any(|m| model.contains(m)),
             "BCM2711" => ["Pi 4", "Pi 400", "Compute Module 4"].iter().any(|m| model.contains(m)),
             _ => false,
         };
-        check!(family, "firmware says {model:?}, the CPU says {}", info.spec.soc);
+        check!(family, "firmware says {model:?}, the CPU says {}", info.spec().soc);
         Ok(())
     }
 }
@@ -39,7 +39,7 @@ kernel_test! {
         let kernel_end = memory::layout().kernel.end;
         check!(info.ram[0].contains(&kernel_end), "the kernel lies outside the first RAM range");
         for ram in info.ram.iter().filter(|r| !r.is_empty()) {
-            for &(start, end) in info.spec.device_ranges {
+            for &(start, end) in info.spec().device_ranges() {
                 check!(ram.end <= start || end <= ram.start, "RAM {ram:x?} overlaps devices {start:#x}..{end:#x}");
             }
         }

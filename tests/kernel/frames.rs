@@ -6,8 +6,8 @@ use crate::memory::frames;
 use crate::{board, check, check_eq, check_ok, kernel_test, memory};
 
 fn frame_bytes(frame: Frame) -> &'static mut [u8] {
-    // SAFETY: tests only call this on frames they hold; RAM is identity-mapped read-write.
-    unsafe { core::slice::from_raw_parts_mut(frame.start_address().as_u64() as *mut u8, PAGE_SIZE) }
+    // SAFETY: tests only call this on frames they hold; RAM is mapped read-write in the linear map.
+    unsafe { core::slice::from_raw_parts_mut(memory::frame_pointer(frame), PAGE_SIZE) }
 }
 
 kernel_test! {
@@ -53,8 +53,8 @@ kernel_test! {
         let mut chain: Option<Frame> = None;
         let mut taken = 0usize;
         while let Ok(frame) = frames::with_table(|t| t.alloc()) {
-            let link = frame.start_address().as_u64() as *mut u64;
-            // SAFETY: the frame was just allocated to this test; RAM is identity-mapped read-write.
+            let link = memory::frame_pointer(frame).cast::<u64>();
+            // SAFETY: the frame was just allocated to this test; RAM is mapped read-write.
             unsafe { link.write(chain.map_or(u64::MAX, |f| f.number())) };
             chain = Some(frame);
             taken += 1;
@@ -64,7 +64,7 @@ kernel_test! {
         check!(frames::with_table(|t| t.alloc()).is_err());
         while let Some(frame) = chain {
             // SAFETY: as above; the word was written when the frame was taken.
-            let next = unsafe { (frame.start_address().as_u64() as *const u64).read() };
+            let next = unsafe { memory::frame_pointer(frame).cast::<u64>().read() };
             check!(matches!(frames::release(frame), Ok(Release::Freed)));
             chain = (next != u64::MAX).then(|| Frame::from_number(next));
         }

@@ -23,8 +23,8 @@
 // SCTLR_EL1 with MMU, caches and alignment checks off; RES1 bits 29, 28, 23, 22, 20, 11.
 .equ SCTLR_EL1_RESET, 0x30D00800
 
-// Load the address of a symbol, PC-relative (the kernel runs at the address it is linked at, 0x80000, but
-// this keeps _start correct before anything is set up).
+// Load the address of a symbol, PC-relative: until the MMU is on, the kernel runs at its physical load
+// address, not at the upper-half address it is linked at, so this yields the symbol's physical address.
 .macro ADR_REL register, symbol
     adrp \register, \symbol
     add \register, \register, #:lo12:\symbol
@@ -79,7 +79,7 @@ _start:
     msr SCTLR_EL1, x9
     mov x9, #CPACR_EL1_FPEN
     msr CPACR_EL1, x9
-    // Exception vectors first, so that anything from here on that faults is reported.
+    // Exception vectors first (their physical address for now), so nothing that faults goes unnoticed.
     ADR_REL x9, __exception_vectors
     msr VBAR_EL1, x9
     isb
@@ -106,8 +106,21 @@ _start:
     dsb sy
     sev
 
+    // Still at the physical load address: early_boot (position-independent Rust) finds the board, builds
+    // the boot translation tables and turns the MMU on with the kernel's linear map in TTBR1_EL1 and,
+    // for the next few instructions, the same map at the physical addresses in TTBR0_EL1.
     mov x0, x19
-    b _start_rust
+    bl early_boot
+
+    // Now move to the addresses the kernel is linked at (literal-pool loads give link-time addresses).
+    ldr x9, =__boot_stack_top
+    mov sp, x9
+    ldr x9, =__exception_vectors
+    msr VBAR_EL1, x9
+    isb
+    mov x0, x19
+    ldr x9, =_start_rust
+    br x9
 
 // Cores 1-3 wait here until SMP bring-up. WFI, not WFE: QEMU treats WFE as a mere yield, so a WFE loop
 // burns a whole host core, while WFI halts the virtual core until an interrupt is pending. A later SMP

@@ -15,12 +15,12 @@ pub fn route_boot_core_timer(controller: InterruptController) {
     match controller {
         InterruptController::Bcm2836Local { base } => {
             // SAFETY: the board table's address of the local controller, mapped as Device memory.
-            let local = unsafe { bcm2836_local::LocalController::new(base as usize) };
+            let local = unsafe { bcm2836_local::LocalController::new(super::mmio(base)) };
             local.route_physical_timer_irq(0);
         }
         InterruptController::Gic400 { gicd, gicc } => {
             // SAFETY: the board table's addresses of the GIC-400 blocks, mapped as Device memory.
-            let gic = unsafe { gic400::Gic400::new(gicd as usize, gicc as usize) };
+            let gic = unsafe { gic400::Gic400::new(super::mmio(gicd), super::mmio(gicc)) };
             gic.enable_private_interrupt(gic400::EL1_PHYSICAL_TIMER_PPI);
         }
     }
