@@ -5,5 +5,6 @@ mod board;
 mod console;
 mod frames;
 mod heap;
+mod mmu;
 mod selftest;
 mod timer;

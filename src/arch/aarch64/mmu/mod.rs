@@ -37,3 +37,34 @@ pub fn drop_identity_map() {
     barrier::dsb(barrier::ISH);
     barrier::isb(barrier::SY);
 }
+
+/// The access [`translate`] checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    KernelRead,
+    KernelWrite,
+    UserRead,
+    UserWrite,
+}
+
+/// Asks the MMU itself, with the address translation instructions (`AT S1E1R`, `AT S1E1W`, `AT S1E0R`,
+/// `AT S1E0W`), whether `address` may be accessed so from the current translation regime. Returns the
+/// physical address, or the fault status code (`PAR_EL1.FST`, a DFSC) the access would raise.
+pub fn translate(address: u64, access: Access) -> Result<u64, u8> {
+    let par: u64;
+    // SAFETY: AT instructions only write PAR_EL1; the ISB makes the result visible to the MRS.
+    unsafe {
+        match access {
+            Access::KernelRead => core::arch::asm!("at s1e1r, {}", in(reg) address, options(nostack)),
+            Access::KernelWrite => core::arch::asm!("at s1e1w, {}", in(reg) address, options(nostack)),
+            Access::UserRead => core::arch::asm!("at s1e0r, {}", in(reg) address, options(nostack)),
+            Access::UserWrite => core::arch::asm!("at s1e0w, {}", in(reg) address, options(nostack)),
+        }
+        core::arch::asm!("isb", "mrs {}, PAR_EL1", out(reg) par, options(nostack));
+    }
+    if par & 1 == 0 {
+        Ok((par & 0x0000_FFFF_FFFF_F000) | (address & 0xFFF))
+    } else {
+        Err(((par >> 1) & 0x3F) as u8)
+    }
+}
