@@ -8,12 +8,13 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use spin::{Mutex, Once};
+use spin::Once;
 
 use crate::arch::time;
 use crate::board::pl011_uart::Pl011Uart;
+use crate::sync::IrqSafeLock;
 
-static UART: Once<Mutex<Pl011Uart>> = Once::new();
+static UART: Once<IrqSafeLock<Pl011Uart>> = Once::new();
 /// The console UART's address, for the lock-free panic writer; 0 until the board is known. A relaxed
 /// atomic store/load is a plain store/load, fine before the MMU is on.
 static UART_BASE: AtomicUsize = AtomicUsize::new(0);
@@ -25,7 +26,7 @@ pub fn set_early_uart(base: usize) {
 
 /// Puts the initialised UART behind the console lock and installs the logger. Needs the MMU on.
 pub fn init(uart: Pl011Uart) {
-    UART.call_once(|| Mutex::new(uart));
+    UART.call_once(|| IrqSafeLock::new(uart));
     // A second call finds the logger already set; that is fine.
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(log::LevelFilter::Info);
@@ -33,7 +34,7 @@ pub fn init(uart: Pl011Uart) {
 
 /// Runs `f` with the console UART locked. Output before `init` is dropped.
 pub fn with_uart<R>(f: impl FnOnce(&mut Pl011Uart) -> R) -> Option<R> {
-    UART.get().map(|uart| f(&mut uart.lock()))
+    UART.get().map(|uart| uart.lock(f))
 }
 
 /// Waits until everything written so far has left the UART.

@@ -12,10 +12,13 @@ mod arch;
 mod board;
 mod console;
 mod early_boot;
+mod interrupt;
 mod ktest;
 mod memory;
 mod panic;
 mod shell;
+mod sync;
+mod task;
 
 /// The kernel test suites of `tests/kernel/`, compiled into the kernel so that `test run` can reach them.
 #[path = "../tests/kernel/mod.rs"]
@@ -44,5 +47,13 @@ fn kernel_init(_firmware_argument: u64) -> ! {
         time::frequency()
     );
     memory::init(&info.ram);
-    shell::run()
+
+    task::scheduler::init();
+    task::spawn_kernel("shell", || shell::run());
+    interrupt::start_timer_tick();
+    cpu::unmask_irqs();
+    // This thread is now the idle task: it runs only when no other task is ready.
+    loop {
+        aarch64_cpu::asm::wfi();
+    }
 }

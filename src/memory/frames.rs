@@ -4,18 +4,20 @@
 //! RAM, puts it behind a lock, and zeroes frames (which needs the frames mapped, so it is the kernel's job).
 
 use cowpi_mm::{Frame, FrameCounters, FrameError, FrameTable, OutOfFrames, PAGE_SIZE, Release};
-use spin::{Mutex, Once};
+use spin::Once;
 
-static TABLE: Once<Mutex<FrameTable<'static>>> = Once::new();
+use crate::sync::IrqSafeLock;
+
+static TABLE: Once<IrqSafeLock<FrameTable<'static>>> = Once::new();
 
 /// Installs the table. Called once by `memory::init`.
 pub fn install(table: FrameTable<'static>) {
-    TABLE.call_once(|| Mutex::new(table));
+    TABLE.call_once(|| IrqSafeLock::new(table));
 }
 
 /// Runs `f` with the frame table locked.
 pub fn with_table<R>(f: impl FnOnce(&mut FrameTable<'static>) -> R) -> R {
-    f(&mut TABLE.get().expect("frame table used before memory::init").lock())
+    TABLE.get().expect("frame table used before memory::init").lock(f)
 }
 
 /// A fresh frame, filled with zeros, with one holder (the caller).

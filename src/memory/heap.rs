@@ -5,32 +5,33 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, NonNull};
 
 use buddy_system_allocator::Heap;
-use spin::Mutex;
+
+use crate::sync::IrqSafeLock;
 
 /// Orders of the buddy allocator: blocks up to 2^31 bytes, more than the heap will ever be.
 const ORDERS: usize = 32;
 
 /// The buddy heap behind the kernel's own spin lock. (buddy_system_allocator's `LockedHeap` would bring
 /// in a second, older copy of `spin`.) Interrupt handlers do not allocate, so the lock needs no masking.
-struct KernelHeap(Mutex<Heap<ORDERS>>);
+struct KernelHeap(IrqSafeLock<Heap<ORDERS>>);
 
 // SAFETY: every path hands out blocks from, and takes them back to, the one locked buddy heap, which
 // returns memory of at least the requested size and alignment, or null.
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.0.lock().alloc(layout).map_or(ptr::null_mut(), |block| block.as_ptr())
+        self.0.lock(|heap| heap.alloc(layout)).map_or(ptr::null_mut(), |block| block.as_ptr())
     }
 
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
         if let Some(block) = NonNull::new(block) {
             // SAFETY: GlobalAlloc's contract: `block` came from `alloc` on this heap with this `layout`.
-            unsafe { self.0.lock().dealloc(block, layout) };
+            self.0.lock(|heap| unsafe { heap.dealloc(block, layout) });
         }
     }
 }
 
 #[global_allocator]
-static HEAP: KernelHeap = KernelHeap(Mutex::new(Heap::empty()));
+static HEAP: KernelHeap = KernelHeap(IrqSafeLock::new(Heap::empty()));
 
 /// Heap usage, in bytes.
 #[derive(Debug, Clone, Copy)]
@@ -50,14 +51,13 @@ pub struct HeapStats {
 /// be called once.
 pub unsafe fn init(start: usize, size: usize) {
     // SAFETY: forwarded from the caller.
-    unsafe { HEAP.0.lock().init(start, size) };
+    HEAP.0.lock(|heap| unsafe { heap.init(start, size) });
 }
 
 pub fn stats() -> HeapStats {
-    let heap = HEAP.0.lock();
-    HeapStats {
+    HEAP.0.lock(|heap| HeapStats {
         total: heap.stats_total_bytes(),
         requested: heap.stats_alloc_user(),
         allocated: heap.stats_alloc_actual(),
-    }
+    })
 }

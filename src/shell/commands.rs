@@ -8,7 +8,7 @@ use cowpi_mm::PAGE_SIZE;
 use crate::arch::{cpu, semihosting, time};
 use crate::board::{self, power::PowerManagement};
 use crate::memory::{self, frames, heap};
-use crate::{console, ktest, println};
+use crate::{console, ktest, println, task};
 
 struct Command {
     name: &'static str,
@@ -21,6 +21,7 @@ const COMMANDS: &[Command] = &[
     Command { name: "help", usage: "help", help: "list the commands", run: help },
     Command { name: "info", usage: "info", help: "board, CPU, exception level, RAM, uptime", run: info },
     Command { name: "mem", usage: "mem", help: "frame and heap counters", run: mem },
+    Command { name: "ps", usage: "ps", help: "list the tasks: state, parent, processor time", run: ps },
     Command {
         name: "audit",
         usage: "audit",
@@ -155,6 +156,15 @@ fn mem(_: &[&str]) {
     println!("heap_total_bytes: {}", heap.total);
     println!("heap_allocated_bytes: {}", heap.allocated);
     println!("heap_requested_bytes: {}", heap.requested);
+}
+
+fn ps(_: &[&str]) {
+    println!("{:>5} {:>6}  {:<9} {:>10}  name", "pid", "parent", "state", "cpu_ms");
+    for t in task::tasks_snapshot() {
+        let parent = t.parent.map_or(alloc::string::String::from("-"), |p| alloc::format!("{p}"));
+        let cpu_ms = t.ticks * task::scheduler::TICK_MS;
+        println!("{:>5} {:>6}  {:<9} {:>10}  {}", t.pid, parent, t.state.name(), cpu_ms, t.name);
+    }
 }
 
 fn audit(_: &[&str]) {

@@ -9,19 +9,17 @@ mod commands;
 use cowpi_console::line_editor::{Input, LineEditor};
 use cowpi_console::protocol;
 
-use core::time::Duration;
-
-use crate::arch::time;
 use crate::board;
 use crate::console;
+use crate::task;
 use crate::{print, println};
 
 /// The longest command line, in bytes.
 pub const MAX_LINE: usize = 128;
 
-/// How often an idle shell looks at the UART. At 115200 baud about 12 bytes arrive per millisecond, fewer
-/// than the PL011's 16-byte receive FIFO holds, so nothing is lost between looks.
-const IDLE_POLL: Duration = Duration::from_millis(1);
+/// How often, in milliseconds, an idle shell looks at the UART. At 115200 baud about 12 bytes arrive per
+/// millisecond, fewer than the PL011's 16-byte receive FIFO holds, so nothing is lost between looks.
+const IDLE_POLL_MS: u64 = 1;
 
 /// Waits for the next received byte, sleeping between looks.
 fn read_byte() -> u8 {
@@ -29,13 +27,12 @@ fn read_byte() -> u8 {
         if let Some(Some(byte)) = console::with_uart(|uart| uart.try_read_byte()) {
             return byte;
         }
-        time::sleep_until_tick(IDLE_POLL);
+        task::sleep(IDLE_POLL_MS);
     }
 }
 
-/// Runs the shell for good.
+/// Runs the shell for good (as a kernel task).
 pub fn run() -> ! {
-    board::interrupt::route_boot_core_timer(board::info().spec().interrupt_controller);
     println!("{} board={}", protocol::READY, board::info().spec().name);
     println!("Type 'help' for the commands.");
     let mut editor = LineEditor::<MAX_LINE>::new();

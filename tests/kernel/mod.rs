@@ -6,5 +6,6 @@ mod console;
 mod frames;
 mod heap;
 mod mmu;
+mod scheduler;
 mod selftest;
 mod timer;

@@ -1,7 +1,7 @@
 //! The processor itself: which core and exception level this is, what CPU it is, and how to idle or stop.
 
 use aarch64_cpu::asm;
-use aarch64_cpu::registers::{CurrentEL, DAIF, MIDR_EL1, MPIDR_EL1, Readable, Writeable};
+use aarch64_cpu::registers::{CurrentEL, DAIF, MIDR_EL1, MPIDR_EL1, ReadWriteable, Readable, Writeable};
 
 /// Cores on every supported board; the boot core is core 0 and the others wait in the park loop.
 pub const CORE_COUNT: usize = 4;
@@ -37,6 +37,27 @@ impl CpuId {
             revision: MIDR_EL1.read(MIDR_EL1::Revision) as u8,
         }
     }
+}
+
+/// IRQ mask state saved by [`mask_irqs`].
+#[derive(Clone, Copy)]
+pub struct IrqMask(u64);
+
+/// Masks IRQs on this core and returns the previous state for [`restore_irqs`].
+pub fn mask_irqs() -> IrqMask {
+    let saved = DAIF.get();
+    DAIF.modify(DAIF::I::Masked);
+    IrqMask(saved)
+}
+
+/// Puts the IRQ mask back as [`mask_irqs`] found it.
+pub fn restore_irqs(saved: IrqMask) {
+    DAIF.set(saved.0);
+}
+
+/// Unmasks IRQs on this core.
+pub fn unmask_irqs() {
+    DAIF.modify(DAIF::I::Unmasked);
 }
 
 /// Masks every interrupt (D, A, I, F) on this core.

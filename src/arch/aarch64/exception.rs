@@ -24,11 +24,34 @@ pub struct ExceptionFrame {
     pub esr: u64,
     /// `FAR_EL1`: the faulting virtual address, for aborts.
     pub far: u64,
-    /// The stack pointer before the exception (for exceptions taken from EL1 on `SP_EL1`).
-    pub sp: u64,
+    /// `SP_EL0`: the user stack pointer.
+    pub sp_el0: u64,
+    /// `TPIDR_EL0`: the user thread pointer.
+    pub tpidr_el0: u64,
+    /// FP/SIMD registers q0-q31.
+    pub q: [u128; 32],
+    pub fpcr: u64,
+    pub fpsr: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<ExceptionFrame>() == 36 * 8);
+const _: () = assert!(core::mem::size_of::<ExceptionFrame>() == 38 * 8 + 32 * 16 + 16);
+
+impl ExceptionFrame {
+    /// The stack pointer at the exception: `SP_EL0` for an exception from EL0, else the kernel stack just
+    /// above this frame.
+    pub fn interrupted_sp(&self) -> u64 {
+        if self.is_from_el0() {
+            self.sp_el0
+        } else {
+            self as *const Self as u64 + core::mem::size_of::<Self>() as u64
+        }
+    }
+
+    /// Whether the exception was taken from EL0 (`SPSR_EL1.M[3:2]` = 0).
+    pub fn is_from_el0(&self) -> bool {
+        (self.spsr >> 2) & 0b11 == 0
+    }
+}
 
 impl fmt::Display for ExceptionFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -39,7 +62,7 @@ impl fmt::Display for ExceptionFrame {
             "!!!   ESR_EL1 {:#010x}  FAR_EL1 {:#018x}  ELR_EL1 {:#018x}  SPSR_EL1 {:#010x}",
             self.esr, self.far, self.elr, self.spsr
         )?;
-        write_registers(f, &self.x, self.sp)
+        write_registers(f, &self.x, self.interrupted_sp())
     }
 }
 
@@ -80,11 +103,9 @@ unexpected_handlers! {
     current_el0_irq => "IRQ, from EL1 running on SP_EL0",
     current_el0_fiq => "FIQ, from EL1 running on SP_EL0",
     current_el0_serror => "SError, from EL1 running on SP_EL0",
-    current_elx_irq => "IRQ, from EL1",
     current_elx_fiq => "FIQ, from EL1",
     current_elx_serror => "SError, from EL1",
     lower_aarch64_synchronous => "synchronous, from EL0",
-    lower_aarch64_irq => "IRQ, from EL0",
     lower_aarch64_fiq => "FIQ, from EL0",
     lower_aarch64_serror => "SError, from EL0",
     lower_aarch32_synchronous => "synchronous, from AArch32 EL0",
@@ -99,4 +120,14 @@ extern "C" fn current_elx_synchronous(frame: &mut ExceptionFrame) {
         return;
     }
     unexpected("synchronous, from EL1", frame)
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn current_elx_irq(frame: &mut ExceptionFrame) {
+    crate::interrupt::handle_irq(frame);
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn lower_aarch64_irq(frame: &mut ExceptionFrame) {
+    crate::interrupt::handle_irq(frame);
 }

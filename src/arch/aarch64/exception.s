@@ -2,8 +2,12 @@
 // ExceptionFrame (see exception.rs, whose layout must match) and calls a Rust handler with a pointer to it.
 // When the handler returns, the (possibly changed) context is restored and ERET resumes it.
 
-// Bytes in an ExceptionFrame: x0-x30, ELR_EL1, SPSR_EL1, ESR_EL1, FAR_EL1 and the interrupted SP, 36 words.
-.equ FRAME_SIZE, 36 * 8
+// Layout of an ExceptionFrame (exception.rs): x0-x30, ELR_EL1, SPSR_EL1, ESR_EL1, FAR_EL1, SP_EL0,
+// TPIDR_EL0 (38 words), then q0-q31 and FPCR, FPSR. The FP/SIMD registers are saved on every entry:
+// the kernel is compiled with NEON and uses it anywhere (memcpy), so without this an interrupt or system
+// call would corrupt the interrupted code's vector registers.
+.equ FRAME_GENERAL, 38 * 8
+.equ FRAME_SIZE, FRAME_GENERAL + 32 * 16 + 16
 
 .macro SAVE_CONTEXT_CALL_HANDLER handler
 .balign 0x80
@@ -35,8 +39,31 @@
     mrs x2, ESR_EL1
     stp x1, x2, [sp, #16 * 16]
     mrs x1, FAR_EL1
-    add x2, sp, #FRAME_SIZE        // SP before the exception (for an exception from EL1 with SP_EL1).
+    mrs x2, SP_EL0
     stp x1, x2, [sp, #16 * 17]
+    mrs x1, TPIDR_EL0
+    str x1, [sp, #16 * 18]
+    add x1, sp, #FRAME_GENERAL
+    stp q0, q1, [x1, #32 * 0]
+    stp q2, q3, [x1, #32 * 1]
+    stp q4, q5, [x1, #32 * 2]
+    stp q6, q7, [x1, #32 * 3]
+    stp q8, q9, [x1, #32 * 4]
+    stp q10, q11, [x1, #32 * 5]
+    stp q12, q13, [x1, #32 * 6]
+    stp q14, q15, [x1, #32 * 7]
+    stp q16, q17, [x1, #32 * 8]
+    stp q18, q19, [x1, #32 * 9]
+    stp q20, q21, [x1, #32 * 10]
+    stp q22, q23, [x1, #32 * 11]
+    stp q24, q25, [x1, #32 * 12]
+    stp q26, q27, [x1, #32 * 13]
+    stp q28, q29, [x1, #32 * 14]
+    stp q30, q31, [x1, #32 * 15]
+    mrs x2, FPCR
+    mrs x3, FPSR
+    add x1, x1, #32 * 16
+    stp x2, x3, [x1]
     mov x0, sp
     bl \handler
     b __exception_restore_context
@@ -85,7 +112,33 @@ __exception_vectors:
     SAVE_REST_AND_CALL lower_aarch32_fiq
     SAVE_REST_AND_CALL lower_aarch32_serror
 
+.global __exception_restore_context
 __exception_restore_context:
+    add x1, sp, #FRAME_GENERAL
+    ldp q0, q1, [x1, #32 * 0]
+    ldp q2, q3, [x1, #32 * 1]
+    ldp q4, q5, [x1, #32 * 2]
+    ldp q6, q7, [x1, #32 * 3]
+    ldp q8, q9, [x1, #32 * 4]
+    ldp q10, q11, [x1, #32 * 5]
+    ldp q12, q13, [x1, #32 * 6]
+    ldp q14, q15, [x1, #32 * 7]
+    ldp q16, q17, [x1, #32 * 8]
+    ldp q18, q19, [x1, #32 * 9]
+    ldp q20, q21, [x1, #32 * 10]
+    ldp q22, q23, [x1, #32 * 11]
+    ldp q24, q25, [x1, #32 * 12]
+    ldp q26, q27, [x1, #32 * 13]
+    ldp q28, q29, [x1, #32 * 14]
+    ldp q30, q31, [x1, #32 * 15]
+    add x1, x1, #32 * 16
+    ldp x2, x3, [x1]
+    msr FPCR, x2
+    msr FPSR, x3
+    ldr x1, [sp, #16 * 17 + 8]
+    msr SP_EL0, x1
+    ldr x1, [sp, #16 * 18]
+    msr TPIDR_EL0, x1
     ldp x1, x2, [sp, #16 * 16]
     msr SPSR_EL1, x1
     ldp x30, x1, [sp, #16 * 15]

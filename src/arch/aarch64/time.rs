@@ -6,9 +6,8 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
-use aarch64_cpu::asm;
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_TVAL_EL0, CNTPCT_EL0, Readable, Writeable};
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTPCT_EL0, Readable, Writeable};
 
 /// Counter value at boot. A relaxed atomic store is a plain store, safe before the MMU is on.
 static BOOT_TICKS: AtomicU64 = AtomicU64::new(0);
@@ -52,15 +51,25 @@ pub fn spin_for(duration: Duration) {
     }
 }
 
-/// Sleeps in WFI until the EL1 physical timer fires after `duration`, or anything else wakes the core.
-///
-/// The timer interrupt must be routed to this core (`board::interrupt::route_boot_core_timer`) but stays
-/// masked in PSTATE: WFI wakes on it all the same, and stopping the timer afterwards withdraws it. This is
-/// how an idle core waits without keeping a host core busy under QEMU.
-pub fn sleep_until_tick(duration: Duration) {
-    let wait = (duration.as_nanos() * frequency() as u128 / 1_000_000_000).clamp(1, u32::MAX as u128);
-    CNTP_TVAL_EL0.set(wait as u64);
+/// Counter ticks per scheduler tick, set by `start_tick`.
+static TICK_PERIOD: AtomicU64 = AtomicU64::new(0);
+
+/// Starts the periodic timer interrupt (EL1 physical timer), every `period`.
+pub fn start_tick(period: Duration) {
+    let period_ticks = (period.as_nanos() * frequency() as u128 / 1_000_000_000).max(1) as u64;
+    TICK_PERIOD.store(period_ticks, Ordering::Relaxed);
+    CNTP_CVAL_EL0.set(ticks() + period_ticks);
     CNTP_CTL_EL0.write(CNTP_CTL_EL0::ENABLE::SET + CNTP_CTL_EL0::IMASK::CLEAR);
-    asm::wfi();
-    CNTP_CTL_EL0.write(CNTP_CTL_EL0::ENABLE::CLEAR + CNTP_CTL_EL0::IMASK::SET);
+}
+
+/// Sets the next timer interrupt one period after the last one (so ticks do not drift), or one period
+/// from now if the kernel fell behind. Re-arming withdraws the pending interrupt.
+pub fn rearm_tick() {
+    let period = TICK_PERIOD.load(Ordering::Relaxed);
+    let now = ticks();
+    let mut next = CNTP_CVAL_EL0.get() + period;
+    if next <= now {
+        next = now + period;
+    }
+    CNTP_CVAL_EL0.set(next);
 }

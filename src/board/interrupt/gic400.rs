@@ -5,8 +5,9 @@
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_bitfields;
 use tock_registers::register_structs;
-use tock_registers::registers::ReadWrite;
+use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 
+use super::Source;
 use crate::board::mmio::MmioBlock;
 
 /// The EL1 physical timer's interrupt ID: PPI 14, INTID 30.
@@ -34,7 +35,10 @@ register_structs! {
     CpuInterfaceRegisters {
         (0x000 => ctlr: ReadWrite<u32, GICC_CTLR::Register>),
         (0x004 => pmr: ReadWrite<u32, GICC_PMR::Register>),
-        (0x008 => @END),
+        (0x008 => _reserved),
+        (0x00C => iar: ReadOnly<u32>),
+        (0x010 => eoir: WriteOnly<u32>),
+        (0x014 => @END),
     }
 }
 
@@ -64,5 +68,23 @@ impl Gic400 {
         d.ctlr.write(GICD_CTLR::ENABLE::SET);
         self.cpu_interface.pmr.write(GICC_PMR::PRIORITY.val(0xFF));
         self.cpu_interface.ctlr.write(GICC_CTLR::ENABLE::SET);
+    }
+
+    /// Reads `GICC_IAR`: acknowledges the highest-priority pending interrupt. 1023 means none.
+    pub fn acknowledge(&self) -> Option<Source> {
+        match self.cpu_interface.iar.get() & 0x3FF {
+            1023 => None,
+            EL1_PHYSICAL_TIMER_PPI => Some(Source::Timer),
+            other => Some(Source::Other(other)),
+        }
+    }
+
+    /// Writes `GICC_EOIR` for an acknowledged interrupt.
+    pub fn end(&self, source: Source) {
+        let id = match source {
+            Source::Timer => EL1_PHYSICAL_TIMER_PPI,
+            Source::Other(id) => id,
+        };
+        self.cpu_interface.eoir.set(id);
     }
 }

@@ -1,0 +1,122 @@
+//! Tasks: threads of execution, each with its own kernel stack, scheduled round-robin and preempted by the
+//! timer interrupt.
+//!
+//! Task 0 is the boot core's original thread: it becomes the idle task, which runs only when nothing else
+//! can and then waits in WFI. Kernel tasks run a closure in the kernel's address space (the shell is one;
+//! the page-merging scanner will be another). User tasks add an address space and EL0 registers.
+
+mod context;
+pub mod scheduler;
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use context::Context;
+pub use scheduler::{current_pid, exit, sleep, spawn_kernel, tasks_snapshot, wait, yield_now};
+
+/// A task's identifier. 0 is the idle task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pid(pub u32);
+
+impl core::fmt::Display for Pid {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Where a task is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// On the run queue.
+    Ready,
+    Running,
+    /// Off the run queue until this tick.
+    Sleeping {
+        until_tick: u64,
+    },
+    /// Off the run queue until a child exits.
+    Waiting,
+    /// Finished with this status; kept until its parent collects it with `wait`.
+    Exited(i64),
+}
+
+impl State {
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Ready => "ready",
+            State::Running => "running",
+            State::Sleeping { .. } => "sleeping",
+            State::Waiting => "waiting",
+            State::Exited(_) => "exited",
+        }
+    }
+}
+
+/// Bytes of kernel stack per task.
+pub const KERNEL_STACK_BYTES: usize = 32 * 1024;
+
+pub struct Task {
+    pub pid: Pid,
+    pub name: String,
+    pub state: State,
+    pub parent: Option<Pid>,
+    /// Timer ticks this task has been running.
+    pub ticks: u64,
+    context: Context,
+    /// None for the idle task, which runs on the boot stack. Only owned here: `context` points into it.
+    _kernel_stack: Option<Vec<u128>>,
+}
+
+impl Task {
+    fn new_kernel(
+        pid: Pid,
+        name: String,
+        parent: Option<Pid>,
+        entry: extern "C" fn(usize) -> !,
+        argument: usize,
+    ) -> Task {
+        // u128 elements: the stack is 16-byte aligned, as the AAPCS64 requires of SP.
+        let stack = vec![0u128; KERNEL_STACK_BYTES / 16];
+        let top = stack.as_ptr() as u64 + KERNEL_STACK_BYTES as u64;
+        Task {
+            pid,
+            name,
+            state: State::Ready,
+            parent,
+            ticks: 0,
+            context: Context::new_task(top, entry, argument),
+            _kernel_stack: Some(stack),
+        }
+    }
+
+    fn idle() -> Task {
+        Task {
+            pid: Pid(0),
+            name: String::from("idle"),
+            state: State::Running,
+            parent: None,
+            ticks: 0,
+            context: Context::default(),
+            _kernel_stack: None,
+        }
+    }
+}
+
+/// A closure run as a kernel task; its result is the task's exit status.
+type KernelEntry = Box<dyn FnOnce() -> i64 + Send>;
+
+/// The entry function of every kernel task: runs the boxed closure and exits with its result.
+extern "C" fn kernel_task_main(argument: usize) -> ! {
+    // SAFETY: `spawn_kernel` passes a pointer from `Box::into_raw` of a `KernelEntry`, used exactly once.
+    let entry = unsafe { Box::from_raw(argument as *mut KernelEntry) };
+    exit(entry())
+}
+
+/// Called by `task_trampoline` when a new task first runs: the switch that started it was made with IRQs
+/// masked, and a new task starts with them on.
+#[unsafe(no_mangle)]
+extern "C" fn task_started() {
+    crate::arch::cpu::unmask_irqs();
+}

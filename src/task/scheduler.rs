@@ -1,0 +1,252 @@
+//! The round-robin scheduler: a run queue, sleeping by timer ticks, and `wait` for children.
+//!
+//! Every switch goes through [`schedule`], with IRQs masked: the lock is dropped before the actual switch
+//! (the next task may need it at once), but the pointers to both contexts stay valid because tasks are
+//! boxed and a running or switched-out task is never freed. The timer interrupt calls [`tick`], and
+//! preempts the running task when its time slice is used up and another task is ready.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::context::{Context, switch_context};
+use super::{KernelEntry, Pid, State, Task, kernel_task_main};
+use crate::arch::cpu;
+use crate::sync::IrqSafeLock;
+
+/// Length of a timer tick.
+pub const TICK_MS: u64 = 1;
+/// Ticks a task may run while others wait.
+pub const TIME_SLICE_TICKS: u64 = 10;
+
+struct Scheduler {
+    tasks: BTreeMap<Pid, Box<Task>>,
+    ready: VecDeque<Pid>,
+    current: Pid,
+    next_pid: u32,
+    ticks: u64,
+    /// Ticks the current task has run since it was switched in.
+    slice_used: u64,
+}
+
+static SCHEDULER: IrqSafeLock<Option<Scheduler>> = IrqSafeLock::new(None);
+
+fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
+    SCHEDULER.lock(|s| f(s.as_mut().expect("scheduler used before task::scheduler::init")))
+}
+
+/// Makes the calling thread (the boot core's) the idle task.
+pub fn init() {
+    SCHEDULER.lock(|s| {
+        let mut tasks = BTreeMap::new();
+        tasks.insert(Pid(0), Box::new(Task::idle()));
+        *s = Some(Scheduler {
+            tasks,
+            ready: VecDeque::new(),
+            current: Pid(0),
+            next_pid: 1,
+            ticks: 0,
+            slice_used: 0,
+        });
+    });
+}
+
+impl Scheduler {
+    fn current_task(&mut self) -> &mut Task {
+        let current = self.current;
+        self.tasks.get_mut(&current).expect("the current task is in the task table")
+    }
+
+    /// Chooses the next task and returns the two contexts to switch between, or None to stay.
+    fn pick_next(&mut self) -> Option<(*mut Context, *const Context)> {
+        let current = self.current;
+        if self.current_task().state == State::Running {
+            if current == Pid(0) {
+                if self.ready.is_empty() {
+                    return None;
+                }
+                self.current_task().state = State::Ready;
+            } else {
+                self.current_task().state = State::Ready;
+                self.ready.push_back(current);
+            }
+        }
+        let next = self.ready.pop_front().unwrap_or(Pid(0));
+        self.slice_used = 0;
+        self.tasks.get_mut(&next).expect("a ready task is in the task table").state = State::Running;
+        if next == current {
+            return None;
+        }
+        self.current = next;
+        let from: *mut Context = &mut self.tasks.get_mut(&current).expect("current task").context;
+        let to: *const Context = &self.tasks[&next].context;
+        Some((from, to))
+    }
+
+    fn make_ready(&mut self, pid: Pid) {
+        if let Some(task) = self.tasks.get_mut(&pid) {
+            task.state = State::Ready;
+            self.ready.push_back(pid);
+        }
+    }
+}
+
+/// Switches to the next ready task, if there is one; returns when this task is scheduled again.
+pub fn schedule() {
+    let saved = cpu::mask_irqs();
+    if let Some((from, to)) = with(|s| s.pick_next()) {
+        // SAFETY: both contexts belong to boxed tasks in the table; neither is freed while switched out or
+        // running (an exited task is freed only by `wait`, after it has switched away for the last time).
+        unsafe { switch_context(from, to) };
+    }
+    cpu::restore_irqs(saved);
+}
+
+/// Gives up the processor to the next ready task.
+pub fn yield_now() {
+    schedule();
+}
+
+/// The running task's pid.
+pub fn current_pid() -> Pid {
+    with(|s| s.current)
+}
+
+/// Starts a kernel task running `entry`; its result becomes the exit status.
+pub fn spawn_kernel(name: &str, entry: impl FnOnce() -> i64 + Send + 'static) -> Pid {
+    let boxed: Box<KernelEntry> = Box::new(Box::new(entry));
+    let argument = Box::into_raw(boxed) as usize;
+    with(|s| {
+        let pid = Pid(s.next_pid);
+        s.next_pid += 1;
+        let parent = Some(s.current);
+        s.tasks.insert(
+            pid,
+            Box::new(Task::new_kernel(pid, String::from(name), parent, kernel_task_main, argument)),
+        );
+        s.ready.push_back(pid);
+        pid
+    })
+}
+
+/// Sleeps for at least `milliseconds`; other tasks run meanwhile.
+pub fn sleep(milliseconds: u64) {
+    let ticks = milliseconds.div_ceil(TICK_MS).max(1);
+    let saved = cpu::mask_irqs();
+    with(|s| {
+        // The current tick is partly over: one more makes the sleep at least `milliseconds` long.
+        let until_tick = s.ticks + ticks + 1;
+        s.current_task().state = State::Sleeping { until_tick };
+    });
+    schedule();
+    cpu::restore_irqs(saved);
+}
+
+/// Ends the running task with `status`. Its parent, if waiting, wakes up.
+pub fn exit(status: i64) -> ! {
+    cpu::mask_irqs();
+    with(|s| {
+        let parent = s.current_task().parent;
+        s.current_task().state = State::Exited(status);
+        if let Some(parent) = parent
+            && s.tasks.get(&parent).is_some_and(|p| p.state == State::Waiting)
+        {
+            s.make_ready(parent);
+        }
+    });
+    schedule();
+    unreachable!("an exited task was scheduled again");
+}
+
+/// Why `wait` returned no status.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WaitError {
+    /// The pid is not a child of the caller (or, for any child, it has none).
+    NoChild,
+}
+
+/// Waits until the child `pid` (or any child, with None) has exited, frees it and returns its pid and
+/// exit status.
+pub fn wait(pid: Option<Pid>) -> Result<(Pid, i64), WaitError> {
+    loop {
+        let saved = cpu::mask_irqs();
+        let found = with(|s| {
+            let me = s.current;
+            let is_mine = |t: &Task| t.parent == Some(me) && pid.is_none_or(|p| p == t.pid);
+            if !s.tasks.values().any(|t| is_mine(t)) {
+                return Err(WaitError::NoChild);
+            }
+            let exited =
+                s.tasks.values().find(|t| is_mine(t) && matches!(t.state, State::Exited(_))).map(|t| t.pid);
+            match exited {
+                Some(child) => {
+                    let task = s.tasks.remove(&child).expect("exited child");
+                    let State::Exited(status) = task.state else { unreachable!() };
+                    Ok(Some((child, status, task)))
+                }
+                None => {
+                    s.current_task().state = State::Waiting;
+                    Ok(None)
+                }
+            }
+        });
+        match found {
+            Err(error) => {
+                cpu::restore_irqs(saved);
+                return Err(error);
+            }
+            Ok(Some((child, status, task))) => {
+                cpu::restore_irqs(saved);
+                drop(task); // Frees its kernel stack, outside the scheduler lock.
+                return Ok((child, status));
+            }
+            Ok(None) => {
+                schedule();
+                cpu::restore_irqs(saved);
+            }
+        }
+    }
+}
+
+/// Called by the timer interrupt: counts the tick, wakes sleepers, and says whether the running task
+/// should give way.
+pub fn tick() -> bool {
+    with(|s| {
+        s.ticks += 1;
+        s.slice_used += 1;
+        s.current_task().ticks += 1;
+        let now = s.ticks;
+        for task in s.tasks.values_mut() {
+            if matches!(task.state, State::Sleeping { until_tick } if until_tick <= now) {
+                task.state = State::Ready;
+                s.ready.push_back(task.pid);
+            }
+        }
+        !s.ready.is_empty() && (s.current == Pid(0) || s.slice_used >= TIME_SLICE_TICKS)
+    })
+}
+
+/// A task as `ps` shows it.
+pub struct TaskSummary {
+    pub pid: Pid,
+    pub parent: Option<Pid>,
+    pub name: String,
+    pub state: State,
+    pub ticks: u64,
+}
+
+pub fn tasks_snapshot() -> Vec<TaskSummary> {
+    with(|s| {
+        s.tasks
+            .values()
+            .map(|t| TaskSummary {
+                pid: t.pid,
+                parent: t.parent,
+                name: t.name.clone(),
+                state: t.state,
+                ticks: t.ticks,
+            })
+            .collect()
+    })
+}
