@@ -2,20 +2,40 @@
 //!
 //! Everything here is plain data and arithmetic, so it is `no_std` for the kernel and tested on the host,
 //! where a bug shows up as a failing test rather than as a hung Raspberry Pi. The kernel supplies what only
-//! it can: the memory map, the storage for the tables and the page-table walks.
+//! it can: the memory map, the storage for the frame table, memory for translation tables, and the
+//! barrier and TLB instructions.
 //!
-//! - [`addr`]: typed physical addresses and frame numbers, so an address is never mistaken for a frame
-//!   number or a size.
+//! - [`addr`]: typed physical and virtual addresses, frame and page numbers, so an address is never
+//!   mistaken for a frame number, a page for a frame, or either for a size.
 //! - [`frame_table`]: one reference count per physical frame. Copy-on-write, the shared zero page and page
 //!   merging all come down to "how many mappings hold this frame?", and the frame table is where that
 //!   number lives and is checked.
+//! - [`translation`]: a task's AArch64 translation tables: descriptors, page flags with W^X, and the map,
+//!   unmap, protect and replace operations in the order the architecture requires (break-before-make).
+//! - [`regions`]: the ranges of a task's address space and what each allows, which tell a legal page
+//!   fault (demand paging, copy-on-write) from a bad access, and check system-call buffers.
+//! - [`asid`]: address space identifiers for the TLB, recycled in generations.
+//! - [`prot`]: read, write, execute: the task's view of access rights, shared by regions and page flags.
 #![no_std]
 
-pub mod addr;
-pub mod frame_table;
+extern crate alloc;
 
-pub use addr::{Frame, PAGE_SHIFT, PAGE_SIZE, PhysAddr};
+pub mod addr;
+pub mod asid;
+pub mod frame_table;
+pub mod prot;
+pub mod regions;
+pub mod translation;
+
+pub use addr::{Frame, PAGE_SHIFT, PAGE_SIZE, Page, PhysAddr, VA_BITS, VirtAddr};
+pub use asid::{Asid, AsidAllocator, AsidBits, Assignment, Generation, TaggedAsid};
 pub use frame_table::{
     AuditReport, ExpectedHolds, FrameCounters, FrameError, FrameState, FrameTable, OutOfFrames, Release,
     TableError, Violation, storage_words,
+};
+pub use prot::Prot;
+pub use regions::{Access, Fault, Region, RegionError, RegionKind, Regions};
+pub use translation::{
+    AddressSpaceTables, DescriptorError, FlagsError, Level, MapError, MemoryType, PageFlags, TableMemory,
+    TlbMaintenance,
 };

@@ -1,0 +1,347 @@
+//! What a page mapping allows, in the memory manager's words, and its exact level-3 descriptor.
+//!
+//! [`PageFlags`] says who may use a page (the task, or only the kernel), whether it may be written or
+//! executed now, its memory type, whether its TLB entry is global, and why it is shared (copy-on-write,
+//! the zero page, merged). [`PageFlags::to_descriptor`] and [`PageFlags::from_descriptor`] are the only
+//! places that turn these into descriptor bits and back; the bit layout is in [`super::descriptor`].
+//!
+//! Every valid mapping is readable by its privilege level: AArch64 has no write-only permission, and cowpi
+//! does not use EL0 execute-only mappings. A `PROT_NONE` range is simply left unmapped.
+//!
+//! The conversion enforces cowpi's rules, so that a wrong request fails here instead of becoming a hole:
+//!
+//! - **W^X**: no page is both writable and executable, so nothing a task (or an attacker) writes can be
+//!   run without an explicit permission change.
+//! - **User pages are not global** (nG = 1): their TLB entries are tagged with the task's ASID.
+//! - **The kernel never executes user memory** (PXN = 1 on every user page), and EL0 never executes
+//!   kernel memory (UXN = 1 on every kernel page). EL0 executes a user page only if it asked to (UXN = 0).
+//! - **Shared pages are read-only in hardware**: a COW, zero-page or merged mapping that were writable
+//!   would let one task's write land in a frame others still map.
+//! - **Device memory is never executable**: instruction fetches, even speculative ones, must not touch
+//!   MMIO.
+//!
+//! Every page is Inner Shareable with AF = 1 (see the descriptor module for why).
+
+use core::fmt;
+
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::registers::InMemoryRegister;
+
+use super::descriptor::{MAIR_DEVICE_NGNRE, MAIR_NORMAL_WRITE_BACK, MAX_OUTPUT_FRAME, PAGE_DESCRIPTOR};
+use crate::addr::Frame;
+use crate::prot::Prot;
+
+type PageDescriptor = InMemoryRegister<u64, PAGE_DESCRIPTOR::Register>;
+
+/// The memory type of a mapping, selected through a `MAIR_EL1` slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemoryType {
+    /// Normal write-back cacheable memory: RAM.
+    Normal,
+    /// Device-nGnRE: memory-mapped I/O, uncached, accesses neither merged nor reordered.
+    Device,
+}
+
+impl MemoryType {
+    /// The descriptor's `AttrIndx` for this type.
+    pub const fn attr_index(self) -> u64 {
+        match self {
+            MemoryType::Normal => MAIR_NORMAL_WRITE_BACK,
+            MemoryType::Device => MAIR_DEVICE_NGNRE,
+        }
+    }
+}
+
+/// What a page mapping allows and records. See the module documentation for the rules it must follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PageFlags {
+    /// EL0 may use the page. Otherwise it is kernel-only.
+    pub user: bool,
+    /// The hardware allows writes now. A copy-on-write page is not writable in this sense, though the
+    /// task may write it: see [`PageFlags::logically_writable`].
+    pub writable: bool,
+    /// Executable at the page's own privilege level (EL0 for a user page, EL1 for a kernel page).
+    pub executable: bool,
+    pub memory: MemoryType,
+    /// The TLB entry serves every ASID (nG = 0). Only for kernel pages.
+    pub global: bool,
+    /// Shared copy-on-write: a write fault copies the frame, or reuses it if this is its last holder.
+    pub cow: bool,
+    /// A mapping of the shared zero frame: a write fault allocates a fresh zeroed frame.
+    pub zero_page: bool,
+    /// A frame that page merging folded together with identical ones: a write fault copies it.
+    pub ksm_merged: bool,
+}
+
+/// A [`PageFlags`] that breaks one of cowpi's rules, or a frame no descriptor can hold. Nothing was
+/// changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagsError {
+    /// Writable and executable at once (W^X).
+    WriteAndExecute,
+    /// Write or execute access without read, or no access at all: not a mapping cowpi makes.
+    NotReadable,
+    /// A user page marked global: its TLB entry would serve every task.
+    GlobalUserPage,
+    /// Device memory marked executable.
+    ExecutableDevice,
+    /// A COW, zero-page or merged mapping that is writable in hardware.
+    WritableSharedPage,
+    /// A COW, zero-page or merged mapping of kernel or device memory: sharing is for user RAM.
+    SharedNonUserMemory,
+    /// The frame lies beyond the 48-bit physical addresses a descriptor can hold.
+    FrameBeyondOutputAddress(Frame),
+}
+
+impl fmt::Display for FlagsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlagsError::WriteAndExecute => f.write_str("page both writable and executable (W^X)"),
+            FlagsError::NotReadable => f.write_str("page mapping without read access"),
+            FlagsError::GlobalUserPage => f.write_str("user page marked global"),
+            FlagsError::ExecutableDevice => f.write_str("device memory marked executable"),
+            FlagsError::WritableSharedPage => {
+                f.write_str("shared (COW, zero or merged) page marked writable")
+            }
+            FlagsError::SharedNonUserMemory => f.write_str("kernel or device page marked shared"),
+            FlagsError::FrameBeyondOutputAddress(frame) => {
+                write!(f, "{frame} is beyond 48-bit physical addresses")
+            }
+        }
+    }
+}
+
+/// A value that is not a level-3 page descriptor cowpi would write. In cowpi's own tables, it means
+/// corruption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DescriptorError {
+    /// Bits `[1:0]` are not `0b11`: invalid, or the reserved encoding.
+    NotAPage,
+    /// `AttrIndx` names a `MAIR_EL1` slot cowpi does not use.
+    UnknownMemoryType { attr_index: u64 },
+    /// Shareability other than Inner Shareable.
+    NotInnerShareable,
+    /// The Access flag is clear: the first access would fault, and Armv8.0 cores would never set it.
+    AccessFlagClear,
+    /// Bits that cowpi never sets (NS, contiguous, DBM, the reserved software bit, ...).
+    UnexpectedBits { bits: u64 },
+    /// A user page without PXN.
+    UserPageExecutableByKernel,
+    /// A kernel page without UXN.
+    KernelPageExecutableByUser,
+    /// The fields decode, but to flags that break a rule.
+    Flags(FlagsError),
+}
+
+impl fmt::Display for DescriptorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DescriptorError::NotAPage => f.write_str("not a page descriptor"),
+            DescriptorError::UnknownMemoryType { attr_index } => {
+                write!(f, "unknown memory type (AttrIndx {attr_index})")
+            }
+            DescriptorError::NotInnerShareable => f.write_str("not Inner Shareable"),
+            DescriptorError::AccessFlagClear => f.write_str("Access flag clear"),
+            DescriptorError::UnexpectedBits { bits } => write!(f, "unexpected bits {bits:#x}"),
+            DescriptorError::UserPageExecutableByKernel => f.write_str("user page without PXN"),
+            DescriptorError::KernelPageExecutableByUser => f.write_str("kernel page without UXN"),
+            DescriptorError::Flags(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// Every bit a page descriptor written by [`PageFlags::to_descriptor`] may have set.
+const KNOWN_BITS: u64 = PAGE_DESCRIPTOR::VALID::SET.mask()
+    | PAGE_DESCRIPTOR::TYPE::SET.mask()
+    | PAGE_DESCRIPTOR::ATTR_INDX::SET.mask()
+    | PAGE_DESCRIPTOR::AP::SET.mask()
+    | PAGE_DESCRIPTOR::SH::SET.mask()
+    | PAGE_DESCRIPTOR::AF::SET.mask()
+    | PAGE_DESCRIPTOR::NG::SET.mask()
+    | PAGE_DESCRIPTOR::OUTPUT_ADDRESS::SET.mask()
+    | PAGE_DESCRIPTOR::PXN::SET.mask()
+    | PAGE_DESCRIPTOR::UXN::SET.mask()
+    | PAGE_DESCRIPTOR::COW::SET.mask()
+    | PAGE_DESCRIPTOR::ZERO_PAGE::SET.mask()
+    | PAGE_DESCRIPTOR::KSM_MERGED::SET.mask();
+
+impl PageFlags {
+    /// User data the task may only read.
+    pub const USER_READ_ONLY: PageFlags = PageFlags {
+        user: true,
+        writable: false,
+        executable: false,
+        memory: MemoryType::Normal,
+        global: false,
+        cow: false,
+        zero_page: false,
+        ksm_merged: false,
+    };
+    /// User data the task may read and write.
+    pub const USER_READ_WRITE: PageFlags = PageFlags { writable: true, ..PageFlags::USER_READ_ONLY };
+    /// User code.
+    pub const USER_READ_EXECUTE: PageFlags = PageFlags { executable: true, ..PageFlags::USER_READ_ONLY };
+    /// Kernel read-only data.
+    pub const KERNEL_READ_ONLY: PageFlags =
+        PageFlags { user: false, global: true, ..PageFlags::USER_READ_ONLY };
+    /// Kernel data.
+    pub const KERNEL_READ_WRITE: PageFlags = PageFlags { writable: true, ..PageFlags::KERNEL_READ_ONLY };
+    /// Kernel code.
+    pub const KERNEL_READ_EXECUTE: PageFlags = PageFlags { executable: true, ..PageFlags::KERNEL_READ_ONLY };
+    /// Kernel MMIO.
+    pub const KERNEL_DEVICE: PageFlags =
+        PageFlags { memory: MemoryType::Device, ..PageFlags::KERNEL_READ_WRITE };
+
+    /// Flags for a user page of ordinary memory with the rights `prot` gives.
+    pub const fn user(prot: Prot) -> Result<PageFlags, FlagsError> {
+        if prot.is_write_and_exec() {
+            return Err(FlagsError::WriteAndExecute);
+        }
+        if !prot.read {
+            return Err(FlagsError::NotReadable);
+        }
+        Ok(PageFlags { writable: prot.write, executable: prot.exec, ..PageFlags::USER_READ_ONLY })
+    }
+
+    /// These flags with the page shared copy-on-write: read-only in hardware, COW set. What fork does to
+    /// a writable private page, in both address spaces.
+    pub const fn copy_on_write(self) -> PageFlags {
+        PageFlags { writable: false, cow: true, ..self }
+    }
+
+    /// The task may write the page, now or after a write fault gives it a frame of its own.
+    pub const fn logically_writable(self) -> bool {
+        self.writable || self.is_shared_for_writing()
+    }
+
+    /// Mapped read-only only because the frame is shared: a write fault is legal and is resolved by
+    /// copying (COW, merged) or allocating (zero page).
+    pub const fn is_shared_for_writing(self) -> bool {
+        self.cow || self.zero_page || self.ksm_merged
+    }
+
+    /// The flags once a write fault has given the page a frame of its own: writable, no longer shared.
+    pub const fn resolve_write_fault(self) -> PageFlags {
+        PageFlags { writable: true, cow: false, zero_page: false, ksm_merged: false, ..self }
+    }
+
+    /// What the page's owner may do with it, as the task sees it (a COW page counts as writable).
+    pub const fn prot(self) -> Prot {
+        Prot { read: true, write: self.logically_writable(), exec: self.executable }
+    }
+
+    /// Whether these flags follow cowpi's rules (see the module documentation).
+    pub const fn check(self) -> Result<(), FlagsError> {
+        if self.writable && self.executable {
+            return Err(FlagsError::WriteAndExecute);
+        }
+        if self.user && self.global {
+            return Err(FlagsError::GlobalUserPage);
+        }
+        if matches!(self.memory, MemoryType::Device) && self.executable {
+            return Err(FlagsError::ExecutableDevice);
+        }
+        if self.is_shared_for_writing() {
+            if self.writable {
+                return Err(FlagsError::WritableSharedPage);
+            }
+            if !self.user || matches!(self.memory, MemoryType::Device) {
+                return Err(FlagsError::SharedNonUserMemory);
+            }
+        }
+        Ok(())
+    }
+
+    /// The level-3 page descriptor mapping `frame` with these flags.
+    pub fn to_descriptor(self, frame: Frame) -> Result<u64, FlagsError> {
+        self.check()?;
+        if frame.number() > MAX_OUTPUT_FRAME {
+            return Err(FlagsError::FrameBeyondOutputAddress(frame));
+        }
+        let access = match (self.user, self.writable) {
+            (true, true) => PAGE_DESCRIPTOR::AP::ReadWrite,
+            (true, false) => PAGE_DESCRIPTOR::AP::ReadOnly,
+            (false, true) => PAGE_DESCRIPTOR::AP::PrivilegedReadWrite,
+            (false, false) => PAGE_DESCRIPTOR::AP::PrivilegedReadOnly,
+        };
+        // Each privilege level executes only its own pages, and only executable ones.
+        let (privileged_xn, unprivileged_xn) =
+            if self.user { (true, !self.executable) } else { (!self.executable, true) };
+        let descriptor = PageDescriptor::new(0);
+        descriptor.write(
+            PAGE_DESCRIPTOR::VALID::SET
+                + PAGE_DESCRIPTOR::TYPE::Page
+                + PAGE_DESCRIPTOR::ATTR_INDX.val(self.memory.attr_index())
+                + access
+                + PAGE_DESCRIPTOR::SH::InnerShareable
+                + PAGE_DESCRIPTOR::AF::SET
+                + PAGE_DESCRIPTOR::NG.val(u64::from(!self.global))
+                + PAGE_DESCRIPTOR::OUTPUT_ADDRESS.val(frame.number())
+                + PAGE_DESCRIPTOR::PXN.val(u64::from(privileged_xn))
+                + PAGE_DESCRIPTOR::UXN.val(u64::from(unprivileged_xn))
+                + PAGE_DESCRIPTOR::COW.val(u64::from(self.cow))
+                + PAGE_DESCRIPTOR::ZERO_PAGE.val(u64::from(self.zero_page))
+                + PAGE_DESCRIPTOR::KSM_MERGED.val(u64::from(self.ksm_merged)),
+        );
+        Ok(descriptor.get())
+    }
+
+    /// The frame and flags of a level-3 page descriptor, if it is one that [`PageFlags::to_descriptor`]
+    /// could have written.
+    pub fn from_descriptor(descriptor: u64) -> Result<(Frame, PageFlags), DescriptorError> {
+        let bits = PageDescriptor::new(descriptor);
+        if !bits.is_set(PAGE_DESCRIPTOR::VALID) || !bits.is_set(PAGE_DESCRIPTOR::TYPE) {
+            return Err(DescriptorError::NotAPage);
+        }
+        let unexpected = descriptor & !KNOWN_BITS;
+        if unexpected != 0 {
+            return Err(DescriptorError::UnexpectedBits { bits: unexpected });
+        }
+        let memory = match bits.read(PAGE_DESCRIPTOR::ATTR_INDX) {
+            MAIR_NORMAL_WRITE_BACK => MemoryType::Normal,
+            MAIR_DEVICE_NGNRE => MemoryType::Device,
+            attr_index => return Err(DescriptorError::UnknownMemoryType { attr_index }),
+        };
+        if !bits.matches_all(PAGE_DESCRIPTOR::SH::InnerShareable) {
+            return Err(DescriptorError::NotInnerShareable);
+        }
+        if !bits.is_set(PAGE_DESCRIPTOR::AF) {
+            return Err(DescriptorError::AccessFlagClear);
+        }
+        // AP[1] (descriptor bit 6) grants EL0 access; AP[2] (bit 7) makes the page read-only.
+        let (user, writable) = match bits.read_as_enum(PAGE_DESCRIPTOR::AP) {
+            Some(PAGE_DESCRIPTOR::AP::Value::ReadWrite) => (true, true),
+            Some(PAGE_DESCRIPTOR::AP::Value::ReadOnly) => (true, false),
+            Some(PAGE_DESCRIPTOR::AP::Value::PrivilegedReadWrite) => (false, true),
+            Some(PAGE_DESCRIPTOR::AP::Value::PrivilegedReadOnly) | None => (false, false),
+        };
+        let privileged_xn = bits.is_set(PAGE_DESCRIPTOR::PXN);
+        let unprivileged_xn = bits.is_set(PAGE_DESCRIPTOR::UXN);
+        let executable = if user {
+            if !privileged_xn {
+                return Err(DescriptorError::UserPageExecutableByKernel);
+            }
+            !unprivileged_xn
+        } else {
+            if !unprivileged_xn {
+                return Err(DescriptorError::KernelPageExecutableByUser);
+            }
+            !privileged_xn
+        };
+        let flags = PageFlags {
+            user,
+            writable,
+            executable,
+            memory,
+            global: !bits.is_set(PAGE_DESCRIPTOR::NG),
+            cow: bits.is_set(PAGE_DESCRIPTOR::COW),
+            zero_page: bits.is_set(PAGE_DESCRIPTOR::ZERO_PAGE),
+            ksm_merged: bits.is_set(PAGE_DESCRIPTOR::KSM_MERGED),
+        };
+        flags.check().map_err(DescriptorError::Flags)?;
+        Ok((Frame::from_number(bits.read(PAGE_DESCRIPTOR::OUTPUT_ADDRESS)), flags))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,423 @@
+//! One address space's translation tables: the operations the memory manager performs on them, in the
+//! order the architecture requires.
+//!
+//! [`AddressSpaceTables`] owns the level-1 table a task's `TTBR0_EL1` points at and every table below it.
+//! User space is mapped with 4 KiB pages only (no blocks), so that every page has its own frame, reference
+//! count and copy-on-write state. The operations and their discipline:
+//!
+//! - [`map`](AddressSpaceTables::map): allocates any missing tables, zeroed and published before they are
+//!   linked, then writes the page descriptor and publishes it. Invalid to valid needs no TLB maintenance.
+//! - [`unmap`](AddressSpaceTables::unmap): writes the descriptor invalid, and invalidates the page's TLB
+//!   entry before anyone may reuse the frame. A level-3 or level-2 table left empty is unlinked and freed
+//!   in the same step: its parent descriptor is written invalid before the one invalidation (a `TLBI VAE1`
+//!   evicts the page's cached walk at every level), and the frame is freed only after it. Freeing
+//!   eagerly keeps what an address space costs proportional to what it maps, and means unmapping
+//!   everything leaves just the root. Finding out that a table is empty costs a scan of its 512
+//!   descriptors, cheap next to the TLB maintenance that comes with every unmap.
+//! - [`protect`](AddressSpaceTables::protect): a change of permissions or software bits on the same frame
+//!   is written in place: the Arm ARM (D8.16.1, "Using break-before-make when updating translation table
+//!   entries") does not require break-before-make for it, since either translation is acceptable until
+//!   the invalidation completes. The invalidation is still needed, or a core could go on writing through a
+//!   stale writable entry (fatal for copy-on-write). A change of memory type or of nG does need
+//!   break-before-make, and gets it.
+//! - [`replace`](AddressSpaceTables::replace): a new frame for a mapped page, as a copy-on-write fault
+//!   does. Changing the output address of a valid descriptor needs **break-before-make**: write it
+//!   invalid, invalidate the TLB by VA and ASID (and wait), then write the new descriptor. Without the
+//!   break, the TLB could hold the old and the new translation at once (a TLB conflict), or a core could
+//!   keep writing the old, shared frame after the copy was made.
+//!
+//! Between the break and the make, the page is unmapped: another core touching it takes a translation
+//! fault, which the fault handler must treat as "retry once the address space lock is free". cowpi runs
+//! tasks on one core today, so it does not happen yet.
+//!
+//! Tables are only ever edited through these operations, which is what lets the walks
+//! ([`for_each_mapping`](AddressSpaceTables::for_each_mapping),
+//! [`for_each_table_frame`](AddressSpaceTables::for_each_table_frame)) treat anything unexpected in them
+//! (a block, a descriptor cowpi would never write) as corruption and panic.
+
+use core::fmt;
+
+use super::descriptor::{DescriptorKind, INVALID, user_table_descriptor};
+use super::{FlagsError, Level, PageFlags, TableMemory, TlbMaintenance};
+use crate::addr::{Frame, Page, VirtAddr};
+use crate::asid::Asid;
+use crate::frame_table::OutOfFrames;
+
+/// Why a mapping operation refused. Nothing was changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapError {
+    /// The page is not in user space: these tables translate only `TTBR0_EL1` addresses.
+    NotUserPage(Page),
+    /// [`AddressSpaceTables::map`] of a page that is already mapped.
+    AlreadyMapped(Page),
+    /// [`AddressSpaceTables::protect`] or [`AddressSpaceTables::replace`] of a page that is not mapped.
+    NotMapped(Page),
+    /// Kernel-only flags: a user address space maps only user pages.
+    KernelOnlyFlags,
+    /// The flags break a rule (W^X and the others), or the frame is out of a descriptor's reach.
+    Flags(FlagsError),
+    /// No frame for a new translation table.
+    OutOfFrames,
+}
+
+impl From<FlagsError> for MapError {
+    fn from(error: FlagsError) -> MapError {
+        MapError::Flags(error)
+    }
+}
+
+impl From<OutOfFrames> for MapError {
+    fn from(_: OutOfFrames) -> MapError {
+        MapError::OutOfFrames
+    }
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MapError::NotUserPage(page) => write!(f, "{page} is not in user space"),
+            MapError::AlreadyMapped(page) => write!(f, "{page} is already mapped"),
+            MapError::NotMapped(page) => write!(f, "{page} is not mapped"),
+            MapError::KernelOnlyFlags => f.write_str("kernel-only flags in a user address space"),
+            MapError::Flags(error) => write!(f, "{error}"),
+            MapError::OutOfFrames => f.write_str("out of frames for translation tables"),
+        }
+    }
+}
+
+/// The tables of one user address space, and the memory and TLB maintenance they are edited with.
+///
+/// `M` and `T` are usually zero-sized handles to the kernel's frame allocator, linear map and TLB
+/// instructions; host tests pass recording ones. Dropping the tables without
+/// [`AddressSpaceTables::destroy`] leaks their frames (the memory audit reports it).
+pub struct AddressSpaceTables<M: TableMemory, T: TlbMaintenance> {
+    /// The level-1 table: what `TTBR0_EL1` points at.
+    root: Frame,
+    /// The ASID the tables were last run with, or `None` if they never ran: then no TLB can hold their
+    /// translations, and changes need no invalidation.
+    asid: Option<Asid>,
+    /// Table frames in use, the root included.
+    table_frames: usize,
+    memory: M,
+    tlb: T,
+}
+
+/// The tables on the way to one page's descriptor, as far as they exist.
+struct Walk {
+    level2: Option<Frame>,
+    level3: Option<Frame>,
+}
+
+impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
+    /// An empty address space: a root table with nothing mapped.
+    pub fn new(mut memory: M, tlb: T) -> Result<AddressSpaceTables<M, T>, OutOfFrames> {
+        let root = memory.alloc_table()?;
+        Ok(AddressSpaceTables { root, asid: None, table_frames: 1, memory, tlb })
+    }
+
+    /// The level-1 table.
+    pub fn root(&self) -> Frame {
+        self.root
+    }
+
+    pub fn asid(&self) -> Option<Asid> {
+        self.asid
+    }
+
+    /// Records the ASID the tables run with, from [`crate::AsidAllocator::assign`]. Call it on every
+    /// switch to the address space, before loading `TTBR0_EL1`: TLB invalidations use it.
+    pub fn set_asid(&mut self, asid: Asid) {
+        self.asid = Some(asid);
+    }
+
+    /// The value for `TTBR0_EL1`: the root's address in BADDR and the ASID in bits `[63:48]` (with
+    /// `TCR_EL1.A1` = 0, TTBR0 supplies the ASID). `None` until [`AddressSpaceTables::set_asid`].
+    pub fn ttbr0_el1(&self) -> Option<u64> {
+        let asid = self.asid?;
+        Some(self.root.start_address().as_u64() | (u64::from(asid.as_u16()) << 48))
+    }
+
+    /// Frames holding this address space's tables, the root included.
+    pub fn table_frames(&self) -> usize {
+        self.table_frames
+    }
+
+    pub fn memory(&self) -> &M {
+        &self.memory
+    }
+
+    pub fn memory_mut(&mut self) -> &mut M {
+        &mut self.memory
+    }
+
+    pub fn tlb(&self) -> &T {
+        &self.tlb
+    }
+
+    pub fn tlb_mut(&mut self) -> &mut T {
+        &mut self.tlb
+    }
+
+    /// Maps `page` to `frame`, creating the tables on the way. The caller has given the mapping its
+    /// reference to `frame` (see [`crate::FrameTable::share`]).
+    pub fn map(&mut self, page: Page, frame: Frame, flags: PageFlags) -> Result<(), MapError> {
+        let descriptor = Self::user_descriptor(page, frame, flags)?;
+        let walk = self.walk(page);
+        if let Some(level3) = walk.level3
+            && self.leaf(level3, page).is_some()
+        {
+            return Err(MapError::AlreadyMapped(page));
+        }
+        // Allocate every missing table before linking any, so that running out leaves nothing to undo, and
+        // publish their zeroes before the walker can find them.
+        let level3 = match (walk.level2, walk.level3) {
+            (Some(_), Some(level3)) => level3,
+            (Some(level2), None) => {
+                let level3 = self.memory.alloc_table()?;
+                self.tlb.publish_tables();
+                self.link(level2, Level::Two, page, level3);
+                level3
+            }
+            (None, _) => {
+                let level2 = self.memory.alloc_table()?;
+                let level3 = match self.memory.alloc_table() {
+                    Ok(level3) => level3,
+                    Err(error) => {
+                        self.memory.free_table(level2);
+                        return Err(error.into());
+                    }
+                };
+                self.tlb.publish_tables();
+                self.link(self.root, Level::One, page, level2);
+                self.link(level2, Level::Two, page, level3);
+                level3
+            }
+        };
+        self.memory.write_entry(level3, page.table_index(Level::Three), descriptor);
+        self.tlb.publish_tables();
+        Ok(())
+    }
+
+    /// Unmaps `page`, returning the frame and flags it had so that the caller can drop the mapping's
+    /// reference to the frame; `None` if it was not mapped. When this returns, no core can reach the frame
+    /// through this page any more. Tables left empty are freed.
+    pub fn unmap(&mut self, page: Page) -> Option<(Frame, PageFlags)> {
+        if !page.is_user() {
+            return None;
+        }
+        let walk = self.walk(page);
+        let (level2, level3) = (walk.level2?, walk.level3?);
+        let old = self.leaf(level3, page)?;
+        self.memory.write_entry(level3, page.table_index(Level::Three), INVALID);
+        // Unlink the tables this leaves empty, bottom up; free them only once the TLB has let go.
+        let mut emptied = [None, None];
+        if self.is_empty(level3) {
+            self.memory.write_entry(level2, page.table_index(Level::Two), INVALID);
+            emptied[0] = Some(level3);
+            if self.is_empty(level2) {
+                self.memory.write_entry(self.root, page.table_index(Level::One), INVALID);
+                emptied[1] = Some(level2);
+            }
+        }
+        self.invalidate(page);
+        for table in emptied.into_iter().flatten() {
+            self.memory.free_table(table);
+            self.table_frames -= 1;
+        }
+        Some(old)
+    }
+
+    /// Changes the flags of a mapped page, keeping its frame, and returns the old flags. Permission and
+    /// software-bit changes are made in place, then invalidated; a change of memory type or of global
+    /// needs break-before-make and gets it (see the module documentation).
+    pub fn protect(&mut self, page: Page, flags: PageFlags) -> Result<PageFlags, MapError> {
+        let (level3, frame, old) = self.mapped_leaf(page)?;
+        let descriptor = Self::user_descriptor(page, frame, flags)?;
+        if flags == old {
+            return Ok(old);
+        }
+        let index = page.table_index(Level::Three);
+        if old.memory != flags.memory || old.global != flags.global {
+            self.break_before_make(level3, page, descriptor);
+        } else {
+            self.memory.write_entry(level3, index, descriptor);
+            self.invalidate(page);
+        }
+        Ok(old)
+    }
+
+    /// Maps a mapped page to `frame` instead, with break-before-make, and returns the old frame and flags
+    /// so that the caller can drop the old mapping's reference. The copy-on-write fault: the copy is made
+    /// first, then swapped in here.
+    pub fn replace(
+        &mut self,
+        page: Page,
+        frame: Frame,
+        flags: PageFlags,
+    ) -> Result<(Frame, PageFlags), MapError> {
+        let descriptor = Self::user_descriptor(page, frame, flags)?;
+        let (level3, old_frame, old_flags) = self.mapped_leaf(page)?;
+        self.break_before_make(level3, page, descriptor);
+        Ok((old_frame, old_flags))
+    }
+
+    /// The frame and flags `va` is mapped with, if it is.
+    pub fn translate(&mut self, va: VirtAddr) -> Option<(Frame, PageFlags)> {
+        let page = Page::containing(va);
+        if !page.is_user() {
+            return None;
+        }
+        let level3 = self.walk(page).level3?;
+        self.leaf(level3, page)
+    }
+
+    /// Calls `visit` with every mapped page, in address order.
+    pub fn for_each_mapping(&mut self, mut visit: impl FnMut(Page, Frame, PageFlags)) {
+        self.walk_all(&mut visit, &mut |_, _| {});
+    }
+
+    /// Calls `visit` with every frame holding one of these tables, the root last. Each is a holder of its
+    /// frame, which the memory audit counts.
+    pub fn for_each_table_frame(&mut self, mut visit: impl FnMut(Frame)) {
+        self.walk_all(&mut |_, _, _| {}, &mut |_, table| visit(table));
+    }
+
+    /// Tears the address space down: calls `release` with every mapping (so that the caller drops each
+    /// frame's reference) and frees every table, returning the memory and TLB handles.
+    ///
+    /// There is no TLB maintenance: the caller guarantees that no core has the root in `TTBR0_EL1` and
+    /// that the ASID is not used again before a TLB-wide flush, which [`crate::AsidAllocator`] does (it
+    /// never hands an ASID out twice in one generation).
+    pub fn destroy(mut self, mut release: impl FnMut(Page, Frame, PageFlags)) -> (M, T) {
+        self.walk_all(&mut release, &mut |memory, table| memory.free_table(table));
+        (self.memory, self.tlb)
+    }
+
+    /// The page descriptor for mapping `frame` at `page` in user space, or why not.
+    fn user_descriptor(page: Page, frame: Frame, flags: PageFlags) -> Result<u64, MapError> {
+        if !page.is_user() {
+            return Err(MapError::NotUserPage(page));
+        }
+        if !flags.user {
+            return Err(MapError::KernelOnlyFlags);
+        }
+        Ok(flags.to_descriptor(frame)?)
+    }
+
+    /// The level-3 table holding `page`'s descriptor, with what it maps; `NotMapped` if nothing.
+    fn mapped_leaf(&mut self, page: Page) -> Result<(Frame, Frame, PageFlags), MapError> {
+        if !page.is_user() {
+            return Err(MapError::NotUserPage(page));
+        }
+        let level3 = self.walk(page).level3.ok_or(MapError::NotMapped(page))?;
+        let (frame, flags) = self.leaf(level3, page).ok_or(MapError::NotMapped(page))?;
+        Ok((level3, frame, flags))
+    }
+
+    /// Write invalid, invalidate, write the new descriptor, publish.
+    fn break_before_make(&mut self, level3: Frame, page: Page, descriptor: u64) {
+        let index = page.table_index(Level::Three);
+        self.memory.write_entry(level3, index, INVALID);
+        self.invalidate(page);
+        self.memory.write_entry(level3, index, descriptor);
+        self.tlb.publish_tables();
+    }
+
+    fn invalidate(&mut self, page: Page) {
+        if let Some(asid) = self.asid {
+            self.tlb.invalidate_page(asid, page);
+        }
+    }
+
+    /// Links the new, empty table `next` into `table` (at `level`) on the way to `page`.
+    fn link(&mut self, table: Frame, level: Level, page: Page, next: Frame) {
+        self.memory.write_entry(table, page.table_index(level), user_table_descriptor(next));
+        self.table_frames += 1;
+    }
+
+    fn walk(&mut self, page: Page) -> Walk {
+        let level2 = self.next_table(self.root, Level::One, page.table_index(Level::One));
+        let level3 =
+            level2.and_then(|table| self.next_table(table, Level::Two, page.table_index(Level::Two)));
+        Walk { level2, level3 }
+    }
+
+    /// The table that entry `index` of `table` (at `level`) points to, if any.
+    fn next_table(&mut self, table: Frame, level: Level, index: usize) -> Option<Frame> {
+        let descriptor = self.memory.entries(table)[index];
+        match DescriptorKind::of(level, descriptor) {
+            DescriptorKind::Invalid if descriptor == INVALID => None,
+            DescriptorKind::Table(next) => Some(next),
+            _ => corrupt(table, index, descriptor),
+        }
+    }
+
+    /// What `page`'s descriptor in `level3` maps, if anything.
+    fn leaf(&mut self, level3: Frame, page: Page) -> Option<(Frame, PageFlags)> {
+        self.leaf_at(level3, page.table_index(Level::Three))
+    }
+
+    fn leaf_at(&mut self, level3: Frame, index: usize) -> Option<(Frame, PageFlags)> {
+        Self::decode_leaf(&mut self.memory, level3, index)
+    }
+
+    fn decode_leaf(memory: &mut M, level3: Frame, index: usize) -> Option<(Frame, PageFlags)> {
+        let descriptor = memory.entries(level3)[index];
+        if descriptor == INVALID {
+            return None;
+        }
+        match PageFlags::from_descriptor(descriptor) {
+            Ok(mapping) => Some(mapping),
+            Err(_) => corrupt(level3, index, descriptor),
+        }
+    }
+
+    fn is_empty(&mut self, table: Frame) -> bool {
+        self.memory.entries(table).iter().all(|&descriptor| descriptor == INVALID)
+    }
+
+    /// Visits every mapping in address order, and every table after its entries (so a table may be freed
+    /// by `on_table`), the root last.
+    fn walk_all(
+        &mut self,
+        on_mapping: &mut dyn FnMut(Page, Frame, PageFlags),
+        on_table: &mut dyn FnMut(&mut M, Frame),
+    ) {
+        let root = self.root;
+        for index1 in 0..Level::ENTRIES {
+            let Some(level2) = self.next_table(root, Level::One, index1) else { continue };
+            for index2 in 0..Level::ENTRIES {
+                let Some(level3) = self.next_table(level2, Level::Two, index2) else { continue };
+                for index3 in 0..Level::ENTRIES {
+                    if let Some((frame, flags)) = self.leaf_at(level3, index3) {
+                        // Lossless: each index is below 512.
+                        let number = ((index1 << 18) | (index2 << 9) | index3) as u64;
+                        on_mapping(Page::from_number(number), frame, flags);
+                    }
+                }
+                on_table(&mut self.memory, level3);
+            }
+            on_table(&mut self.memory, level2);
+        }
+        on_table(&mut self.memory, root);
+    }
+}
+
+impl<M: TableMemory, T: TlbMaintenance> fmt::Debug for AddressSpaceTables<M, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AddressSpaceTables")
+            .field("root", &self.root)
+            .field("asid", &self.asid)
+            .field("table_frames", &self.table_frames)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A descriptor that this module never writes: the tables were overwritten behind its back.
+#[cold]
+fn corrupt(table: Frame, index: usize, descriptor: u64) -> ! {
+    panic!("corrupt translation table in {table}: entry {index} holds {descriptor:#x}")
+}
+
+#[cfg(test)]
+mod tests;
