@@ -1,16 +1,24 @@
-//! Build script of the kernel: links with `linker.ld` and compiles the board table from `boards/`.
+//! Build script of the kernel: links with `linker.ld`, compiles the board table from `boards/`, and builds
+//! the user programs of `user/` to embed them.
 //!
 //! The per-board data (memory map, MIDR part number, GPIO pull mechanism, interrupt controller) lives in
 //! `boards/<name>/board.toml` so the kernel and the host tools share one copy. This script turns it into
 //! `$OUT_DIR/boards.rs`, a `static BOARDS: [BoardSpec; N]` the kernel includes and searches at run time.
+//!
+//! The user programs are a cargo workspace of their own (see [`build_user_programs`]); their ELF files
+//! end up in `$OUT_DIR/programs.rs`, the table `src/programs.rs` includes.
 
 use std::env;
+use std::ffi::OsStr;
 use std::fmt::Write;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    build_user_programs(&root, &out_dir);
     println!("cargo:rustc-link-arg-bins=-T{}", root.join("linker.ld").display());
     println!("cargo:rerun-if-changed=linker.ld");
     println!("cargo:rerun-if-changed=boards");
@@ -62,6 +70,125 @@ fn main() {
         .unwrap();
     }
     out.push_str("];\n");
-    let dest = PathBuf::from(env::var("OUT_DIR").unwrap()).join("boards.rs");
-    fs::write(dest, out).unwrap();
+    fs::write(out_dir.join("boards.rs"), out).unwrap();
+}
+
+/// The target the user programs are built for: the kernel's, but linked for EL0 by `user/link.ld`.
+const USER_TARGET: &str = "aarch64-unknown-none";
+
+/// What the outer cargo tells this script (or a wrapper like clippy) through the environment that must
+/// not steer the nested build: its flags are the kernel's, its target directory is locked by the outer
+/// build, and clippy's wrapper would lint the user crates with the kernel's settings.
+const OUTER_BUILD_VARIABLES: &[&str] = &[
+    "CARGO_ENCODED_RUSTFLAGS",
+    "RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_ENCODED_RUSTDOCFLAGS",
+    "RUSTDOCFLAGS",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET_DIR",
+    "CARGO_BUILD_BUILD_DIR",
+    "CARGO_BUILD_TARGET",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CLIPPY_ARGS",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_MANIFEST_LINKS",
+    "CARGO_CRATE_NAME",
+    "OUT_DIR",
+    "TARGET",
+    "HOST",
+    "NUM_JOBS",
+    "OPT_LEVEL",
+    "DEBUG",
+    "PROFILE",
+    "RUSTC_LINKER",
+];
+
+/// Prefixes of more such variables: the configuration, features, package and dependency metadata of the
+/// package whose build script this is.
+const OUTER_BUILD_PREFIXES: &[&str] = &["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "DEP_"];
+
+/// Builds the user workspace `user/` and writes `$OUT_DIR/programs.rs`, which embeds each program.
+///
+/// A nested `cargo build --release`, with its own target directory (`target/user`): the outer cargo holds
+/// the lock on its own target directory while this script runs, so sharing it would deadlock. The nested
+/// cargo is the same binary (`$CARGO`) and uses the same compiler, gets a clean environment (see
+/// [`OUTER_BUILD_VARIABLES`]) and shares the outer build's jobserver, so the two never run more jobs than
+/// asked for. It is incremental: when nothing in `user/` changed it finishes in a moment.
+fn build_user_programs(root: &Path, out_dir: &Path) {
+    // `user/target` is left out: `cargo clippy --manifest-path user/Cargo.toml` writes there, and watching
+    // it would rebuild the kernel after every lint run.
+    for watched in ["user/Cargo.toml", "user/Cargo.lock", "user/link.ld", "user/libcowpi", "user/programs"] {
+        println!("cargo:rerun-if-changed={watched}");
+    }
+    // The user library is built on the ABI crate; the kernel's own dependency on it does not rerun this.
+    println!("cargo:rerun-if-changed=crates/cowpi-abi");
+
+    let target_dir = outer_target_dir(out_dir).join("user");
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(&cargo);
+    command
+        .current_dir(root)
+        .args(["build", "--release", "--target", USER_TARGET, "--manifest-path"])
+        .arg(root.join("user/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir);
+    for (name, _) in env::vars_os() {
+        let name = name.to_string_lossy();
+        if OUTER_BUILD_VARIABLES.contains(&&*name) || OUTER_BUILD_PREFIXES.iter().any(|p| name.starts_with(p))
+        {
+            command.env_remove(&*name);
+        }
+    }
+    let output = match command.output() {
+        Ok(output) => output,
+        Err(error) => {
+            panic!("cannot run {} to build the user programs: {error}", Path::new(&cargo).display())
+        }
+    };
+    // Shown by `cargo build -vv`, and below on failure.
+    let log = String::from_utf8_lossy(&output.stderr);
+    eprint!("{log}");
+    if !output.status.success() {
+        panic!("building the user programs (user/) failed:\n{log}");
+    }
+
+    let binaries = target_dir.join(USER_TARGET).join("release");
+    let names = program_names(&root.join("user/programs/src/bin"));
+    let mut table = String::from("// Generated by build.rs from user/programs/src/bin/. Do not edit.\n");
+    writeln!(table, "pub static PROGRAMS: [Program; {}] = [", names.len()).unwrap();
+    for name in &names {
+        let elf = binaries.join(name);
+        assert!(elf.is_file(), "the user build did not produce {}", elf.display());
+        writeln!(
+            table,
+            "    Program {{ name: {name:?}, elf: &Aligned(*include_bytes!({:?})).0 }},",
+            elf.display()
+        )
+        .unwrap();
+    }
+    table.push_str("];\n");
+    fs::write(out_dir.join("programs.rs"), table).unwrap();
+}
+
+/// The names of the user programs: the files of `user/programs/src/bin/`, sorted.
+fn program_names(bin_dir: &Path) -> Vec<String> {
+    let entries = fs::read_dir(bin_dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", bin_dir.display()));
+    let mut names: Vec<String> = entries
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension() == Some(OsStr::new("rs")))
+        .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The outer build's target directory (normally `target/`): the highest folder above `OUT_DIR` holding the
+/// `CACHEDIR.TAG` cargo puts in a target directory (it puts one in `target/<triple>/` too, hence the
+/// highest). `OUT_DIR` itself if there is none.
+fn outer_target_dir(out_dir: &Path) -> PathBuf {
+    let found = out_dir.ancestors().filter(|dir| dir.join("CACHEDIR.TAG").is_file()).last();
+    found.unwrap_or(out_dir).to_path_buf()
 }

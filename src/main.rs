@@ -16,8 +16,10 @@ mod interrupt;
 mod ktest;
 mod memory;
 mod panic;
+mod programs;
 mod shell;
 mod sync;
+mod syscall;
 mod task;
 
 /// The kernel test suites of `tests/kernel/`, compiled into the kernel so that `test run` can reach them.

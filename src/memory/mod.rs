@@ -11,10 +11,12 @@
 //! .. end of each RAM range  frames managed by the frame table
 //! ```
 
+pub mod address_space;
 pub mod audit;
 pub mod frames;
 pub mod heap;
 pub mod layout;
+pub mod user_access;
 
 use core::ops::Range;
 

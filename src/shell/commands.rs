@@ -21,6 +21,13 @@ const COMMANDS: &[Command] = &[
     Command { name: "help", usage: "help", help: "list the commands", run: help },
     Command { name: "info", usage: "info", help: "board, CPU, exception level, RAM, uptime", run: info },
     Command { name: "mem", usage: "mem", help: "frame and heap counters", run: mem },
+    Command { name: "programs", usage: "programs", help: "list the embedded user programs", run: programs },
+    Command {
+        name: "run",
+        usage: "run <program> [args]",
+        help: "run a user program, show its output and exit status",
+        run,
+    },
     Command { name: "ps", usage: "ps", help: "list the tasks: state, parent, processor time", run: ps },
     Command {
         name: "audit",
@@ -156,6 +163,34 @@ fn mem(_: &[&str]) {
     println!("heap_total_bytes: {}", heap.total);
     println!("heap_allocated_bytes: {}", heap.allocated);
     println!("heap_requested_bytes: {}", heap.requested);
+}
+
+fn programs(_: &[&str]) {
+    for program in crate::programs::all() {
+        println!("  {:<12} {:>7} bytes", program.name, program.elf.len());
+    }
+}
+
+fn run(args: &[&str]) {
+    let Some((&name, rest)) = args.split_first() else {
+        println!("usage: run <program> [args]");
+        return;
+    };
+    let Some(program) = crate::programs::find(name) else {
+        println!("error: no program named '{}'; 'programs' lists them", Printable(name));
+        return;
+    };
+    let arguments = rest.join(" ");
+    match task::user::spawn(program, arguments.as_bytes()) {
+        Ok(pid) => match task::wait(Some(pid)) {
+            Ok((_, status)) => match cowpi_abi::ExitStatus::from_raw(status) {
+                Some(status) => println!("{name} (task {pid}): {status}"),
+                None => println!("{name} (task {pid}): exit status {status}"),
+            },
+            Err(error) => println!("error: waiting for task {pid}: {error:?}"),
+        },
+        Err(error) => println!("error: cannot run {name}: {}", error.description()),
+    }
 }
 
 fn ps(_: &[&str]) {

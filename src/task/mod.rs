@@ -7,6 +7,7 @@
 
 mod context;
 pub mod scheduler;
+pub mod user;
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -14,6 +15,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use context::Context;
+
+use crate::memory::address_space::AddressSpace;
 pub use scheduler::{current_pid, exit, sleep, spawn_kernel, tasks_snapshot, wait, yield_now};
 
 /// A task's identifier. 0 is the idle task.
@@ -65,12 +68,14 @@ pub struct Task {
     /// Timer ticks this task has been running.
     pub ticks: u64,
     context: Context,
+    /// A user task's address space; None for kernel tasks.
+    pub address_space: Option<AddressSpace>,
     /// None for the idle task, which runs on the boot stack. Only owned here: `context` points into it.
     _kernel_stack: Option<Vec<u128>>,
 }
 
 impl Task {
-    fn new_kernel(
+    pub(crate) fn new_kernel(
         pid: Pid,
         name: String,
         parent: Option<Pid>,
@@ -87,6 +92,7 @@ impl Task {
             parent,
             ticks: 0,
             context: Context::new_task(top, entry, argument),
+            address_space: None,
             _kernel_stack: Some(stack),
         }
     }
@@ -99,6 +105,7 @@ impl Task {
             parent: None,
             ticks: 0,
             context: Context::default(),
+            address_space: None,
             _kernel_stack: None,
         }
     }

@@ -13,6 +13,9 @@ use alloc::vec::Vec;
 use super::context::{Context, switch_context};
 use super::{KernelEntry, Pid, State, Task, kernel_task_main};
 use crate::arch::cpu;
+use cowpi_mm::AsidAllocator;
+
+use crate::memory::address_space::AddressSpace;
 use crate::sync::IrqSafeLock;
 
 /// Length of a timer tick.
@@ -28,6 +31,7 @@ struct Scheduler {
     ticks: u64,
     /// Ticks the current task has run since it was switched in.
     slice_used: u64,
+    asids: AsidAllocator,
 }
 
 static SCHEDULER: IrqSafeLock<Option<Scheduler>> = IrqSafeLock::new(None);
@@ -48,6 +52,7 @@ pub fn init() {
             next_pid: 1,
             ticks: 0,
             slice_used: 0,
+            asids: AddressSpace::asid_allocator(),
         });
     });
 }
@@ -79,6 +84,11 @@ impl Scheduler {
             return None;
         }
         self.current = next;
+        let asids = &mut self.asids;
+        match self.tasks.get_mut(&next).and_then(|t| t.address_space.as_mut()) {
+            Some(space) => space.activate(asids),
+            None => AddressSpace::activate_none(),
+        }
         let from: *mut Context = &mut self.tasks.get_mut(&current).expect("current task").context;
         let to: *const Context = &self.tasks[&next].context;
         Some((from, to))
@@ -117,17 +127,43 @@ pub fn current_pid() -> Pid {
 pub fn spawn_kernel(name: &str, entry: impl FnOnce() -> i64 + Send + 'static) -> Pid {
     let boxed: Box<KernelEntry> = Box::new(Box::new(entry));
     let argument = Box::into_raw(boxed) as usize;
-    with(|s| {
+    spawn(|pid, parent| Task::new_kernel(pid, String::from(name), parent, kernel_task_main, argument))
+}
+
+/// Adds the task `make(pid, parent)` builds, as a child of the running task, and makes it ready.
+pub fn spawn(make: impl FnOnce(Pid, Option<Pid>) -> Task) -> Pid {
+    let (pid, parent) = with(|s| {
         let pid = Pid(s.next_pid);
         s.next_pid += 1;
-        let parent = Some(s.current);
-        s.tasks.insert(
-            pid,
-            Box::new(Task::new_kernel(pid, String::from(name), parent, kernel_task_main, argument)),
-        );
+        (pid, Some(s.current))
+    });
+    // Built outside the lock: it allocates a kernel stack.
+    let task = Box::new(make(pid, parent));
+    with(|s| {
+        s.tasks.insert(pid, task);
         s.ready.push_back(pid);
-        pid
-    })
+    });
+    pid
+}
+
+/// The running task's name.
+pub fn current_name() -> String {
+    with(|s| s.current_task().name.clone())
+}
+
+/// How many tasks exist (the idle task and exited ones not yet collected included).
+pub fn task_count() -> usize {
+    with(|s| s.tasks.len())
+}
+
+/// Runs `f` on the running task's address space, if it has one.
+pub fn with_current_address_space<R>(f: impl FnOnce(&mut AddressSpace) -> R) -> Option<R> {
+    with(|s| s.current_task().address_space.as_mut().map(f))
+}
+
+/// Runs `f` on every task's address space (the memory audit counts their holds).
+pub fn for_each_address_space(mut f: impl FnMut(&mut AddressSpace)) {
+    with(|s| s.tasks.values_mut().filter_map(|t| t.address_space.as_mut()).for_each(&mut f));
 }
 
 /// Sleeps for at least `milliseconds`; other tasks run meanwhile.
@@ -146,6 +182,12 @@ pub fn sleep(milliseconds: u64) {
 /// Ends the running task with `status`. Its parent, if waiting, wakes up.
 pub fn exit(status: i64) -> ! {
     cpu::mask_irqs();
+    // Tear the address space down first, on this task's kernel stack, with TTBR0_EL1 off its tables.
+    let space = with(|s| s.current_task().address_space.take());
+    if let Some(space) = space {
+        AddressSpace::activate_none();
+        drop(space);
+    }
     with(|s| {
         let parent = s.current_task().parent;
         s.current_task().state = State::Exited(status);

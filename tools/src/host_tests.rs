@@ -13,7 +13,8 @@ use anyhow::{Context, Result};
 use crate::report::Tally;
 
 /// The workspace's crates that build and test on the host (the kernel itself only builds for AArch64).
-pub const HOST_CRATES: [&str; 4] = ["cowpi-mm", "cowpi-console", "cowpi-boards", "cowpi-tools"];
+pub const HOST_CRATES: [&str; 6] =
+    ["cowpi-mm", "cowpi-console", "cowpi-boards", "cowpi-tools", "cowpi-abi", "cowpi-loader"];
 
 /// The cargo invocation for the host tests of the workspace at `workspace`, filtered like cargo's own
 /// `cargo test FILTER`.

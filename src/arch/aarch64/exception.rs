@@ -36,7 +36,36 @@ pub struct ExceptionFrame {
 
 const _: () = assert!(core::mem::size_of::<ExceptionFrame>() == 38 * 8 + 32 * 16 + 16);
 
+/// Enters EL0 with the registers in `frame`.
+///
+/// # Safety
+///
+/// `frame` must lie on the current kernel stack, above nothing the caller still needs: the stack is cut
+/// back to it, and after the frame is popped, SP_EL1 is where the task's next exception lands.
+pub unsafe fn return_to_user(frame: &ExceptionFrame) -> ! {
+    // SAFETY: per the contract, switching SP to the frame and restoring it is the exception return.
+    unsafe {
+        core::arch::asm!("mov sp, {frame}", "b __exception_restore_context", frame = in(reg) frame as *const ExceptionFrame, options(noreturn))
+    }
+}
+
 impl ExceptionFrame {
+    /// All registers zero.
+    pub fn zeroed() -> ExceptionFrame {
+        ExceptionFrame {
+            x: [0; 31],
+            elr: 0,
+            spsr: 0,
+            esr: 0,
+            far: 0,
+            sp_el0: 0,
+            tpidr_el0: 0,
+            q: [0; 32],
+            fpcr: 0,
+            fpsr: 0,
+        }
+    }
+
     /// The stack pointer at the exception: `SP_EL0` for an exception from EL0, else the kernel stack just
     /// above this frame.
     pub fn interrupted_sp(&self) -> u64 {
@@ -105,7 +134,6 @@ unexpected_handlers! {
     current_el0_serror => "SError, from EL1 running on SP_EL0",
     current_elx_fiq => "FIQ, from EL1",
     current_elx_serror => "SError, from EL1",
-    lower_aarch64_synchronous => "synchronous, from EL0",
     lower_aarch64_fiq => "FIQ, from EL0",
     lower_aarch64_serror => "SError, from EL0",
     lower_aarch32_synchronous => "synchronous, from AArch32 EL0",
@@ -130,4 +158,18 @@ extern "C" fn current_elx_irq(frame: &mut ExceptionFrame) {
 #[unsafe(no_mangle)]
 extern "C" fn lower_aarch64_irq(frame: &mut ExceptionFrame) {
     crate::interrupt::handle_irq(frame);
+}
+
+/// Exceptions from a user task: system calls, and faults that end the task.
+#[unsafe(no_mangle)]
+extern "C" fn lower_aarch64_synchronous(frame: &mut ExceptionFrame) {
+    let syndrome = Syndrome(frame.esr);
+    if syndrome.class() == 0x15 {
+        // SVC: interrupts may come in again while the call runs (it may sleep or wait).
+        crate::arch::cpu::unmask_irqs();
+        crate::syscall::handle(frame);
+        crate::arch::cpu::mask_irqs();
+        return;
+    }
+    crate::task::user::kill_for_fault(frame, syndrome)
 }

@@ -1,0 +1,236 @@
+//! System calls as typed requests: the registers a task passed, checked and decoded.
+//!
+//! [`Request::decode`] makes every check that needs nothing but the registers, in a fixed order, and
+//! returns the first error; the kernel then does what needs the task (is the buffer mapped and readable?
+//! is that pid a child?). Keeping the pure checks here means they are written once, host-tested, and
+//! visible to the authors of user programs, who can see exactly which error a bad argument produces.
+//!
+//! Pointers become [`UserBuffer`]s, known to lie below [`USER_VA_LIMIT`] (so a kernel address is
+//! [`Error::BadAddress`] before any page table is consulted), and page ranges become [`PageRange`]s. An
+//! empty buffer is valid wherever it points, since nothing in it is touched: `WRITE(1, 0, 0)` returns 0.
+//! No pointer needs any alignment: the kernel copies bytes.
+
+use crate::layout::{PAGE_SIZE, USER_VA_LIMIT, is_page_aligned, is_user_range, page_align_up};
+use crate::{Error, ExitStatus, MemStats, Prot, Syscall};
+
+/// The file descriptor of the console, the only one `WRITE` accepts.
+pub const CONSOLE_FD: u64 = 1;
+
+/// The longest program name `SPAWN` accepts, in bytes.
+pub const MAX_PROGRAM_NAME_LEN: usize = 32;
+
+/// The longest argument string `SPAWN` accepts, in bytes. It is copied to the top of the child's stack.
+pub const MAX_ARGS_LEN: usize = 1024;
+
+/// The value of `WAIT`'s pid argument (as an `i64`) that means "any child".
+pub const ANY_CHILD: i64 = -1;
+
+/// A buffer a task named with a pointer and a length, known to lie in user space.
+///
+/// That is all it promises: whether the pages are mapped, readable or writable is for the kernel to find
+/// out when it copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserBuffer {
+    start: u64,
+    len: u64,
+}
+
+impl UserBuffer {
+    /// The `len` bytes at `start`, or [`Error::BadAddress`] if they do not all lie in user space
+    /// (including a `start + len` that overflows). An empty buffer is accepted wherever it points.
+    pub const fn new(start: u64, len: u64) -> Result<UserBuffer, Error> {
+        if is_user_range(start, len) { Ok(UserBuffer { start, len }) } else { Err(Error::BadAddress) }
+    }
+
+    pub const fn start(self) -> u64 {
+        self.start
+    }
+
+    pub const fn len(self) -> u64 {
+        self.len
+    }
+
+    pub const fn is_empty(self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A non-empty run of whole pages in user space: what `UNMAP` and `PROTECT` act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRange {
+    start: u64,
+    pages: u64,
+}
+
+impl PageRange {
+    /// The pages covering `len` bytes from `addr`, checked in this order:
+    ///
+    /// 1. `addr` not page-aligned: [`Error::InvalidArgument`];
+    /// 2. `len` zero or larger than user space itself: [`Error::InvalidArgument`];
+    /// 3. the range (`len` rounded up to whole pages) not inside user space: [`Error::BadAddress`].
+    pub const fn new(addr: u64, len: u64) -> Result<PageRange, Error> {
+        if !is_page_aligned(addr) {
+            return Err(Error::InvalidArgument);
+        }
+        let Some(pages) = page_count(len) else { return Err(Error::InvalidArgument) };
+        if !is_user_range(addr, pages * PAGE_SIZE) {
+            return Err(Error::BadAddress);
+        }
+        Ok(PageRange { start: addr, pages })
+    }
+
+    pub const fn start(self) -> u64 {
+        self.start
+    }
+
+    /// The first address past the range.
+    pub const fn end(self) -> u64 {
+        self.start + self.pages * PAGE_SIZE
+    }
+
+    pub const fn pages(self) -> u64 {
+        self.pages
+    }
+}
+
+/// How many pages `len` bytes need, or `None` if `len` is zero or exceeds user space.
+const fn page_count(len: u64) -> Option<u64> {
+    if len == 0 || len > USER_VA_LIMIT {
+        return None;
+    }
+    match page_align_up(len) {
+        Some(rounded) => Some(rounded / PAGE_SIZE),
+        None => None,
+    }
+}
+
+/// Whom `WAIT` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitTarget {
+    /// The first child to end.
+    AnyChild,
+    /// This child.
+    Child(u64),
+}
+
+/// A decoded system call. Each variant documents its checks, in the order [`Request::decode`] makes them;
+/// what the kernel adds comes after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// `WRITE(fd, ptr, len)`: `fd` not [`CONSOLE_FD`] is [`Error::BadFileDescriptor`]; the buffer outside
+    /// user space is [`Error::BadAddress`]. The kernel: any byte not readable by the task is `BadAddress`,
+    /// and then nothing is written. Returns `len`: the console takes every byte.
+    Write { buffer: UserBuffer },
+    /// `EXIT(code)`: never fails, never returns. The exit status keeps `code & 0xff`.
+    Exit { status: ExitStatus },
+    /// `GETPID()`: the caller's pid, at least 1.
+    GetPid,
+    /// `YIELD()`: gives up the rest of the time slice. Returns 0.
+    Yield,
+    /// `SLEEP(milliseconds)`: returns 0 after at least that long (0 behaves like `YIELD`).
+    Sleep { milliseconds: u64 },
+    /// `SPAWN(name_ptr, name_len, args_ptr, args_len)`: a name longer than [`MAX_PROGRAM_NAME_LEN`] or
+    /// arguments longer than [`MAX_ARGS_LEN`] are [`Error::InvalidArgument`]; either buffer outside user
+    /// space is [`Error::BadAddress`]. The kernel: unreadable bytes are `BadAddress`, an unknown name
+    /// [`Error::NoSuchProgram`], then [`Error::TooManyTasks`], [`Error::OutOfMemory`] or
+    /// [`Error::BadExecutable`]. Returns the child's pid; the child gets the argument bytes as they are.
+    Spawn { name: UserBuffer, args: UserBuffer },
+    /// `WAIT(pid, status_ptr)`: `pid` (an `i64`) must be [`ANY_CHILD`] or positive, else
+    /// [`Error::InvalidArgument`]; a non-zero `status_ptr` whose 8 bytes are outside user space is
+    /// [`Error::BadAddress`] (0 means "do not store the status"). The kernel: no such child is
+    /// [`Error::NoChild`]; otherwise it blocks until the child ends, stores its `i64` status
+    /// ([`ExitStatus::to_raw`]) and returns its pid, and the child is gone. If the status cannot be stored
+    /// (unmapped buffer) the call fails with `BadAddress` *before* waiting, and reaps no one.
+    Wait { target: WaitTarget, status: Option<UserBuffer> },
+    /// `MAP(hint, len, prot)`: a `hint` that is not 0 and not page-aligned, a `len` of zero or larger than
+    /// user space, or unknown `prot` bits are [`Error::InvalidArgument`]; writable and executable `prot` is
+    /// [`Error::PermissionDenied`]. `len` is rounded up to whole pages. The kernel: if the hinted range lies
+    /// in [`MAP_AREA`](crate::layout::MAP_AREA) and nothing is mapped there, the memory goes exactly there;
+    /// otherwise anywhere free in the map area, or [`Error::OutOfMemory`]. Returns the page-aligned address
+    /// of memory that reads as zeros.
+    Map { hint: Option<u64>, pages: u64, prot: Prot },
+    /// `UNMAP(addr, len)`: the checks of [`PageRange::new`]. The kernel: any page of the range not mapped
+    /// is [`Error::NotMapped`], and then nothing is unmapped. Returns 0.
+    Unmap { range: PageRange },
+    /// `PROTECT(addr, len, prot)`: the checks of [`PageRange::new`], then `prot` as for `MAP`. The kernel:
+    /// any page not mapped is [`Error::NotMapped`], and then nothing changes. Returns 0.
+    Protect { range: PageRange, prot: Prot },
+    /// `MEMSTATS(ptr, size)`: `size` below [`MemStats::MIN_SIZE`] is [`Error::InvalidArgument`]; the
+    /// `min(size, MemStats::SIZE)` bytes the kernel will write outside user space are
+    /// [`Error::BadAddress`]. The kernel: not writable is `BadAddress`. Returns the bytes written, see
+    /// [`MemStats`].
+    MemStats { buffer: UserBuffer },
+}
+
+impl Request {
+    /// The request in `x8` (`number`) and `x0`-`x5` (`args`), or the first error its registers show.
+    pub fn decode(number: u64, args: [u64; 6]) -> Result<Request, Error> {
+        let call = Syscall::from_number(number).ok_or(Error::NoSuchSyscall)?;
+        let [a0, a1, a2, a3, ..] = args;
+        let request = match call {
+            Syscall::Write => {
+                if a0 != CONSOLE_FD {
+                    return Err(Error::BadFileDescriptor);
+                }
+                Request::Write { buffer: UserBuffer::new(a1, a2)? }
+            }
+            Syscall::Exit => Request::Exit { status: ExitStatus::from_exit_argument(a0) },
+            Syscall::GetPid => Request::GetPid,
+            Syscall::Yield => Request::Yield,
+            Syscall::Sleep => Request::Sleep { milliseconds: a0 },
+            Syscall::Spawn => {
+                if a1 > MAX_PROGRAM_NAME_LEN as u64 || a3 > MAX_ARGS_LEN as u64 {
+                    return Err(Error::InvalidArgument);
+                }
+                Request::Spawn { name: UserBuffer::new(a0, a1)?, args: UserBuffer::new(a2, a3)? }
+            }
+            Syscall::Wait => {
+                let target = match a0 as i64 {
+                    ANY_CHILD => WaitTarget::AnyChild,
+                    pid @ 1.. => WaitTarget::Child(pid as u64),
+                    _ => return Err(Error::InvalidArgument),
+                };
+                let status = if a1 == 0 { None } else { Some(UserBuffer::new(a1, 8)?) };
+                Request::Wait { target, status }
+            }
+            Syscall::Map => {
+                if !is_page_aligned(a0) {
+                    return Err(Error::InvalidArgument);
+                }
+                let pages = page_count(a1).ok_or(Error::InvalidArgument)?;
+                let hint = if a0 == 0 { None } else { Some(a0) };
+                Request::Map { hint, pages, prot: Prot::check(a2)? }
+            }
+            Syscall::Unmap => Request::Unmap { range: PageRange::new(a0, a1)? },
+            Syscall::Protect => Request::Protect { range: PageRange::new(a0, a1)?, prot: Prot::check(a2)? },
+            Syscall::MemStats => {
+                if a1 < MemStats::MIN_SIZE as u64 {
+                    return Err(Error::InvalidArgument);
+                }
+                let len = a1.min(MemStats::SIZE as u64);
+                Request::MemStats { buffer: UserBuffer::new(a0, len)? }
+            }
+        };
+        Ok(request)
+    }
+
+    /// Which call this is.
+    pub const fn syscall(&self) -> Syscall {
+        match self {
+            Request::Write { .. } => Syscall::Write,
+            Request::Exit { .. } => Syscall::Exit,
+            Request::GetPid => Syscall::GetPid,
+            Request::Yield => Syscall::Yield,
+            Request::Sleep { .. } => Syscall::Sleep,
+            Request::Spawn { .. } => Syscall::Spawn,
+            Request::Wait { .. } => Syscall::Wait,
+            Request::Map { .. } => Syscall::Map,
+            Request::Unmap { .. } => Syscall::Unmap,
+            Request::Protect { .. } => Syscall::Protect,
+            Request::MemStats { .. } => Syscall::MemStats,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

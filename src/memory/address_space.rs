@@ -1,0 +1,322 @@
+//! A user task's address space: its translation tables (in `TTBR0_EL1` while it runs), its regions, and
+//! its ASID.
+//!
+//! The table logic (descriptor encoding, map/unmap/protect with break-before-make, table freeing) is the
+//! host-tested `cowpi_mm::AddressSpaceTables`; this file gives it the kernel's memory and TLB: tables live
+//! in frames from the frame table, reached through the linear map, and TLB maintenance is the broadcast
+//! `TLBI VAE1IS` by VA and ASID with the barriers the Arm ARM asks for (D8.14, "TLB maintenance"). Every
+//! page a task can touch is listed in its [`Regions`], so a fault or a system-call pointer outside them is
+//! an error, not a guess. Each mapping holds one reference on its frame, and each table frame one on
+//! itself: the memory audit counts exactly these.
+
+use alloc::vec::Vec;
+use core::mem::ManuallyDrop;
+
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, Readable, TTBR0_EL1, Writeable};
+use cowpi_abi::{Error, layout};
+use cowpi_mm::regions::Region;
+use cowpi_mm::{
+    AddressSpaceTables, Asid, AsidAllocator, AsidBits, Frame, OutOfFrames, PAGE_SIZE, Page, PageFlags, Prot,
+    RegionKind, Regions, TableMemory, TaggedAsid, TlbMaintenance, VirtAddr,
+};
+
+use super::{frame_pointer, frames};
+use crate::arch::mmu::boot_map;
+
+/// Translation tables in frames of the frame table, reached through the linear map.
+pub struct KernelTableMemory;
+
+impl TableMemory for KernelTableMemory {
+    fn alloc_table(&mut self) -> Result<Frame, OutOfFrames> {
+        frames::alloc_zeroed()
+    }
+
+    fn free_table(&mut self, frame: Frame) {
+        let _ = frames::release(frame);
+    }
+
+    fn entries(&mut self, table: Frame) -> &mut [u64; 512] {
+        // SAFETY: `table` is a table frame this address space holds (allocated by `alloc_table`), mapped
+        // read-write in the linear map and used for nothing else while it is held.
+        unsafe { &mut *frame_pointer(table).cast::<[u64; 512]>() }
+    }
+
+    fn write_entry(&mut self, table: Frame, index: usize, descriptor: u64) {
+        // A single volatile 64-bit store: the MMU may walk the table at any moment, and the first store of
+        // a break-before-make must not be optimised away.
+        // SAFETY: as in `entries`; `index` < 512 is checked by the slice index.
+        unsafe { core::ptr::write_volatile(&mut self.entries(table)[index], descriptor) };
+    }
+}
+
+/// TLB maintenance for user mappings, broadcast to the inner-shareable domain.
+pub struct KernelTlb;
+
+impl TlbMaintenance for KernelTlb {
+    fn invalidate_page(&mut self, asid: Asid, page: Page) {
+        // TLBI VAE1IS operand: ASID in bits 63:48, VA[55:12] in bits 43:0. VAE1IS (not VALE1IS) also drops
+        // cached table entries, which freeing an emptied table relies on.
+        let operand = (u64::from(asid.as_u16()) << 48) | (page.start_address().as_u64() >> 12);
+        barrier::dsb(barrier::ISHST);
+        // SAFETY: TLB invalidation only drops cached translations.
+        unsafe { core::arch::asm!("tlbi vae1is, {}", in(reg) operand, options(nostack, preserves_flags)) };
+        barrier::dsb(barrier::ISH);
+        barrier::isb(barrier::SY);
+    }
+
+    fn publish_tables(&mut self) {
+        barrier::dsb(barrier::ISHST);
+        barrier::isb(barrier::SY);
+    }
+}
+
+pub struct AddressSpace {
+    /// Torn down explicitly in `drop`, which hands every frame back.
+    tables: ManuallyDrop<AddressSpaceTables<KernelTableMemory, KernelTlb>>,
+    regions: Regions,
+    asid: Option<TaggedAsid>,
+}
+
+fn out_of_memory(_: OutOfFrames) -> Error {
+    Error::OutOfMemory
+}
+
+/// The kernel-side rights for a user `Prot` of the ABI.
+pub fn prot_of(prot: cowpi_abi::Prot) -> Prot {
+    Prot { read: prot.is_readable(), write: prot.is_writable(), exec: prot.is_executable() }
+}
+
+impl AddressSpace {
+    pub fn new() -> Result<AddressSpace, Error> {
+        let tables = AddressSpaceTables::new(KernelTableMemory, KernelTlb).map_err(out_of_memory)?;
+        Ok(AddressSpace { tables: ManuallyDrop::new(tables), regions: Regions::new(), asid: None })
+    }
+
+    /// An allocator for as many ASIDs as the CPU has (`ID_AA64MMFR0_EL1.ASIDBits`). The boot map leaves
+    /// `TCR_EL1.AS` clear, so only 8-bit ASIDs are used (the upper bits of TTBR0's ASID field are ignored).
+    pub fn asid_allocator() -> AsidAllocator {
+        let _hardware =
+            AsidBits::from_id_aa64mmfr0_asid_bits(ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::ASIDBits));
+        AsidAllocator::new(AsidBits::Eight)
+    }
+
+    /// Installs this address space in `TTBR0_EL1`, with a current-generation ASID.
+    pub fn activate(&mut self, allocator: &mut AsidAllocator) {
+        let assignment = allocator.assign(self.asid);
+        if assignment.flush_all {
+            // SAFETY: invalidating every EL1 TLB entry only costs refills.
+            unsafe { core::arch::asm!("tlbi vmalle1is", options(nostack, preserves_flags)) };
+            barrier::dsb(barrier::ISH);
+        }
+        self.asid = Some(assignment.tagged());
+        self.tables.set_asid(assignment.asid);
+        TTBR0_EL1.set(self.tables.ttbr0_el1().expect("an ASID was just set"));
+        barrier::isb(barrier::SY);
+    }
+
+    /// Installs the empty table (no user space) in `TTBR0_EL1`.
+    pub fn activate_none() {
+        TTBR0_EL1.set(boot_map::empty_table_physical_address());
+        barrier::isb(barrier::SY);
+    }
+
+    /// Maps `pages` fresh zeroed pages at `start` with `prot`, as one region of `kind`. A region with no
+    /// access (a guard) gets no pages at all: every touch faults. On failure nothing stays mapped.
+    fn map_fresh(
+        &mut self,
+        start: VirtAddr,
+        pages: usize,
+        prot: Prot,
+        kind: RegionKind,
+    ) -> Result<(), Error> {
+        let region = Region::new(start, pages * PAGE_SIZE, prot, kind).map_err(|_| Error::InvalidArgument)?;
+        self.regions.insert(region).map_err(|_| Error::InvalidArgument)?;
+        let first = Page::containing(start);
+        if let Err(error) = self.populate(first, pages, prot) {
+            self.release_pages(first, pages);
+            let _ = self.regions.remove(start..start.checked_add(pages * PAGE_SIZE).unwrap_or(start));
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Gives every page of `[first, first + pages)` that has no frame a fresh zeroed one, mapped with
+    /// `prot`, and sets `prot` on those that have one; with no access, takes their frames away instead.
+    fn populate(&mut self, first: Page, pages: usize, prot: Prot) -> Result<(), Error> {
+        if prot == Prot::NONE {
+            self.release_pages(first, pages);
+            return Ok(());
+        }
+        let flags = PageFlags::user(prot).map_err(|_| Error::PermissionDenied)?;
+        for index in 0..pages {
+            let page = first + index;
+            if self.tables.translate(page.start_address()).is_some() {
+                self.tables.protect(page, flags).map_err(|_| Error::NotMapped)?;
+                continue;
+            }
+            let frame = frames::alloc_zeroed().map_err(out_of_memory)?;
+            if self.tables.map(page, frame, flags).is_err() {
+                let _ = frames::release(frame);
+                return Err(Error::OutOfMemory);
+            }
+        }
+        Ok(())
+    }
+
+    /// Unmaps `count` pages from `first` and drops their frames.
+    fn release_pages(&mut self, first: Page, count: usize) {
+        for index in 0..count {
+            if let Some((frame, _)) = self.tables.unmap(first + index) {
+                let _ = frames::release(frame);
+            }
+        }
+    }
+
+    /// Maps a program segment: fresh pages holding its file bytes, zeros after them.
+    pub fn load_segment(&mut self, segment: &cowpi_loader::Segment, elf: &[u8]) -> Result<(), Error> {
+        let start = VirtAddr::new(layout::page_align_down(segment.vaddr));
+        let end = layout::page_align_up(segment.vaddr + segment.mem_size).ok_or(Error::BadExecutable)?;
+        let pages = ((end - start.as_u64()) / PAGE_SIZE as u64) as usize;
+        self.map_fresh(start, pages, prot_of(segment.prot), RegionKind::Image)?;
+        let bytes = elf.get(segment.file_range()).ok_or(Error::BadExecutable)?;
+        self.write(segment.vaddr, bytes)
+    }
+
+    /// Maps the stack region.
+    pub fn map_stack(&mut self) -> Result<(), Error> {
+        let pages = (layout::STACK_SIZE / PAGE_SIZE as u64) as usize;
+        self.map_fresh(VirtAddr::new(layout::STACK_AREA.start), pages, Prot::READ_WRITE, RegionKind::Stack)
+    }
+
+    /// Anonymous memory for `MAP`: at `hint` if that range of the map area is free, else anywhere free.
+    pub fn map_anonymous(
+        &mut self,
+        hint: Option<u64>,
+        pages: u64,
+        prot: cowpi_abi::Prot,
+    ) -> Result<u64, Error> {
+        let pages = usize::try_from(pages).map_err(|_| Error::InvalidArgument)?;
+        let len = pages.checked_mul(PAGE_SIZE).ok_or(Error::InvalidArgument)?;
+        let area = VirtAddr::new(layout::MAP_AREA.start)..VirtAddr::new(layout::MAP_AREA.end);
+        let hinted = hint.map(VirtAddr::new).filter(|&start| {
+            start >= area.start
+                && start.checked_add(len).is_some_and(|end| end <= area.end)
+                && self.regions.find_free(len, start..area.end) == Some(start)
+        });
+        let start = hinted.or_else(|| self.regions.find_free(len, area)).ok_or(Error::OutOfMemory)?;
+        self.map_fresh(start, pages, prot_of(prot), RegionKind::Anonymous)?;
+        Ok(start.as_u64())
+    }
+
+    /// Whether every page of `[start, start + pages)` lies in a region (mapped, possibly with no access).
+    fn all_mapped(&self, start: u64, pages: u64) -> bool {
+        (0..pages).all(|i| self.regions.find(VirtAddr::new(start + i * PAGE_SIZE as u64)).is_some())
+    }
+
+    /// `UNMAP`: every page must be mapped, else nothing changes.
+    pub fn unmap(&mut self, start: u64, pages: u64) -> Result<(), Error> {
+        if !self.all_mapped(start, pages) {
+            return Err(Error::NotMapped);
+        }
+        let end = VirtAddr::new(start + pages * PAGE_SIZE as u64);
+        self.regions.remove(VirtAddr::new(start)..end).map_err(|_| Error::NotMapped)?;
+        self.release_pages(Page::containing(VirtAddr::new(start)), pages as usize);
+        Ok(())
+    }
+
+    /// `PROTECT`: every page must be mapped, else nothing changes. Taking all access away drops the
+    /// pages' frames (their contents are gone: made accessible again they read as zeros), since a page
+    /// the task cannot touch needs none.
+    pub fn protect(&mut self, start: u64, pages: u64, prot: cowpi_abi::Prot) -> Result<(), Error> {
+        if !self.all_mapped(start, pages) {
+            return Err(Error::NotMapped);
+        }
+        let prot = prot_of(prot);
+        let end = VirtAddr::new(start + pages * PAGE_SIZE as u64);
+        self.regions.protect(VirtAddr::new(start)..end, prot).map_err(|_| Error::NotMapped)?;
+        self.populate(Page::containing(VirtAddr::new(start)), pages as usize, prot)
+    }
+
+    /// Copies `bytes` to `address`, through the page tables and the linear map (the pages must be mapped;
+    /// their permissions are not checked: this is the kernel loading the task).
+    pub fn write(&mut self, address: u64, bytes: &[u8]) -> Result<(), Error> {
+        self.copy(address, bytes.len(), |offset, page_bytes| {
+            page_bytes.copy_from_slice(&bytes[offset..offset + page_bytes.len()])
+        })
+    }
+
+    /// Walks `[address, address + len)` page by page, handing `f` each page's part as a slice in the
+    /// linear map, with its offset into the range.
+    fn copy(&mut self, address: u64, len: usize, mut f: impl FnMut(usize, &mut [u8])) -> Result<(), Error> {
+        let mut done = 0;
+        while done < len {
+            let at = address.checked_add(done as u64).ok_or(Error::BadAddress)?;
+            let (frame, _) = self.tables.translate(VirtAddr::new(at)).ok_or(Error::BadAddress)?;
+            let offset = (at % PAGE_SIZE as u64) as usize;
+            let chunk = (PAGE_SIZE - offset).min(len - done);
+            // SAFETY: the frame is mapped in this address space, so held; the slice stays within it.
+            let page = unsafe { core::slice::from_raw_parts_mut(frame_pointer(frame).add(offset), chunk) };
+            f(done, page);
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Reads `len` bytes the task may read at `address`, or `BadAddress`.
+    pub fn read_user(&mut self, address: u64, len: usize) -> Result<Vec<u8>, Error> {
+        self.regions.check_user_buffer(VirtAddr::new(address), len, false).map_err(|_| Error::BadAddress)?;
+        let mut out = Vec::with_capacity(len);
+        self.copy(address, len, |_, page| out.extend_from_slice(page))?;
+        Ok(out)
+    }
+
+    /// Checks that the task may write `len` bytes at `address`.
+    pub fn check_user_writable(&mut self, address: u64, len: usize) -> Result<(), Error> {
+        self.regions.check_user_buffer(VirtAddr::new(address), len, true).map_err(|_| Error::BadAddress)?;
+        let last = address + len.saturating_sub(1) as u64;
+        for page_address in (address & !(PAGE_SIZE as u64 - 1)..=last).step_by(PAGE_SIZE) {
+            match self.tables.translate(VirtAddr::new(page_address)) {
+                Some((_, flags)) if flags.writable => {}
+                _ => return Err(Error::BadAddress),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` where the task may write them, or `BadAddress` (and nothing written).
+    pub fn write_user(&mut self, address: u64, bytes: &[u8]) -> Result<(), Error> {
+        self.check_user_writable(address, bytes.len())?;
+        self.write(address, bytes)
+    }
+
+    /// Resident pages and, of those, the ones whose frame has other holders too.
+    pub fn resident_and_shared_pages(&mut self) -> (u64, u64) {
+        let (mut resident, mut shared) = (0, 0);
+        self.tables.for_each_mapping(|_, frame, _| {
+            resident += 1;
+            if frames::with_table(|t| t.refcount(frame)).is_some_and(|count| count > 1) {
+                shared += 1;
+            }
+        });
+        (resident, shared)
+    }
+
+    /// Every frame this address space holds a reference on: one per mapping, one per table frame.
+    pub fn for_each_held_frame(&mut self, mut f: impl FnMut(Frame)) {
+        self.tables.for_each_mapping(|_, frame, _| f(frame));
+        self.tables.for_each_table_frame(&mut f);
+    }
+}
+
+impl Drop for AddressSpace {
+    /// Drops every mapping's frame and frees the tables. The space must not be in `TTBR0_EL1` any more;
+    /// its ASID is never reused in this generation, so no TLB entry of it can be hit again.
+    fn drop(&mut self) {
+        // SAFETY: `tables` is taken exactly once, here, and `self` is never used again.
+        let tables = unsafe { ManuallyDrop::take(&mut self.tables) };
+        tables.destroy(|_, frame, _| {
+            let _ = frames::release(frame);
+        });
+    }
+}

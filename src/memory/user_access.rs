@@ -1,0 +1,29 @@
+//! The kernel's access to the running task's memory, for system calls.
+//!
+//! Every user pointer is checked against the task's regions and then followed through its page tables
+//! in software, reaching the bytes through the kernel's linear map. The kernel never dereferences a user
+//! address itself, so a bad pointer is an error returned to the task, never a kernel fault, and a write
+//! goes only where the task could have written (copy-on-write will hook in here).
+
+use alloc::vec::Vec;
+
+use cowpi_abi::Error;
+
+use crate::task::user::with_current_space;
+
+/// The `len` bytes at `address`, if the task may read them all.
+pub fn read(address: u64, len: u64) -> Result<Vec<u8>, Error> {
+    let len = usize::try_from(len).map_err(|_| Error::BadAddress)?;
+    with_current_space(|space| space.read_user(address, len))
+}
+
+/// Whether the task may write all `len` bytes at `address`.
+pub fn check_writable(address: u64, len: u64) -> Result<(), Error> {
+    let len = usize::try_from(len).map_err(|_| Error::BadAddress)?;
+    with_current_space(|space| space.check_user_writable(address, len))
+}
+
+/// Writes `bytes` at `address` if the task may write them all; otherwise writes nothing.
+pub fn write(address: u64, bytes: &[u8]) -> Result<(), Error> {
+    with_current_space(|space| space.write_user(address, bytes))
+}

@@ -1,0 +1,104 @@
+//! System calls: `svc #0` from EL0, decoded by `cowpi_abi::Request` and carried out here.
+//!
+//! The ABI (number in x8, arguments in x0-x5, result in x0, errors as negative numbers) and every check
+//! that needs no kernel state live in the host-tested `cowpi-abi` crate; this file adds what needs the
+//! kernel: the task's address space for every user pointer (checked against its regions and page tables,
+//! never dereferenced blindly, so a bad pointer is an error and never a kernel fault), the scheduler and
+//! the program table.
+
+use cowpi_abi::{Error, MemStats, Request, WaitTarget};
+
+use crate::arch::exception::ExceptionFrame;
+use crate::memory::user_access;
+use crate::task::{self, Pid};
+use crate::{console, memory, programs};
+
+/// Handles the system call in `frame` and stores its result in x0.
+pub fn handle(frame: &mut ExceptionFrame) {
+    let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4], frame.x[5]];
+    let result = Request::decode(frame.x[8], args).and_then(carry_out);
+    frame.x[0] = match result {
+        Ok(value) => value,
+        Err(error) => (-(error.number() as i64)) as u64,
+    };
+}
+
+fn carry_out(request: Request) -> Result<u64, Error> {
+    match request {
+        Request::Write { buffer } => {
+            let bytes = user_access::read(buffer.start(), buffer.len())?;
+            console::with_uart(|uart| {
+                for &byte in &bytes {
+                    if byte == b'\n' {
+                        uart.write_byte(b'\r');
+                    }
+                    uart.write_byte(byte);
+                }
+            });
+            Ok(buffer.len())
+        }
+        Request::Exit { status } => task::exit(status.to_raw()),
+        Request::GetPid => Ok(u64::from(task::current_pid().0)),
+        Request::Yield => {
+            task::yield_now();
+            Ok(0)
+        }
+        Request::Sleep { milliseconds } => {
+            if milliseconds == 0 {
+                task::yield_now();
+            } else {
+                task::sleep(milliseconds);
+            }
+            Ok(0)
+        }
+        Request::Spawn { name, args } => {
+            let name = user_access::read(name.start(), name.len())?;
+            let args = user_access::read(args.start(), args.len())?;
+            let name = core::str::from_utf8(&name).map_err(|_| Error::NoSuchProgram)?;
+            let program = programs::find(name).ok_or(Error::NoSuchProgram)?;
+            let pid = task::user::spawn(program, &args)?;
+            Ok(u64::from(pid.0))
+        }
+        Request::Wait { target, status } => {
+            // The status buffer must be writable before anyone is reaped, or the status would be lost.
+            if let Some(buffer) = status {
+                user_access::check_writable(buffer.start(), buffer.len())?;
+            }
+            let pid = match target {
+                WaitTarget::AnyChild => None,
+                WaitTarget::Child(pid) => Some(Pid(u32::try_from(pid).map_err(|_| Error::NoChild)?)),
+            };
+            let (child, raw_status) = task::wait(pid).map_err(|_| Error::NoChild)?;
+            if let Some(buffer) = status {
+                user_access::write(buffer.start(), &raw_status.to_le_bytes())?;
+            }
+            Ok(u64::from(child.0))
+        }
+        Request::Map { hint, pages, prot } => {
+            task::user::with_current_space(|space| space.map_anonymous(hint, pages, prot))
+        }
+        Request::Unmap { range } => {
+            task::user::with_current_space(|space| space.unmap(range.start(), range.pages())).map(|()| 0)
+        }
+        Request::Protect { range, prot } => {
+            task::user::with_current_space(|space| space.protect(range.start(), range.pages(), prot))
+                .map(|()| 0)
+        }
+        Request::MemStats { buffer } => {
+            let counters = memory::frames::counters();
+            let (resident, shared) =
+                task::user::with_current_space(|space| Ok(space.resident_and_shared_pages()))?;
+            let stats = MemStats {
+                size: 0,
+                frames_total: counters.total as u64,
+                frames_free: counters.free as u64,
+                resident_pages: resident,
+                shared_pages: shared,
+                private_pages: resident - shared,
+            };
+            let (bytes, written) = stats.to_bytes(buffer.len() as usize);
+            user_access::write(buffer.start(), &bytes[..written])?;
+            Ok(written as u64)
+        }
+    }
+}

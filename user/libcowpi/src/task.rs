@@ -1,0 +1,59 @@
+//! The calling task and its children: exit, pid, yielding, sleeping, spawning and waiting.
+
+use core::arch::asm;
+
+use cowpi_abi::request::ANY_CHILD;
+use cowpi_abi::{Error, ExitStatus, Syscall};
+
+use crate::syscall;
+
+/// Ends the task with `code`; the parent's `WAIT` sees `code & 0xff` (so -1 reads back as 255).
+pub fn exit(code: i32) -> ! {
+    // Sign-extended on purpose: the kernel keeps the low 8 bits, as POSIX does.
+    let args = [code as i64 as u64, 0, 0, 0, 0, 0];
+    // SAFETY: EXIT takes no pointer.
+    unsafe { syscall::raw(Syscall::Exit.number(), args) };
+    // EXIT never returns. Should a broken kernel come back anyway, stop loudly rather than run on: the
+    // kernel kills a task that executes `udf` for an illegal instruction.
+    // SAFETY: `udf` only raises an exception.
+    unsafe { asm!("udf #0", options(noreturn, nomem, nostack)) }
+}
+
+/// The task's process id, at least 1.
+pub fn getpid() -> u64 {
+    // SAFETY: GETPID takes no pointer.
+    unsafe { syscall::call(Syscall::GetPid, [0; 6]) }.expect("GETPID cannot fail")
+}
+
+/// Lets other tasks run before this one goes on.
+pub fn yield_now() {
+    // SAFETY: YIELD takes no pointer.
+    unsafe { syscall::call(Syscall::Yield, [0; 6]) }.expect("YIELD cannot fail");
+}
+
+/// Sleeps for at least `milliseconds`.
+pub fn sleep(milliseconds: u64) {
+    // SAFETY: SLEEP takes no pointer.
+    unsafe { syscall::call(Syscall::Sleep, [milliseconds, 0, 0, 0, 0, 0]) }.expect("SLEEP cannot fail");
+}
+
+/// Starts the embedded program `name` as a child with argument string `args`; returns its pid.
+pub fn spawn(name: &str, args: &str) -> Result<u64, Error> {
+    let (name_ptr, name_len) = (name.as_ptr() as u64, name.len() as u64);
+    let (args_ptr, args_len) = (args.as_ptr() as u64, args.len() as u64);
+    // SAFETY: SPAWN only reads the two strings, live slices of ours.
+    unsafe { syscall::call(Syscall::Spawn, [name_ptr, name_len, args_ptr, args_len, 0, 0]) }
+}
+
+/// Waits for child `pid` to end (any child if `None`) and returns its pid and how it ended.
+pub fn wait(pid: Option<u64>) -> Result<(u64, ExitStatus), Error> {
+    let target = pid.unwrap_or(ANY_CHILD as u64);
+    let mut status: i64 = 0;
+    let status_ptr = &raw mut status as u64;
+    // SAFETY: WAIT writes 8 bytes to `status`, a local of ours that nothing else refers to.
+    let child = unsafe { syscall::call(Syscall::Wait, [target, status_ptr, 0, 0, 0, 0])? };
+    match ExitStatus::from_raw(status) {
+        Some(status) => Ok((child, status)),
+        None => panic!("WAIT stored {status}, which is no exit status"),
+    }
+}

@@ -1,0 +1,10 @@
+//! What several of cowpi's programs share. The programs themselves are the files of `src/bin/`; each is
+//! embedded in the kernel under its file name.
+//!
+//! - [`checks`]: the one-line-per-check report of the programs that test the kernel (`syscalls`,
+//!   `memory`), and their exit status.
+//! - [`args`]: reading numbers from the argument string.
+#![no_std]
+
+pub mod args;
+pub mod checks;
