@@ -194,11 +194,27 @@ fn run(args: &[&str]) {
 }
 
 fn ps(_: &[&str]) {
-    println!("{:>5} {:>6}  {:<9} {:>10}  name", "pid", "parent", "state", "cpu_ms");
+    println!(
+        "{:>5} {:>6}  {:<9} {:>8} {:>9} {:>7}  name",
+        "pid", "parent", "state", "cpu_ms", "resident", "shared"
+    );
     for t in task::tasks_snapshot() {
         let parent = t.parent.map_or(alloc::string::String::from("-"), |p| alloc::format!("{p}"));
         let cpu_ms = t.ticks * task::scheduler::TICK_MS;
-        println!("{:>5} {:>6}  {:<9} {:>10}  {}", t.pid, parent, t.state.name(), cpu_ms, t.name);
+        let (resident, shared) = match t.pages {
+            Some((resident, shared)) => (alloc::format!("{} KiB", resident * 4), alloc::format!("{shared}")),
+            None => (alloc::string::String::from("-"), alloc::string::String::from("-")),
+        };
+        println!(
+            "{:>5} {:>6}  {:<9} {:>8} {:>9} {:>7}  {}",
+            t.pid,
+            parent,
+            t.state.name(),
+            cpu_ms,
+            resident,
+            shared,
+            t.name
+        );
     }
 }
 

@@ -60,6 +60,11 @@ impl State {
 /// Bytes of kernel stack per task.
 pub const KERNEL_STACK_BYTES: usize = 32 * 1024;
 
+/// Written at the bottom of every kernel stack and checked at every switch away from the task: a stack
+/// that grew past its end is reported as the kernel bug it is, before it corrupts its neighbours.
+const STACK_CANARY: u128 = 0xC0DE_57AC_CA4A_A7ED_C0DE_57AC_CA4A_A7ED;
+const STACK_CANARY_WORDS: usize = 4;
+
 pub struct Task {
     pub pid: Pid,
     pub name: String,
@@ -83,7 +88,8 @@ impl Task {
         argument: usize,
     ) -> Task {
         // u128 elements: the stack is 16-byte aligned, as the AAPCS64 requires of SP.
-        let stack = vec![0u128; KERNEL_STACK_BYTES / 16];
+        let mut stack = vec![0u128; KERNEL_STACK_BYTES / 16];
+        stack[..STACK_CANARY_WORDS].fill(STACK_CANARY);
         let top = stack.as_ptr() as u64 + KERNEL_STACK_BYTES as u64;
         Task {
             pid,
@@ -95,6 +101,13 @@ impl Task {
             address_space: None,
             _kernel_stack: Some(stack),
         }
+    }
+
+    /// Whether the kernel stack's canary is intact (the idle task's boot stack has none).
+    pub fn stack_intact(&self) -> bool {
+        self._kernel_stack
+            .as_ref()
+            .is_none_or(|stack| stack[..STACK_CANARY_WORDS].iter().all(|&w| w == STACK_CANARY))
     }
 
     fn idle() -> Task {

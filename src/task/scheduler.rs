@@ -66,6 +66,9 @@ impl Scheduler {
     /// Chooses the next task and returns the two contexts to switch between, or None to stay.
     fn pick_next(&mut self) -> Option<(*mut Context, *const Context)> {
         let current = self.current;
+        if !self.current_task().stack_intact() {
+            panic!("task {current} ({}) overflowed its kernel stack", self.current_task().name);
+        }
         if self.current_task().state == State::Running {
             if current == Pid(0) {
                 if self.ready.is_empty() {
@@ -144,6 +147,11 @@ pub fn spawn(make: impl FnOnce(Pid, Option<Pid>) -> Task) -> Pid {
         s.ready.push_back(pid);
     });
     pid
+}
+
+/// The ASID allocator's generation: it grows each time the ASIDs run out and are handed out afresh.
+pub fn asid_generation() -> u64 {
+    with(|s| s.asids.generation().number())
 }
 
 /// The running task's name.
@@ -276,18 +284,21 @@ pub struct TaskSummary {
     pub name: String,
     pub state: State,
     pub ticks: u64,
+    /// A user task's resident pages and, of those, the shared ones.
+    pub pages: Option<(u64, u64)>,
 }
 
 pub fn tasks_snapshot() -> Vec<TaskSummary> {
     with(|s| {
         s.tasks
-            .values()
+            .values_mut()
             .map(|t| TaskSummary {
                 pid: t.pid,
                 parent: t.parent,
                 name: t.name.clone(),
                 state: t.state,
                 ticks: t.ticks,
+                pages: t.address_space.as_mut().map(|space| space.resident_and_shared_pages()),
             })
             .collect()
     })

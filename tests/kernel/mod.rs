@@ -9,3 +9,4 @@ mod mmu;
 mod scheduler;
 mod selftest;
 mod timer;
+mod user;

@@ -43,9 +43,13 @@ const _: () = assert!(core::mem::size_of::<ExceptionFrame>() == 38 * 8 + 32 * 16
 /// `frame` must lie on the current kernel stack, above nothing the caller still needs: the stack is cut
 /// back to it, and after the frame is popped, SP_EL1 is where the task's next exception lands.
 pub unsafe fn return_to_user(frame: &ExceptionFrame) -> ! {
+    // IRQs must be masked from here to the ERET: an interrupt taken after the restore code has written
+    // SPSR_EL1 and ELR_EL1 would overwrite them with its own return state, and the ERET would then enter
+    // the user program at EL1. (Found by the ASID-rollover test: user code faulting at EL1.)
     // SAFETY: per the contract, switching SP to the frame and restoring it is the exception return.
     unsafe {
-        core::arch::asm!("mov sp, {frame}", "b __exception_restore_context", frame = in(reg) frame as *const ExceptionFrame, options(noreturn))
+        core::arch::asm!(
+            "msr daifset, #2","mov sp, {frame}", "b __exception_restore_context", frame = in(reg) frame as *const ExceptionFrame, options(noreturn))
     }
 }
 

@@ -112,6 +112,8 @@ __exception_vectors:
     SAVE_REST_AND_CALL lower_aarch32_fiq
     SAVE_REST_AND_CALL lower_aarch32_serror
 
+// Must be entered with IRQs masked: an interrupt between the writes to SPSR_EL1/ELR_EL1 below and the
+// ERET would replace them with its own return state.
 .global __exception_restore_context
 __exception_restore_context:
     add x1, sp, #FRAME_GENERAL

@@ -29,10 +29,10 @@ struct DataPage([AtomicU8; PAGE]);
 static DATA_PAGE: DataPage = DataPage([const { AtomicU8::new(INITIAL) }; PAGE]);
 
 fn main(args: &str) -> i32 {
-    let value = match args::number(args, 0, u64::MAX) {
-        Ok(value) if value <= 0xff && value != u64::from(INITIAL) => value as u8,
+    let (value, pauses) = match (args::number(args, 0, u64::MAX), args::number(args, 1, 8)) {
+        (Ok(value), Ok(pauses)) if value <= 0xff && value != u64::from(INITIAL) => (value as u8, pauses),
         _ => {
-            println!("usage: pattern <byte>, a number from 0 to 255 other than {INITIAL:#x}");
+            println!("usage: pattern <byte> [pauses=8], a byte from 0 to 255 other than {INITIAL:#x}");
             return 2;
         }
     };
@@ -60,7 +60,7 @@ fn main(args: &str) -> i32 {
     }
     println!("pattern {pid}: filled two pages with {value:#04x}");
 
-    for pause in 1..=8 {
+    for pause in 1..=pauses {
         if pause % 2 == 0 {
             task::sleep(10)
         } else {
