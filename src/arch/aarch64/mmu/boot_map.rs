@@ -26,40 +26,17 @@ use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{
     ID_AA64MMFR0_EL1, MAIR_EL1, ReadWriteable, Readable, SCTLR_EL1, TCR_EL1, TTBR0_EL1, TTBR1_EL1, Writeable,
 };
-use tock_registers::register_bitfields;
+use cowpi_mm::translation::descriptor::{
+    MAIR_DEVICE_NGNRE, MAIR_EL1_VALUE, MAIR_NORMAL_WRITE_BACK, PAGE_DESCRIPTOR, TABLE_DESCRIPTOR,
+};
 use tock_registers::registers::InMemoryRegister;
 
 use crate::arch::cache;
 
-register_bitfields! {u64,
-    /// A level-1 or level-2 descriptor pointing at the next level's table (Arm ARM D8.3.1).
-    TABLE_DESCRIPTOR [
-        NEXT_LEVEL_TABLE_ADDRESS OFFSET(12) NUMBITS(36) [],
-        TYPE OFFSET(1) NUMBITS(1) [Block = 0, Table = 1],
-        VALID OFFSET(0) NUMBITS(1) [False = 0, True = 1]
-    ],
-    /// A level-2 block (2 MiB) or level-3 page (4 KiB) descriptor (Arm ARM D8.3.2). For a page TYPE is 1.
-    LEAF_DESCRIPTOR [
-        /// Unprivileged (EL0) execute-never.
-        UXN OFFSET(54) NUMBITS(1) [False = 0, True = 1],
-        /// Privileged (EL1) execute-never.
-        PXN OFFSET(53) NUMBITS(1) [False = 0, True = 1],
-        OUTPUT_ADDRESS OFFSET(12) NUMBITS(36) [],
-        /// Access flag: Armv8.0 cores do not set it in hardware, so a mapping sets it itself.
-        AF OFFSET(10) NUMBITS(1) [False = 0, True = 1],
-        SH OFFSET(8) NUMBITS(2) [OuterShareable = 0b10, InnerShareable = 0b11],
-        /// AP[2:1]: 0b00 EL1 read-write and no EL0 access; 0b10 EL1 read-only and no EL0 access.
-        AP OFFSET(6) NUMBITS(2) [KernelReadWrite = 0b00, KernelReadOnly = 0b10],
-        ATTR_INDEX OFFSET(2) NUMBITS(3) [],
-        TYPE OFFSET(1) NUMBITS(1) [Block = 0, Page = 1],
-        VALID OFFSET(0) NUMBITS(1) [False = 0, True = 1]
-    ]
-}
-
-/// `MAIR_EL1` slot of Normal, inner and outer write-back read/write-allocate memory.
-pub const ATTR_NORMAL: u64 = 0;
-/// `MAIR_EL1` slot of Device-nGnRE memory.
-pub const ATTR_DEVICE: u64 = 1;
+/// A block (level 2) and a page (level 3) descriptor share every field but bit 1, `TYPE`: 0 is a block
+/// at level 2, 1 a page at level 3. The boot map uses cowpi-mm's one definition of the encoding.
+const TYPE_BLOCK: u64 = 0;
+const TYPE_PAGE: u64 = 1;
 
 const ENTRIES: usize = 512;
 const PAGE: u64 = 4096;
@@ -112,23 +89,24 @@ enum Kind {
 }
 
 fn leaf(address: u64, kind: Kind, page: bool) -> u64 {
-    use LEAF_DESCRIPTOR::*;
-    let descriptor = InMemoryRegister::<u64, LEAF_DESCRIPTOR::Register>::new(0);
-    let shape = VALID::True + if page { TYPE::Page } else { TYPE::Block } + AF::True + UXN::True;
+    use PAGE_DESCRIPTOR::*;
+    let descriptor = InMemoryRegister::<u64, PAGE_DESCRIPTOR::Register>::new(0);
+    // Kernel mappings are global (nG = 0): the same in every address space, never tagged with an ASID.
+    let shape = VALID::SET + TYPE.val(if page { TYPE_PAGE } else { TYPE_BLOCK }) + AF::SET + UXN::SET;
     let output = OUTPUT_ADDRESS.val(address >> 12);
-    let normal = ATTR_INDEX.val(ATTR_NORMAL) + SH::InnerShareable;
+    let normal = ATTR_INDX.val(MAIR_NORMAL_WRITE_BACK) + SH::InnerShareable;
     match kind {
         Kind::Unmapped => return 0,
-        Kind::Data => descriptor.write(shape + output + normal + AP::KernelReadWrite + PXN::True),
-        Kind::ReadOnly => descriptor.write(shape + output + normal + AP::KernelReadOnly + PXN::True),
-        Kind::Text => descriptor.write(shape + output + normal + AP::KernelReadOnly + PXN::False),
+        Kind::Data => descriptor.write(shape + output + normal + AP::PrivilegedReadWrite + PXN::SET),
+        Kind::ReadOnly => descriptor.write(shape + output + normal + AP::PrivilegedReadOnly + PXN::SET),
+        Kind::Text => descriptor.write(shape + output + normal + AP::PrivilegedReadOnly + PXN::CLEAR),
         Kind::Device => descriptor.write(
             shape
                 + output
-                + ATTR_INDEX.val(ATTR_DEVICE)
+                + ATTR_INDX.val(MAIR_DEVICE_NGNRE)
                 + SH::OuterShareable
-                + AP::KernelReadWrite
-                + PXN::True,
+                + AP::PrivilegedReadWrite
+                + PXN::SET,
         ),
     }
     descriptor.get()
@@ -137,7 +115,7 @@ fn leaf(address: u64, kind: Kind, page: bool) -> u64 {
 fn table_descriptor(table_address: u64) -> u64 {
     let descriptor = InMemoryRegister::<u64, TABLE_DESCRIPTOR::Register>::new(0);
     descriptor.write(
-        TABLE_DESCRIPTOR::VALID::True
+        TABLE_DESCRIPTOR::VALID::SET
             + TABLE_DESCRIPTOR::TYPE::Table
             + TABLE_DESCRIPTOR::NEXT_LEVEL_TABLE_ADDRESS.val(table_address >> 12),
     );
@@ -216,11 +194,7 @@ pub unsafe fn build_and_enable(ram: &[Range<u64>], devices: &[(u64, u64)], kerne
     // The walker reads the tables with caches on: nothing stale may sit in the caches for them.
     cache::clean_and_invalidate(tables as usize, core::mem::size_of::<BootTables>());
 
-    MAIR_EL1.write(
-        MAIR_EL1::Attr0_Normal_Outer::WriteBack_NonTransient_ReadWriteAlloc
-            + MAIR_EL1::Attr0_Normal_Inner::WriteBack_NonTransient_ReadWriteAlloc
-            + MAIR_EL1::Attr1_Device::nonGathering_nonReordering_EarlyWriteAck,
-    );
+    MAIR_EL1.set(MAIR_EL1_VALUE);
     TCR_EL1.write(
         TCR_EL1::IPS.val(ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange))
             + TCR_EL1::TG0::KiB_4
