@@ -90,11 +90,6 @@ fn out_of_memory(_: OutOfFrames) -> Error {
     Error::OutOfMemory
 }
 
-/// The kernel-side rights for a user `Prot` of the ABI.
-pub fn prot_of(prot: cowpi_abi::Prot) -> Prot {
-    Prot { read: prot.is_readable(), write: prot.is_writable(), exec: prot.is_executable() }
-}
-
 impl AddressSpace {
     pub fn new() -> Result<AddressSpace, Error> {
         let tables = AddressSpaceTables::new(KernelTableMemory, KernelTlb).map_err(out_of_memory)?;
@@ -185,7 +180,7 @@ impl AddressSpace {
         let start = VirtAddr::new(layout::page_align_down(segment.vaddr));
         let end = layout::page_align_up(segment.vaddr + segment.mem_size).ok_or(Error::BadExecutable)?;
         let pages = ((end - start.as_u64()) / PAGE_SIZE as u64) as usize;
-        self.map_fresh(start, pages, prot_of(segment.prot), RegionKind::Image)?;
+        self.map_fresh(start, pages, segment.prot, RegionKind::Image)?;
         let bytes = elf.get(segment.file_range()).ok_or(Error::BadExecutable)?;
         self.write(segment.vaddr, bytes)
     }
@@ -197,12 +192,7 @@ impl AddressSpace {
     }
 
     /// Anonymous memory for `MAP`: at `hint` if that range of the map area is free, else anywhere free.
-    pub fn map_anonymous(
-        &mut self,
-        hint: Option<u64>,
-        pages: u64,
-        prot: cowpi_abi::Prot,
-    ) -> Result<u64, Error> {
+    pub fn map_anonymous(&mut self, hint: Option<u64>, pages: u64, prot: Prot) -> Result<u64, Error> {
         let pages = usize::try_from(pages).map_err(|_| Error::InvalidArgument)?;
         let len = pages.checked_mul(PAGE_SIZE).ok_or(Error::InvalidArgument)?;
         let area = VirtAddr::new(layout::MAP_AREA.start)..VirtAddr::new(layout::MAP_AREA.end);
@@ -212,7 +202,7 @@ impl AddressSpace {
                 && self.regions.find_free(len, start..area.end) == Some(start)
         });
         let start = hinted.or_else(|| self.regions.find_free(len, area)).ok_or(Error::OutOfMemory)?;
-        self.map_fresh(start, pages, prot_of(prot), RegionKind::Anonymous)?;
+        self.map_fresh(start, pages, prot, RegionKind::Anonymous)?;
         Ok(start.as_u64())
     }
 
@@ -235,11 +225,10 @@ impl AddressSpace {
     /// `PROTECT`: every page must be mapped, else nothing changes. Taking all access away drops the
     /// pages' frames (their contents are gone: made accessible again they read as zeros), since a page
     /// the task cannot touch needs none.
-    pub fn protect(&mut self, start: u64, pages: u64, prot: cowpi_abi::Prot) -> Result<(), Error> {
+    pub fn protect(&mut self, start: u64, pages: u64, prot: Prot) -> Result<(), Error> {
         if !self.all_mapped(start, pages) {
             return Err(Error::NotMapped);
         }
-        let prot = prot_of(prot);
         let end = VirtAddr::new(start + pages * PAGE_SIZE as u64);
         self.regions.protect(VirtAddr::new(start)..end, prot).map_err(|_| Error::NotMapped)?;
         self.populate(Page::containing(VirtAddr::new(start)), pages as usize, prot)

@@ -3,7 +3,12 @@
 //! Three bits, READ = 1, WRITE = 2, EXEC = 4; 0 means no access at all (a guard page). AArch64 page tables
 //! cannot express write-only memory, so WRITE implies READ in practice; EXEC alone may or may not be
 //! readable. cowpi enforces W^X: no page is ever writable and executable at once, so a bug that lets a
-//! task write data can never make that data run as code. [`Prot::check`] is the one place that rule lives.
+//! task write data can never make that data run as code. [`Prot::check`] is the one place that rule lives
+//! for system-call arguments.
+//!
+//! This is also the memory manager's type (`cowpi_mm::Prot` re-exports it): its region list remembers the
+//! `Prot` of each range, and its page flags turn a `Prot` into descriptor permissions. The two differ on
+//! purpose: a region may be writable while its pages are mapped read-only for copy-on-write.
 
 use core::fmt;
 use core::ops::BitOr;
@@ -47,6 +52,11 @@ impl Prot {
         self.0 as u64
     }
 
+    /// The rights of both: what `|` does, usable in constants.
+    pub const fn union(self, other: Prot) -> Prot {
+        Prot(self.0 | other.0)
+    }
+
     /// Whether every right in `other` is also in `self`.
     pub const fn contains(self, other: Prot) -> bool {
         self.0 & other.0 == other.0
@@ -64,7 +74,7 @@ impl Prot {
         self.contains(Prot::EXEC)
     }
 
-    /// What W^X forbids.
+    /// Writable and executable at once: what W^X forbids, so that injected data can never run as code.
     pub const fn is_writable_and_executable(self) -> bool {
         self.is_writable() && self.is_executable()
     }
@@ -74,7 +84,7 @@ impl BitOr for Prot {
     type Output = Prot;
 
     fn bitor(self, other: Prot) -> Prot {
-        Prot(self.0 | other.0)
+        self.union(other)
     }
 }
 
@@ -136,5 +146,13 @@ mod tests {
         assert_eq!(Prot::READ_WRITE.to_string(), "rw-");
         assert_eq!(Prot::NONE.to_string(), "---");
         assert_eq!(std::format!("{:?}", Prot::READ), "Prot(r--)");
+        assert_eq!(std::format!("{:?}", Prot::READ_WRITE), "Prot(rw-)");
+    }
+
+    #[test]
+    fn write_and_exec_is_only_both() {
+        assert!((Prot::READ | Prot::WRITE | Prot::EXEC).is_writable_and_executable());
+        assert!(!Prot::READ_WRITE.is_writable_and_executable());
+        assert!(!Prot::READ_EXEC.is_writable_and_executable());
     }
 }

@@ -15,7 +15,9 @@
 //! - [`regions`]: the ranges of a task's address space and what each allows, which tell a legal page
 //!   fault (demand paging, copy-on-write) from a bad access, and check system-call buffers.
 //! - [`asid`]: address space identifiers for the TLB, recycled in generations.
-//! - [`prot`]: read, write, execute: the task's view of access rights, shared by regions and page flags.
+//!
+//! Access rights are the system-call ABI's [`Prot`] (re-exported from `cowpi-abi`): the memory manager
+//! implements the rights the ABI defines, so regions and page flags use that one type.
 #![no_std]
 
 extern crate alloc;
@@ -23,17 +25,16 @@ extern crate alloc;
 pub mod addr;
 pub mod asid;
 pub mod frame_table;
-pub mod prot;
 pub mod regions;
 pub mod translation;
 
 pub use addr::{Frame, PAGE_SHIFT, PAGE_SIZE, Page, PhysAddr, VA_BITS, VirtAddr};
 pub use asid::{Asid, AsidAllocator, AsidBits, Assignment, Generation, TaggedAsid};
+pub use cowpi_abi::Prot;
 pub use frame_table::{
     AuditReport, ExpectedHolds, FrameCounters, FrameError, FrameState, FrameTable, OutOfFrames, Release,
     TableError, Violation, storage_words,
 };
-pub use prot::Prot;
 pub use regions::{Access, Fault, Region, RegionError, RegionKind, Regions};
 pub use translation::{
     AddressSpaceTables, DescriptorError, FlagsError, Level, MapError, MemoryType, PageFlags, TableMemory,

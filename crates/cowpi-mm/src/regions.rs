@@ -16,8 +16,8 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
 
+use crate::Prot;
 use crate::addr::{PAGE_SIZE, Page, VirtAddr};
-use crate::prot::Prot;
 use crate::translation::PageFlags;
 
 /// What backs a region's pages.
@@ -42,9 +42,9 @@ pub enum Access {
 impl Access {
     fn allowed_by(self, prot: Prot) -> bool {
         match self {
-            Access::Read => prot.read,
-            Access::Write => prot.write,
-            Access::Execute => prot.exec,
+            Access::Read => prot.is_readable(),
+            Access::Write => prot.is_writable(),
+            Access::Execute => prot.is_executable(),
         }
     }
 }

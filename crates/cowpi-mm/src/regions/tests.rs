@@ -30,7 +30,7 @@ fn spans(regions: &Regions) -> Vec<(u64, u64, Prot)> {
     regions.iter().map(|r| (r.start().as_u64() / PAGE, r.end().as_u64() / PAGE, r.prot())).collect()
 }
 
-const RWX: Prot = Prot { read: true, write: true, exec: true };
+const RWX: Prot = Prot::READ_WRITE.union(Prot::EXEC);
 
 #[test]
 fn regions_must_be_aligned_non_empty_user_and_mappable() {
@@ -50,7 +50,7 @@ fn regions_must_be_aligned_non_empty_user_and_mappable() {
         Err(RegionError::OutsideUserSpace)
     );
     assert_eq!(Region::new(va(0x1000), 4096, RWX, kind), Err(RegionError::UnsupportedProt(RWX)));
-    let write_only = Prot { read: false, write: true, exec: false };
+    let write_only = Prot::WRITE;
     assert_eq!(
         Region::new(va(0x1000), 4096, write_only, kind),
         Err(RegionError::UnsupportedProt(write_only))

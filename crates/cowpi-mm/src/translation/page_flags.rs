@@ -28,8 +28,8 @@ use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::registers::InMemoryRegister;
 
 use super::descriptor::{MAIR_DEVICE_NGNRE, MAIR_NORMAL_WRITE_BACK, MAX_OUTPUT_FRAME, PAGE_DESCRIPTOR};
+use crate::Prot;
 use crate::addr::Frame;
-use crate::prot::Prot;
 
 type PageDescriptor = InMemoryRegister<u64, PAGE_DESCRIPTOR::Register>;
 
@@ -194,13 +194,17 @@ impl PageFlags {
 
     /// Flags for a user page of ordinary memory with the rights `prot` gives.
     pub const fn user(prot: Prot) -> Result<PageFlags, FlagsError> {
-        if prot.is_write_and_exec() {
+        if prot.is_writable_and_executable() {
             return Err(FlagsError::WriteAndExecute);
         }
-        if !prot.read {
+        if !prot.is_readable() {
             return Err(FlagsError::NotReadable);
         }
-        Ok(PageFlags { writable: prot.write, executable: prot.exec, ..PageFlags::USER_READ_ONLY })
+        Ok(PageFlags {
+            writable: prot.is_writable(),
+            executable: prot.is_executable(),
+            ..PageFlags::USER_READ_ONLY
+        })
     }
 
     /// These flags with the page shared copy-on-write: read-only in hardware, COW set. What fork does to
@@ -227,7 +231,14 @@ impl PageFlags {
 
     /// What the page's owner may do with it, as the task sees it (a COW page counts as writable).
     pub const fn prot(self) -> Prot {
-        Prot { read: true, write: self.logically_writable(), exec: self.executable }
+        let mut prot = Prot::READ;
+        if self.logically_writable() {
+            prot = prot.union(Prot::WRITE);
+        }
+        if self.executable {
+            prot = prot.union(Prot::EXEC);
+        }
+        prot
     }
 
     /// Whether these flags follow cowpi's rules (see the module documentation).

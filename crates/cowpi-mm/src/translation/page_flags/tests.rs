@@ -64,12 +64,9 @@ fn user_flags_follow_prot() {
     assert_eq!(PageFlags::user(Prot::READ), Ok(PageFlags::USER_READ_ONLY));
     assert_eq!(PageFlags::user(Prot::READ_WRITE), Ok(PageFlags::USER_READ_WRITE));
     assert_eq!(PageFlags::user(Prot::READ_EXEC), Ok(PageFlags::USER_READ_EXECUTE));
-    assert_eq!(
-        PageFlags::user(Prot { read: true, write: true, exec: true }),
-        Err(FlagsError::WriteAndExecute)
-    );
+    assert_eq!(PageFlags::user(Prot::READ | Prot::WRITE | Prot::EXEC), Err(FlagsError::WriteAndExecute));
     assert_eq!(PageFlags::user(Prot::NONE), Err(FlagsError::NotReadable));
-    assert_eq!(PageFlags::user(Prot { read: false, write: true, exec: false }), Err(FlagsError::NotReadable));
+    assert_eq!(PageFlags::user(Prot::WRITE), Err(FlagsError::NotReadable));
     for prot in [Prot::READ, Prot::READ_WRITE, Prot::READ_EXEC] {
         assert_eq!(PageFlags::user(prot).unwrap().prot(), prot);
     }
