@@ -9,6 +9,7 @@
 use cowpi_abi::{Error, MemStats, Request, WaitTarget};
 
 use crate::arch::exception::ExceptionFrame;
+use crate::memory::counters as events;
 use crate::memory::user_access;
 use crate::task::{self, Pid};
 use crate::{console, memory, programs};
@@ -16,15 +17,30 @@ use crate::{console, memory, programs};
 /// Handles the system call in `frame` and stores its result in x0.
 pub fn handle(frame: &mut ExceptionFrame) {
     let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4], frame.x[5]];
-    let result = Request::decode(frame.x[8], args).and_then(carry_out);
+    let result = Request::decode(frame.x[8], args).and_then(|request| carry_out(request, frame));
+    // A successful EXEC has replaced every register: x0 is the new program's first argument.
+    if matches!(result, Ok(EXECUTED)) {
+        return;
+    }
     frame.x[0] = match result {
         Ok(value) => value,
         Err(error) => (-(error.number() as i64)) as u64,
     };
 }
 
-fn carry_out(request: Request) -> Result<u64, Error> {
+/// What `carry_out` returns for an `EXEC` that replaced the program (never a valid result otherwise).
+const EXECUTED: u64 = u64::MAX;
+
+fn carry_out(request: Request, frame: &mut ExceptionFrame) -> Result<u64, Error> {
     match request {
+        Request::Fork => task::user::fork(frame).map(|pid| u64::from(pid.0)),
+        Request::Exec { name, args } => {
+            let name = user_access::read(name.start(), name.len())?;
+            let args = user_access::read(args.start(), args.len())?;
+            let name = core::str::from_utf8(&name).map_err(|_| Error::NoSuchProgram)?;
+            let program = programs::find(name).ok_or(Error::NoSuchProgram)?;
+            task::user::exec(program, &args, frame).map(|()| EXECUTED)
+        }
         Request::Write { buffer } => {
             let bytes = user_access::read(buffer.start(), buffer.len())?;
             console::with_uart(|uart| {
@@ -86,15 +102,21 @@ fn carry_out(request: Request) -> Result<u64, Error> {
         }
         Request::MemStats { buffer } => {
             let counters = memory::frames::counters();
-            let (resident, shared) =
-                task::user::with_current_space(|space| Ok(space.resident_and_shared_pages()))?;
+            let pages = task::user::with_current_space(|space| Ok(space.page_counts()))?;
             let stats = MemStats {
                 size: 0,
                 frames_total: counters.total as u64,
                 frames_free: counters.free as u64,
-                resident_pages: resident,
-                shared_pages: shared,
-                private_pages: resident - shared,
+                resident_pages: pages.resident,
+                shared_pages: pages.shared,
+                private_pages: pages.resident - pages.shared,
+                cow_faults: events::COW_FAULTS.get(),
+                cow_copies: events::COW_COPIES.get(),
+                cow_reuses: events::COW_REUSES.get(),
+                zero_fill_faults: events::ZERO_FILL_FAULTS.get(),
+                zero_page_mappings: memory::zero_page::mappings(),
+                oom_kills: events::OOM_KILLS.get(),
+                zero_pages: pages.zero,
             };
             let (bytes, written) = stats.to_bytes(buffer.len() as usize);
             user_access::write(buffer.start(), &bytes[..written])?;

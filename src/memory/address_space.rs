@@ -15,13 +15,14 @@ use core::mem::ManuallyDrop;
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, Readable, TTBR0_EL1, Writeable};
 use cowpi_abi::{Error, layout};
-use cowpi_mm::regions::Region;
+use cowpi_mm::regions::{Access, Region};
 use cowpi_mm::{
     AddressSpaceTables, Asid, AsidAllocator, AsidBits, Frame, OutOfFrames, PAGE_SIZE, Page, PageFlags, Prot,
     RegionKind, Regions, TableMemory, TaggedAsid, TlbMaintenance, VirtAddr,
 };
+use cowpi_mm::{WriteFault, decide_write_fault};
 
-use super::{frame_pointer, frames};
+use super::{counters, frame_pointer, frames, zero_page};
 use crate::arch::mmu::boot_map;
 
 /// Translation tables in frames of the frame table, reached through the linear map.
@@ -79,6 +80,23 @@ pub fn hardware_asid_bits() -> u32 {
     }
 }
 
+/// A task's pages, as `ps` and `MEMSTATS` show them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageCounts {
+    pub resident: u64,
+    pub shared: u64,
+    pub zero: u64,
+}
+
+/// Why a fault could not be resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultError {
+    /// The access is not allowed: outside every region, or against its rights.
+    Illegal,
+    /// It was allowed, but no frame was left to resolve it.
+    OutOfMemory,
+}
+
 pub struct AddressSpace {
     /// Torn down explicitly in `drop`, which hands every frame back.
     tables: ManuallyDrop<AddressSpaceTables<KernelTableMemory, KernelTlb>>,
@@ -123,9 +141,11 @@ impl AddressSpace {
         barrier::isb(barrier::SY);
     }
 
-    /// Maps `pages` fresh zeroed pages at `start` with `prot`, as one region of `kind`. A region with no
-    /// access (a guard) gets no pages at all: every touch faults. On failure nothing stays mapped.
-    fn map_fresh(
+    /// Adds the region `[start, start + pages)` with `prot`. Program images get their frames now (the
+    /// loader copies the file into them); stacks and anonymous memory get none: each page is mapped on
+    /// its first touch, to the shared zero page for a read and to a fresh frame for a write
+    /// ([`AddressSpace::resolve_fault`]). On failure nothing stays mapped.
+    fn add_region(
         &mut self,
         start: VirtAddr,
         pages: usize,
@@ -134,8 +154,11 @@ impl AddressSpace {
     ) -> Result<(), Error> {
         let region = Region::new(start, pages * PAGE_SIZE, prot, kind).map_err(|_| Error::InvalidArgument)?;
         self.regions.insert(region).map_err(|_| Error::InvalidArgument)?;
+        if kind != RegionKind::Image {
+            return Ok(());
+        }
         let first = Page::containing(start);
-        if let Err(error) = self.populate(first, pages, prot) {
+        if let Err(error) = self.populate_image(first, pages, prot) {
             self.release_pages(first, pages);
             let _ = self.regions.remove(start..start.checked_add(pages * PAGE_SIZE).unwrap_or(start));
             return Err(error);
@@ -143,27 +166,129 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Gives every page of `[first, first + pages)` that has no frame a fresh zeroed one, mapped with
-    /// `prot`, and sets `prot` on those that have one; with no access, takes their frames away instead.
-    fn populate(&mut self, first: Page, pages: usize, prot: Prot) -> Result<(), Error> {
-        if prot == Prot::NONE {
-            self.release_pages(first, pages);
-            return Ok(());
-        }
+    /// Gives each page of a program segment a fresh zeroed frame.
+    fn populate_image(&mut self, first: Page, pages: usize, prot: Prot) -> Result<(), Error> {
         let flags = PageFlags::user(prot).map_err(|_| Error::PermissionDenied)?;
         for index in 0..pages {
-            let page = first + index;
-            if self.tables.translate(page.start_address()).is_some() {
-                self.tables.protect(page, flags).map_err(|_| Error::NotMapped)?;
-                continue;
-            }
             let frame = frames::alloc_zeroed().map_err(out_of_memory)?;
-            if self.tables.map(page, frame, flags).is_err() {
+            if self.tables.map(first + index, frame, flags).is_err() {
                 let _ = frames::release(frame);
                 return Err(Error::OutOfMemory);
             }
         }
         Ok(())
+    }
+
+    /// Sets `prot` on the mapped pages of `[first, first + pages)`; with no access, drops their frames.
+    /// A page still shared (copy-on-write, zero page) stays read-only in hardware and keeps its mark, so
+    /// that its next write still takes a copy.
+    fn reprotect(&mut self, first: Page, pages: usize, prot: Prot) -> Result<(), Error> {
+        if prot == Prot::NONE {
+            self.release_pages(first, pages);
+            return Ok(());
+        }
+        let wanted = PageFlags::user(prot).map_err(|_| Error::PermissionDenied)?;
+        for index in 0..pages {
+            let page = first + index;
+            let Some((_, old)) = self.tables.translate(page.start_address()) else { continue };
+            let flags = if old.is_shared_for_writing() {
+                PageFlags {
+                    writable: false,
+                    cow: old.cow,
+                    zero_page: old.zero_page,
+                    ksm_merged: old.ksm_merged,
+                    ..wanted
+                }
+            } else {
+                wanted
+            };
+            self.tables.protect(page, flags).map_err(|_| Error::NotMapped)?;
+        }
+        Ok(())
+    }
+
+    /// Resolves a fault of the running task at `address`, or says why it cannot be: the page-fault
+    /// handler's decision, and what the kernel does before it writes into user memory.
+    ///
+    /// - No page yet, in a region that allows the access: a read maps the shared zero page read-only; a
+    ///   write (or an execution) takes a fresh zeroed frame.
+    /// - A write to a page mapped read-only because its frame is shared: the zero page gets a fresh
+    ///   zeroed frame; a copy-on-write frame with other holders is copied into a new frame, which
+    ///   replaces it break-before-make; a copy-on-write frame whose only holder is this mapping is made
+    ///   writable in place, with no copy and no allocation.
+    /// - Anything else (outside every region, against the region's rights) is the task's error.
+    pub fn resolve_fault(&mut self, address: u64, access: Access) -> Result<(), FaultError> {
+        let va = VirtAddr::new(address);
+        let prot = self.regions.check_access(va, access).map_err(|_| FaultError::Illegal)?.prot();
+        let page = Page::containing(va);
+        let flags = PageFlags::user(prot).map_err(|_| FaultError::Illegal)?;
+        match self.tables.translate(va) {
+            None if access == Access::Read => {
+                let zero = zero_page::frame();
+                frames::share(zero).map_err(|_| FaultError::Illegal)?;
+                let zero_flags = PageFlags { writable: false, zero_page: true, executable: false, ..flags };
+                self.tables.map(page, zero, zero_flags).map_err(|_| {
+                    let _ = frames::release(zero);
+                    FaultError::OutOfMemory
+                })
+            }
+            None => {
+                let frame = frames::alloc_zeroed().map_err(|_| FaultError::OutOfMemory)?;
+                self.tables.map(page, frame, flags).map_err(|_| {
+                    let _ = frames::release(frame);
+                    FaultError::OutOfMemory
+                })?;
+                counters::ZERO_FILL_FAULTS.add();
+                Ok(())
+            }
+            Some((frame, current)) if access == Access::Write && !current.writable => {
+                self.resolve_write(page, frame, current)
+            }
+            // Present and allowed: another core or an earlier fault got here first; retry.
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// A write to a present read-only page whose region allows writing: what to do is
+    /// `cowpi_mm::decide_write_fault`'s decision (host-tested); doing it is this function's.
+    fn resolve_write(&mut self, page: Page, frame: Frame, current: PageFlags) -> Result<(), FaultError> {
+        let holders = frames::with_table(|t| t.refcount(frame)).unwrap_or(0);
+        let decision = match decide_write_fault(current, holders) {
+            Ok(decision) => decision,
+            Err(bug) => panic!("write fault at {:#x}: {bug}", page.start_address().as_u64()),
+        };
+        if !current.zero_page && decision != WriteFault::Denied {
+            counters::COW_FAULTS.add();
+        }
+        match decision {
+            WriteFault::Denied => Err(FaultError::Illegal),
+            WriteFault::Reuse { flags } => {
+                // The last holder: nobody else can see a write, so no copy and no allocation.
+                self.tables.protect(page, flags).map_err(|_| FaultError::Illegal)?;
+                counters::COW_REUSES.add();
+                Ok(())
+            }
+            WriteFault::ZeroFill { flags } => {
+                let fresh = frames::alloc_zeroed().map_err(|_| FaultError::OutOfMemory)?;
+                self.tables.replace(page, fresh, flags).map_err(|_| FaultError::Illegal)?;
+                let _ = frames::release(frame);
+                counters::ZERO_FILL_FAULTS.add();
+                Ok(())
+            }
+            WriteFault::Copy { flags } => {
+                let copy = frames::alloc_zeroed().map_err(|_| FaultError::OutOfMemory)?;
+                // SAFETY: both frames are held (the old one by this mapping, the new one just allocated)
+                // and reached through the linear map; they are distinct, so the ranges do not overlap.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(frame_pointer(frame), frame_pointer(copy), PAGE_SIZE)
+                };
+                self.tables.replace(page, copy, flags).map_err(|_| FaultError::Illegal)?;
+                // Only once the old mapping is out of the TLB does this address space let go of the frame.
+                let _ = frames::release(frame);
+                counters::COW_COPIES.add();
+                Ok(())
+            }
+        }
     }
 
     /// Unmaps `count` pages from `first` and drops their frames.
@@ -180,7 +305,7 @@ impl AddressSpace {
         let start = VirtAddr::new(layout::page_align_down(segment.vaddr));
         let end = layout::page_align_up(segment.vaddr + segment.mem_size).ok_or(Error::BadExecutable)?;
         let pages = ((end - start.as_u64()) / PAGE_SIZE as u64) as usize;
-        self.map_fresh(start, pages, segment.prot, RegionKind::Image)?;
+        self.add_region(start, pages, segment.prot, RegionKind::Image)?;
         let bytes = elf.get(segment.file_range()).ok_or(Error::BadExecutable)?;
         self.write(segment.vaddr, bytes)
     }
@@ -188,7 +313,7 @@ impl AddressSpace {
     /// Maps the stack region.
     pub fn map_stack(&mut self) -> Result<(), Error> {
         let pages = (layout::STACK_SIZE / PAGE_SIZE as u64) as usize;
-        self.map_fresh(VirtAddr::new(layout::STACK_AREA.start), pages, Prot::READ_WRITE, RegionKind::Stack)
+        self.add_region(VirtAddr::new(layout::STACK_AREA.start), pages, Prot::READ_WRITE, RegionKind::Stack)
     }
 
     /// Anonymous memory for `MAP`: at `hint` if that range of the map area is free, else anywhere free.
@@ -202,7 +327,7 @@ impl AddressSpace {
                 && self.regions.find_free(len, start..area.end) == Some(start)
         });
         let start = hinted.or_else(|| self.regions.find_free(len, area)).ok_or(Error::OutOfMemory)?;
-        self.map_fresh(start, pages, prot, RegionKind::Anonymous)?;
+        self.add_region(start, pages, prot, RegionKind::Anonymous)?;
         Ok(start.as_u64())
     }
 
@@ -231,7 +356,7 @@ impl AddressSpace {
         }
         let end = VirtAddr::new(start + pages * PAGE_SIZE as u64);
         self.regions.protect(VirtAddr::new(start)..end, prot).map_err(|_| Error::NotMapped)?;
-        self.populate(Page::containing(VirtAddr::new(start)), pages as usize, prot)
+        self.reprotect(Page::containing(VirtAddr::new(start)), pages as usize, prot)
     }
 
     /// Copies `bytes` to `address`, through the page tables and the linear map (the pages must be mapped;
@@ -259,43 +384,80 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Reads `len` bytes the task may read at `address`, or `BadAddress`.
+    /// Reads `len` bytes the task may read at `address`, or `BadAddress`. A page never touched reads as
+    /// zeros without being mapped.
     pub fn read_user(&mut self, address: u64, len: usize) -> Result<Vec<u8>, Error> {
         self.regions.check_user_buffer(VirtAddr::new(address), len, false).map_err(|_| Error::BadAddress)?;
         let mut out = Vec::with_capacity(len);
-        self.copy(address, len, |_, page| out.extend_from_slice(page))?;
+        let mut done = 0;
+        while done < len {
+            let at = address + done as u64;
+            let offset = (at % PAGE_SIZE as u64) as usize;
+            let chunk = (PAGE_SIZE - offset).min(len - done);
+            match self.tables.translate(VirtAddr::new(at)) {
+                // SAFETY: the frame is mapped here, so held; the slice stays within it.
+                Some((frame, _)) => out.extend_from_slice(unsafe {
+                    core::slice::from_raw_parts(frame_pointer(frame).add(offset), chunk)
+                }),
+                None => out.resize(out.len() + chunk, 0),
+            }
+            done += chunk;
+        }
         Ok(out)
     }
 
-    /// Checks that the task may write `len` bytes at `address`.
+    /// Checks that the task may write `len` bytes at `address` (by its regions: copy-on-write and untouched
+    /// pages are writable too).
     pub fn check_user_writable(&mut self, address: u64, len: usize) -> Result<(), Error> {
-        self.regions.check_user_buffer(VirtAddr::new(address), len, true).map_err(|_| Error::BadAddress)?;
-        let last = address + len.saturating_sub(1) as u64;
-        for page_address in (address & !(PAGE_SIZE as u64 - 1)..=last).step_by(PAGE_SIZE) {
-            match self.tables.translate(VirtAddr::new(page_address)) {
-                Some((_, flags)) if flags.writable => {}
-                _ => return Err(Error::BadAddress),
-            }
-        }
-        Ok(())
+        self.regions.check_user_buffer(VirtAddr::new(address), len, true).map_err(|_| Error::BadAddress)
     }
 
-    /// Writes `bytes` where the task may write them, or `BadAddress` (and nothing written).
+    /// Writes `bytes` where the task may write them, or `BadAddress` (and nothing written). Each page is
+    /// first made writable exactly as a write by the task would (a shared frame is copied first), so the
+    /// kernel never writes into a frame another task still sees.
     pub fn write_user(&mut self, address: u64, bytes: &[u8]) -> Result<(), Error> {
         self.check_user_writable(address, bytes.len())?;
+        let mut page_address = address & !(PAGE_SIZE as u64 - 1);
+        while page_address < address + bytes.len() as u64 {
+            self.resolve_fault(page_address.max(address), Access::Write).map_err(|error| match error {
+                FaultError::OutOfMemory => Error::OutOfMemory,
+                FaultError::Illegal => Error::BadAddress,
+            })?;
+            page_address += PAGE_SIZE as u64;
+        }
         self.write(address, bytes)
     }
 
-    /// Resident pages and, of those, the ones whose frame has other holders too.
-    pub fn resident_and_shared_pages(&mut self) -> (u64, u64) {
-        let (mut resident, mut shared) = (0, 0);
-        self.tables.for_each_mapping(|_, frame, _| {
-            resident += 1;
+    /// A copy of this address space for a forked child: the same regions, and every page shared with the
+    /// child copy-on-write (`cowpi_mm::AddressSpaceTables::share_into`: writable pages become read-only
+    /// with the COW bit in both, each after a TLB invalidation here; every child mapping takes one
+    /// reference). No page data is copied. On failure the half-built child is torn down: its references
+    /// are dropped, and pages already made COW here stay COW, their next write a reuse.
+    pub fn fork(&mut self) -> Result<AddressSpace, Error> {
+        let mut child = AddressSpace::new()?;
+        match self.tables.share_into(&mut child.tables, |frame| frames::share(frame).map(drop)) {
+            Ok(_) => {
+                child.regions = self.regions.clone();
+                Ok(child)
+            }
+            Err(error) if error.is_out_of_frames() => Err(Error::OutOfMemory),
+            Err(error) => panic!("fork: {error}"),
+        }
+    }
+
+    /// Resident pages, those of them whose frame has other holders too, and those mapping the zero page.
+    pub fn page_counts(&mut self) -> PageCounts {
+        let mut counts = PageCounts::default();
+        self.tables.for_each_mapping(|_, frame, flags| {
+            counts.resident += 1;
             if frames::with_table(|t| t.refcount(frame)).is_some_and(|count| count > 1) {
-                shared += 1;
+                counts.shared += 1;
+            }
+            if flags.zero_page {
+                counts.zero += 1;
             }
         });
-        (resident, shared)
+        counts
     }
 
     /// Every frame this address space holds a reference on: one per mapping, one per table frame.

@@ -15,6 +15,8 @@ use super::frames;
 /// Records every holder of a frame the kernel knows of: each mapping and each table frame of every
 /// address space.
 fn collect_holders(expected: &mut ExpectedHolds<'_>) {
+    // The kernel's own reference on the zero page.
+    expected.hold(super::zero_page::frame());
     crate::task::scheduler::for_each_address_space(|space| {
         space.for_each_held_frame(|frame| expected.hold(frame))
     });

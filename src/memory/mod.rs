@@ -13,10 +13,12 @@
 
 pub mod address_space;
 pub mod audit;
+pub mod counters;
 pub mod frames;
 pub mod heap;
 pub mod layout;
 pub mod user_access;
+pub mod zero_page;
 
 use core::ops::Range;
 
@@ -84,6 +86,7 @@ pub fn init(ram: &[Range<u64>]) {
         table.add_free_range(frames).expect("RAM ranges overlap");
     }
     frames::install(table);
+    zero_page::init();
     LAYOUT.call_once(|| MemoryLayout {
         kernel: kernel.start.as_u64()..kernel.end.as_u64(),
         heap,

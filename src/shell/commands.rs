@@ -160,6 +160,12 @@ fn mem(_: &[&str]) {
     println!("frame_references: {}", c.references);
     println!("frame_allocations: {}", c.allocations);
     println!("frame_frees: {}", c.frees);
+    println!("zero_page_mappings: {}", memory::zero_page::mappings());
+    println!("cow_faults: {}", memory::counters::COW_FAULTS.get());
+    println!("cow_copies: {}", memory::counters::COW_COPIES.get());
+    println!("cow_reuses: {}", memory::counters::COW_REUSES.get());
+    println!("zero_fill_faults: {}", memory::counters::ZERO_FILL_FAULTS.get());
+    println!("oom_kills: {}", memory::counters::OOM_KILLS.get());
     println!("page_size: {PAGE_SIZE}");
     println!("kernel_image_bytes: {}", layout.kernel.end - layout.kernel.start);
     println!("heap_region: {:#x}..{:#x}", layout.heap.start, layout.heap.end);
@@ -206,7 +212,7 @@ fn ps(_: &[&str]) {
         let parent = t.parent.map_or(alloc::string::String::from("-"), |p| alloc::format!("{p}"));
         let cpu_ms = t.ticks * task::scheduler::TICK_MS;
         let (resident, shared) = match t.pages {
-            Some((resident, shared)) => (alloc::format!("{} KiB", resident * 4), alloc::format!("{shared}")),
+            Some(pages) => (alloc::format!("{} KiB", pages.resident * 4), alloc::format!("{}", pages.shared)),
             None => (alloc::string::String::from("-"), alloc::string::String::from("-")),
         };
         println!(

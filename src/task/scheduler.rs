@@ -15,7 +15,7 @@ use super::{KernelEntry, Pid, State, Task, kernel_task_main};
 use crate::arch::cpu;
 use cowpi_mm::AsidAllocator;
 
-use crate::memory::address_space::AddressSpace;
+use crate::memory::address_space::{AddressSpace, PageCounts};
 use crate::sync::IrqSafeLock;
 
 /// Length of a timer tick.
@@ -169,6 +169,25 @@ pub fn with_current_address_space<R>(f: impl FnOnce(&mut AddressSpace) -> R) -> 
     with(|s| s.current_task().address_space.as_mut().map(f))
 }
 
+/// Gives the running task a new address space and name (`EXEC`) and returns the old space, which the
+/// caller drops: it is no longer in `TTBR0_EL1`.
+pub fn replace_current_address_space(space: AddressSpace, name: &str) -> Option<AddressSpace> {
+    let saved = cpu::mask_irqs();
+    let old = with(|s| {
+        let task = s.current_task();
+        task.name = String::from(name);
+        let old = task.address_space.replace(space);
+        let asids = &mut s.asids;
+        let current = s.current;
+        if let Some(space) = s.tasks.get_mut(&current).and_then(|t| t.address_space.as_mut()) {
+            space.activate(asids);
+        }
+        old
+    });
+    cpu::restore_irqs(saved);
+    old
+}
+
 /// Runs `f` on every task's address space (the memory audit counts their holds).
 pub fn for_each_address_space(mut f: impl FnMut(&mut AddressSpace)) {
     with(|s| s.tasks.values_mut().filter_map(|t| t.address_space.as_mut()).for_each(&mut f));
@@ -284,8 +303,8 @@ pub struct TaskSummary {
     pub name: String,
     pub state: State,
     pub ticks: u64,
-    /// A user task's resident pages and, of those, the shared ones.
-    pub pages: Option<(u64, u64)>,
+    /// A user task's pages.
+    pub pages: Option<PageCounts>,
 }
 
 pub fn tasks_snapshot() -> Vec<TaskSummary> {
@@ -298,7 +317,7 @@ pub fn tasks_snapshot() -> Vec<TaskSummary> {
                 name: t.name.clone(),
                 state: t.state,
                 ticks: t.ticks,
-                pages: t.address_space.as_mut().map(|space| space.resident_and_shared_pages()),
+                pages: t.address_space.as_mut().map(|space| space.page_counts()),
             })
             .collect()
     })

@@ -12,11 +12,13 @@ use super::scheduler;
 use super::{Pid, Task};
 use crate::arch::esr::Syndrome;
 use crate::arch::exception::ExceptionFrame;
-use crate::memory::address_space::AddressSpace;
+use cowpi_mm::regions::Access;
+
+use crate::memory::address_space::{AddressSpace, FaultError};
 use crate::programs::Program;
 
 /// The most tasks that may exist at once (a fork bomb meets this limit, not a hang).
-pub const MAX_TASKS: usize = 64;
+pub const MAX_TASKS: usize = 100;
 
 /// Where a new user task starts at EL0.
 struct UserStart {
@@ -26,25 +28,25 @@ struct UserStart {
     args_len: u64,
 }
 
+impl UserStart {
+    /// Sets the registers a program starts with: entry point, stack, arguments in x0 and x1, and
+    /// SPSR_EL1 = EL0t (M = 0), AArch64, every interrupt unmasked.
+    fn fill(&self, frame: &mut ExceptionFrame) {
+        frame.elr = self.pc;
+        frame.spsr = 0;
+        frame.sp_el0 = self.sp;
+        frame.x[0] = self.args;
+        frame.x[1] = self.args_len;
+    }
+}
+
 /// Starts `program` as a child of the running task with the argument string `args`.
 pub fn spawn(program: &Program, args: &[u8]) -> Result<Pid, Error> {
     if scheduler::task_count() >= MAX_TASKS {
         return Err(Error::TooManyTasks);
     }
-    let plan = cowpi_loader::plan(program.elf).map_err(|error| {
-        log::warn!("{}: not a program cowpi can run: {error}", program.name);
-        Error::BadExecutable
-    })?;
-    let stack = layout::initial_stack(args.len() as u64).ok_or(Error::InvalidArgument)?;
-    let mut space = AddressSpace::new()?;
-    for segment in plan.segments() {
-        space.load_segment(segment, program.elf)?;
-    }
-    space.map_stack()?;
-    space.write(stack.args, args)?;
-    let start =
-        Box::new(UserStart { pc: plan.entry(), sp: stack.sp, args: stack.args, args_len: args.len() as u64 });
-    let argument = Box::into_raw(start) as usize;
+    let (space, start) = load(program, args)?;
+    let argument = Box::into_raw(Box::new(start)) as usize;
     Ok(scheduler::spawn(|pid, parent| {
         let mut task = Task::new_kernel(
             pid,
@@ -58,6 +60,64 @@ pub fn spawn(program: &Program, args: &[u8]) -> Result<Pid, Error> {
     }))
 }
 
+/// A fresh address space holding `program`, its stack and its argument string, and where it starts.
+fn load(program: &Program, args: &[u8]) -> Result<(AddressSpace, UserStart), Error> {
+    let plan = cowpi_loader::plan(program.elf).map_err(|error| {
+        log::warn!("{}: not a program cowpi can run: {error}", program.name);
+        Error::BadExecutable
+    })?;
+    let stack = layout::initial_stack(args.len() as u64).ok_or(Error::InvalidArgument)?;
+    let mut space = AddressSpace::new()?;
+    for segment in plan.segments() {
+        space.load_segment(segment, program.elf)?;
+    }
+    space.map_stack()?;
+    space.write_user(stack.args, args)?;
+    Ok((space, UserStart { pc: plan.entry(), sp: stack.sp, args: stack.args, args_len: args.len() as u64 }))
+}
+
+/// `EXEC`: replaces the running task's program. On success the task's registers in `frame` are those of
+/// the new program's entry, so the system call "returns" into it; the old address space is gone. On
+/// failure nothing changed.
+pub fn exec(program: &Program, args: &[u8], frame: &mut ExceptionFrame) -> Result<(), Error> {
+    let (space, start) = load(program, args)?;
+    let old = scheduler::replace_current_address_space(space, program.name);
+    drop(old);
+    *frame = ExceptionFrame::zeroed();
+    start.fill(frame);
+    Ok(())
+}
+
+/// `FORK`: a child whose address space shares every page with the running task's, copy-on-write, and
+/// whose registers are the caller's with x0 = 0. Returns the child's pid.
+pub fn fork(frame: &ExceptionFrame) -> Result<Pid, Error> {
+    if scheduler::task_count() >= MAX_TASKS {
+        return Err(Error::TooManyTasks);
+    }
+    let space = with_current_space(|space| space.fork())?;
+    let mut child_frame = Box::new(ExceptionFrame::zeroed());
+    child_frame.clone_from_frame(frame);
+    child_frame.x[0] = 0;
+    let argument = Box::into_raw(child_frame) as usize;
+    let name = scheduler::current_name();
+    Ok(scheduler::spawn(|pid, parent| {
+        let mut task = Task::new_kernel(pid, name, parent, fork_child_main, argument);
+        task.address_space = Some(space);
+        task
+    }))
+}
+
+/// The first kernel code of a forked child: returns to EL0 with the parent's registers at the fork.
+extern "C" fn fork_child_main(argument: usize) -> ! {
+    // SAFETY: `fork` passes a pointer from `Box::into_raw` of an `ExceptionFrame`, used exactly once.
+    let boxed = unsafe { Box::from_raw(argument as *mut ExceptionFrame) };
+    let mut frame = ExceptionFrame::zeroed();
+    frame.clone_from_frame(&boxed);
+    drop(boxed);
+    // SAFETY: the frame lies on this task's kernel stack, fully initialised; nothing above it is needed.
+    unsafe { crate::arch::exception::return_to_user(&frame) }
+}
+
 /// Runs `f` on the running task's address space; `BadAddress` for a kernel task, which has none.
 pub fn with_current_space<R>(f: impl FnOnce(&mut AddressSpace) -> Result<R, Error>) -> Result<R, Error> {
     scheduler::with_current_address_space(f).unwrap_or(Err(Error::BadAddress))
@@ -69,12 +129,7 @@ extern "C" fn user_task_main(argument: usize) -> ! {
     // SAFETY: `spawn` passes a pointer from `Box::into_raw` of a `UserStart`, used exactly once.
     let start = unsafe { Box::from_raw(argument as *mut UserStart) };
     let mut frame = ExceptionFrame::zeroed();
-    frame.elr = start.pc;
-    // SPSR_EL1: EL0t (M = 0), AArch64, every interrupt unmasked.
-    frame.spsr = 0;
-    frame.sp_el0 = start.sp;
-    frame.x[0] = start.args;
-    frame.x[1] = start.args_len;
+    start.fill(&mut frame);
     drop(start);
     // SAFETY: the frame is fully initialised and lies on this task's kernel stack, which the restore code
     // pops before ERET; what lies above it on the stack is never returned to.
@@ -83,6 +138,38 @@ extern "C" fn user_task_main(argument: usize) -> ! {
 
 /// Ends the running user task for an exception it cannot recover from, with a one-line report: task,
 /// program, what it did, where.
+/// Handles a synchronous exception from EL0 that is not a system call: resolves a page fault the task
+/// may take (a first touch, a write to a shared page) and returns to retry the instruction, or ends the
+/// task.
+pub fn handle_fault(frame: &ExceptionFrame, syndrome: Syndrome) {
+    let status = syndrome.fault_status();
+    let resolvable = syndrome.is_abort() && matches!(status, 0b00_0100..=0b00_0111 | 0b00_1100..=0b00_1111);
+    if resolvable {
+        let access = match syndrome.class() {
+            0x20 => Access::Execute,
+            _ if syndrome.is_write() => Access::Write,
+            _ => Access::Read,
+        };
+        let resolved = scheduler::with_current_address_space(|space| space.resolve_fault(frame.far, access));
+        match resolved {
+            Some(Ok(())) => return,
+            Some(Err(FaultError::OutOfMemory)) => kill_out_of_memory(frame.far),
+            _ => {}
+        }
+    }
+    kill_for_fault(frame, syndrome)
+}
+
+/// Ends the running task because no frame is left for it; the kernel and every other task go on.
+fn kill_out_of_memory(address: u64) -> ! {
+    crate::memory::counters::OOM_KILLS.add();
+    let pid = scheduler::current_pid();
+    let name = scheduler::current_name();
+    crate::println!("out of memory: task {pid} {name} at {address:#x}");
+    scheduler::exit(ExitStatus::Killed(Signal::Killed).to_raw())
+}
+
+/// Ends the running task with a one-line report.
 pub fn kill_for_fault(frame: &ExceptionFrame, syndrome: Syndrome) -> ! {
     let signal = match syndrome.class() {
         0x20 | 0x21 | 0x24 | 0x25 => Signal::SegmentationFault,

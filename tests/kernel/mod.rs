@@ -3,6 +3,7 @@
 
 mod board;
 mod console;
+mod cow;
 mod frames;
 mod heap;
 mod mmu;

@@ -24,6 +24,8 @@
 //! | 9 | `UNMAP` | `addr, len` | 0 | |
 //! | 10 | `PROTECT` | `addr, len, prot` | 0 | |
 //! | 11 | `MEMSTATS` | `ptr, size` | bytes written | fills a [`MemStats`] |
+//! | 12 | `FORK` | | the child's pid; 0 in the child | copy-on-write: no page copied |
+//! | 13 | `EXEC` | `name_ptr, name_len, args_ptr, args_len` | never returns on success | replaces the program |
 //!
 //! Number 0 is deliberately no call: a task that forgets to set `x8` gets [`Error::NoSuchSyscall`].
 //! [`request::Request::decode`] checks every argument that can be checked without looking at a task (the
@@ -43,7 +45,15 @@
 //! EL0: `x0`/`x1` hold the argument string that `SPAWN` passed (UTF-8 if the parent's library sent it, not
 //! NUL-terminated, copied to the top of the stack), `sp` is 16-byte aligned just below that copy (see
 //! [`layout::initial_stack`]), and every other general-purpose register is zero. `_start` must never
-//! return; it ends with `EXIT`.
+//! return; it ends with `EXIT`. `EXEC` starts its program the same way, in the calling task.
+//!
+//! # Fork
+//!
+//! `FORK` duplicates the calling task without copying its memory: both tasks map the same frames, and
+//! every private writable page becomes copy-on-write, read-only in both until one writes it and gets a copy
+//! of its own (or, if it is the frame's last holder by then, simply gets it back writable). The child
+//! returns from the same `svc` with `x0` = 0, every other register equal to the parent's. [`MemStats`]
+//! counts the faults, copies and reuses, so a program can watch it happen.
 //!
 //! # Exit status
 //!

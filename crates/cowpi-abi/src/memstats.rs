@@ -26,6 +26,30 @@ pub struct MemStats {
     pub shared_pages: u64,
     /// Resident pages whose frame only this page maps.
     pub private_pages: u64,
+
+    // Version 2 (104 bytes): copy-on-write and the shared zero page. The first five are counted since boot
+    // for the whole machine; `zero_page_mappings` is a current count, `zero_pages` the calling task's.
+    /// Write faults on a copy-on-write page (one whose frame `FORK` left shared), machine-wide. Each ends
+    /// in a copy or a reuse, unless the task is killed for want of a frame: `cow_copies + cow_reuses <=
+    /// cow_faults`.
+    pub cow_faults: u64,
+    /// Copy-on-write faults that copied the page into a new frame, because another page still held the old.
+    pub cow_copies: u64,
+    /// Copy-on-write faults that found the faulting page the frame's last holder (the others had written
+    /// or gone) and simply made it writable again, copying nothing.
+    pub cow_reuses: u64,
+    /// Faults that gave a page a fresh zeroed frame, copying nothing: the first write to anonymous memory
+    /// never touched, or a write to a page that maps the zero page. (A read of untouched memory takes no
+    /// frame: it maps the zero page, and shows in `zero_page_mappings` instead.)
+    pub zero_fill_faults: u64,
+    /// Pages, in all tasks, that map the shared zero page right now: one frame of zeros standing in for
+    /// memory that has been read but never written.
+    pub zero_page_mappings: u64,
+    /// Tasks the kernel killed because a page fault needed a frame and none was free.
+    pub oom_kills: u64,
+    /// Pages of the calling task that map the shared zero page (counted in `resident_pages` and
+    /// `shared_pages` too, but they hold no frame of the task's own).
+    pub zero_pages: u64,
 }
 
 impl MemStats {
@@ -34,6 +58,10 @@ impl MemStats {
 
     /// The smallest buffer `MEMSTATS` accepts: room for the `size` field.
     pub const MIN_SIZE: usize = size_of::<u64>();
+
+    /// The size of the first version, up to `private_pages`: what programs built before copy-on-write ask
+    /// for. A `size` of at most this means none of the copy-on-write fields were filled.
+    pub const V1_SIZE: usize = offset_of!(MemStats, cow_faults);
 
     /// The fields in memory order, as the kernel copies them out.
     const fn fields(&self) -> [u64; MemStats::SIZE / 8] {
@@ -44,6 +72,13 @@ impl MemStats {
             self.resident_pages,
             self.shared_pages,
             self.private_pages,
+            self.cow_faults,
+            self.cow_copies,
+            self.cow_reuses,
+            self.zero_fill_faults,
+            self.zero_page_mappings,
+            self.oom_kills,
+            self.zero_pages,
         ]
     }
 
@@ -62,13 +97,21 @@ impl MemStats {
 
 // `to_bytes` relies on the fields being consecutive u64s with no padding, in declaration order.
 const _: () = {
-    assert!(MemStats::SIZE == 6 * 8);
+    assert!(MemStats::SIZE == 13 * 8);
+    assert!(MemStats::V1_SIZE == 6 * 8);
     assert!(offset_of!(MemStats, size) == 0);
     assert!(offset_of!(MemStats, frames_total) == 8);
     assert!(offset_of!(MemStats, frames_free) == 16);
     assert!(offset_of!(MemStats, resident_pages) == 24);
     assert!(offset_of!(MemStats, shared_pages) == 32);
     assert!(offset_of!(MemStats, private_pages) == 40);
+    assert!(offset_of!(MemStats, cow_faults) == 48);
+    assert!(offset_of!(MemStats, cow_copies) == 56);
+    assert!(offset_of!(MemStats, cow_reuses) == 64);
+    assert!(offset_of!(MemStats, zero_fill_faults) == 72);
+    assert!(offset_of!(MemStats, zero_page_mappings) == 80);
+    assert!(offset_of!(MemStats, oom_kills) == 88);
+    assert!(offset_of!(MemStats, zero_pages) == 96);
 };
 
 #[cfg(test)]
@@ -83,6 +126,13 @@ mod tests {
             resident_pages: 7,
             shared_pages: 3,
             private_pages: 4,
+            cow_faults: 30,
+            cow_copies: 20,
+            cow_reuses: 9,
+            zero_fill_faults: 500,
+            zero_page_mappings: 64,
+            oom_kills: 1,
+            zero_pages: 2,
         }
     }
 
@@ -93,12 +143,18 @@ mod tests {
     #[test]
     fn a_full_buffer_gets_every_field() {
         let (bytes, filled) = sample().to_bytes(MemStats::SIZE);
+        assert_eq!(filled, 104);
+        let expected = [104, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2];
+        for (index, value) in expected.into_iter().enumerate() {
+            assert_eq!(field(&bytes, index), value, "field {index}");
+        }
+    }
+
+    #[test]
+    fn a_program_from_before_copy_on_write_gets_the_first_version() {
+        let (bytes, filled) = sample().to_bytes(MemStats::V1_SIZE);
         assert_eq!(filled, 48);
         assert_eq!(field(&bytes, 0), 48);
-        assert_eq!(field(&bytes, 1), 0x1111);
-        assert_eq!(field(&bytes, 2), 0x2222);
-        assert_eq!(field(&bytes, 3), 7);
-        assert_eq!(field(&bytes, 4), 3);
         assert_eq!(field(&bytes, 5), 4);
     }
 

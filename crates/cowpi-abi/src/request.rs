@@ -16,10 +16,11 @@ use crate::{Error, ExitStatus, MemStats, Prot, Syscall};
 /// The file descriptor of the console, the only one `WRITE` accepts.
 pub const CONSOLE_FD: u64 = 1;
 
-/// The longest program name `SPAWN` accepts, in bytes.
+/// The longest program name `SPAWN` and `EXEC` accept, in bytes.
 pub const MAX_PROGRAM_NAME_LEN: usize = 32;
 
-/// The longest argument string `SPAWN` accepts, in bytes. It is copied to the top of the child's stack.
+/// The longest argument string `SPAWN` and `EXEC` accept, in bytes. It is copied to the top of the new
+/// program's stack.
 pub const MAX_ARGS_LEN: usize = 1024;
 
 /// The value of `WAIT`'s pid argument (as an `i64`) that means "any child".
@@ -160,6 +161,36 @@ pub enum Request {
     /// [`Error::BadAddress`]. The kernel: not writable is `BadAddress`. Returns the bytes written, see
     /// [`MemStats`].
     MemStats { buffer: UserBuffer },
+    /// `FORK()`: no arguments, nothing to check. The kernel makes the caller a child: a new task running
+    /// the same program, whose registers are the caller's at the `svc` except `x0`, and whose address
+    /// space is the caller's with no page data copied. Every private writable page becomes copy-on-write in
+    /// both tasks (mapped read-only in both, copied by whichever writes first, or taken over without a copy
+    /// by the last task still holding it); read-only pages and the shared zero page are simply shared. The
+    /// child has the caller as parent and no children of its own. Returns the child's pid in the caller
+    /// and 0 in the child. Errors: [`Error::TooManyTasks`], or [`Error::OutOfMemory`] (for the child's
+    /// task and page tables), and then no child exists.
+    Fork,
+    /// `EXEC(name_ptr, name_len, args_ptr, args_len)`: the checks of `SPAWN`, in the same order. The
+    /// kernel: unreadable bytes are [`Error::BadAddress`], an unknown name [`Error::NoSuchProgram`], then
+    /// [`Error::OutOfMemory`] or [`Error::BadExecutable`] (there is no new task, so never
+    /// `TooManyTasks`). On success it does not return: the calling task keeps its pid, parent and
+    /// children, but its whole address space (program image, stack, every `MAP`ped region) is replaced by
+    /// the named program's, started as `SPAWN` starts one, with the argument bytes as they are. On failure
+    /// the caller's program and memory are exactly as they were.
+    Exec { name: UserBuffer, args: UserBuffer },
+}
+
+/// The program name and argument string of `SPAWN` and `EXEC`: the lengths first, then the addresses.
+fn program_and_args(
+    name: u64,
+    name_len: u64,
+    args: u64,
+    args_len: u64,
+) -> Result<(UserBuffer, UserBuffer), Error> {
+    if name_len > MAX_PROGRAM_NAME_LEN as u64 || args_len > MAX_ARGS_LEN as u64 {
+        return Err(Error::InvalidArgument);
+    }
+    Ok((UserBuffer::new(name, name_len)?, UserBuffer::new(args, args_len)?))
 }
 
 impl Request {
@@ -179,10 +210,8 @@ impl Request {
             Syscall::Yield => Request::Yield,
             Syscall::Sleep => Request::Sleep { milliseconds: a0 },
             Syscall::Spawn => {
-                if a1 > MAX_PROGRAM_NAME_LEN as u64 || a3 > MAX_ARGS_LEN as u64 {
-                    return Err(Error::InvalidArgument);
-                }
-                Request::Spawn { name: UserBuffer::new(a0, a1)?, args: UserBuffer::new(a2, a3)? }
+                let (name, args) = program_and_args(a0, a1, a2, a3)?;
+                Request::Spawn { name, args }
             }
             Syscall::Wait => {
                 let target = match a0 as i64 {
@@ -210,6 +239,11 @@ impl Request {
                 let len = a1.min(MemStats::SIZE as u64);
                 Request::MemStats { buffer: UserBuffer::new(a0, len)? }
             }
+            Syscall::Fork => Request::Fork,
+            Syscall::Exec => {
+                let (name, args) = program_and_args(a0, a1, a2, a3)?;
+                Request::Exec { name, args }
+            }
         };
         Ok(request)
     }
@@ -228,6 +262,8 @@ impl Request {
             Request::Unmap { .. } => Syscall::Unmap,
             Request::Protect { .. } => Syscall::Protect,
             Request::MemStats { .. } => Syscall::MemStats,
+            Request::Fork => Syscall::Fork,
+            Request::Exec { .. } => Syscall::Exec,
         }
     }
 }

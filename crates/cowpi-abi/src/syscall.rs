@@ -20,11 +20,13 @@ pub enum Syscall {
     Unmap = 9,
     Protect = 10,
     MemStats = 11,
+    Fork = 12,
+    Exec = 13,
 }
 
 impl Syscall {
     /// Every call, in number order.
-    pub const ALL: [Syscall; 11] = [
+    pub const ALL: [Syscall; 13] = [
         Syscall::Write,
         Syscall::Exit,
         Syscall::GetPid,
@@ -36,6 +38,8 @@ impl Syscall {
         Syscall::Unmap,
         Syscall::Protect,
         Syscall::MemStats,
+        Syscall::Fork,
+        Syscall::Exec,
     ];
 
     /// The value of `x8` that selects this call.
@@ -64,6 +68,8 @@ impl Syscall {
             Syscall::Unmap => "UNMAP",
             Syscall::Protect => "PROTECT",
             Syscall::MemStats => "MEMSTATS",
+            Syscall::Fork => "FORK",
+            Syscall::Exec => "EXEC",
         }
     }
 }
@@ -80,7 +86,7 @@ mod tests {
 
     #[test]
     fn numbers_are_the_documented_ones() {
-        let numbers: [(Syscall, u64); 11] = [
+        let numbers: [(Syscall, u64); 13] = [
             (Syscall::Write, 1),
             (Syscall::Exit, 2),
             (Syscall::GetPid, 3),
@@ -92,6 +98,8 @@ mod tests {
             (Syscall::Unmap, 9),
             (Syscall::Protect, 10),
             (Syscall::MemStats, 11),
+            (Syscall::Fork, 12),
+            (Syscall::Exec, 13),
         ];
         for (call, number) in numbers {
             assert_eq!(call.number(), number, "{call}");
@@ -108,7 +116,7 @@ mod tests {
 
     #[test]
     fn other_numbers_are_no_call() {
-        for number in [0, 12, 0x100, u64::MAX, 1 << 32 | 1] {
+        for number in [0, 14, 0x100, u64::MAX, 1 << 32 | 1] {
             assert_eq!(Syscall::from_number(number), None, "{number:#x}");
         }
     }

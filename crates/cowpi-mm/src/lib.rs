@@ -14,6 +14,8 @@
 //!   unmap, protect and replace operations in the order the architecture requires (break-before-make).
 //! - [`regions`]: the ranges of a task's address space and what each allows, which tell a legal page
 //!   fault (demand paging, copy-on-write) from a bad access, and check system-call buffers.
+//! - [`cow`]: what a write fault on a present mapping means: reuse the frame, copy it, fill a fresh zeroed
+//!   one, or deny the write.
 //! - [`asid`]: address space identifiers for the TLB, recycled in generations.
 //!
 //! Access rights are the system-call ABI's [`Prot`] (re-exported from `cowpi-abi`): the memory manager
@@ -24,12 +26,14 @@ extern crate alloc;
 
 pub mod addr;
 pub mod asid;
+pub mod cow;
 pub mod frame_table;
 pub mod regions;
 pub mod translation;
 
 pub use addr::{Frame, PAGE_SHIFT, PAGE_SIZE, Page, PhysAddr, VA_BITS, VirtAddr};
 pub use asid::{Asid, AsidAllocator, AsidBits, Assignment, Generation, TaggedAsid};
+pub use cow::{CowError, WriteFault, decide_write_fault};
 pub use cowpi_abi::Prot;
 pub use frame_table::{
     AuditReport, ExpectedHolds, FrameCounters, FrameError, FrameState, FrameTable, OutOfFrames, Release,
@@ -37,6 +41,6 @@ pub use frame_table::{
 };
 pub use regions::{Access, Fault, Region, RegionError, RegionKind, Regions};
 pub use translation::{
-    AddressSpaceTables, DescriptorError, FlagsError, Level, MapError, MemoryType, PageFlags, TableMemory,
-    TlbMaintenance,
+    AddressSpaceTables, DescriptorError, FlagsError, ForkCounts, ForkError, Level, MapError, MemoryType,
+    PageFlags, TableMemory, TlbMaintenance,
 };

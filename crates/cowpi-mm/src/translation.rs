@@ -24,7 +24,7 @@
 //! - [`table_memory`] and [`tlb`]: what the kernel must supply, so the logic runs on the host too: memory
 //!   for tables, and TLB maintenance.
 //! - [`page_table`]: [`AddressSpaceTables`], the map, unmap, protect and replace operations with the
-//!   break-before-make discipline, and the walks the audit and fork need.
+//!   break-before-make discipline, the walks the audit needs, and fork ([`page_table::fork`]).
 
 pub mod descriptor;
 pub mod level;
@@ -36,6 +36,6 @@ pub mod tlb;
 pub use descriptor::{DescriptorKind, MAIR_DEVICE_NGNRE, MAIR_EL1_VALUE, MAIR_NORMAL_WRITE_BACK};
 pub use level::Level;
 pub use page_flags::{DescriptorError, FlagsError, MemoryType, PageFlags};
-pub use page_table::{AddressSpaceTables, MapError};
+pub use page_table::{AddressSpaceTables, ForkCounts, ForkError, MapError};
 pub use table_memory::TableMemory;
 pub use tlb::TlbMaintenance;

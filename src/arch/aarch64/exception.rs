@@ -54,6 +54,21 @@ pub unsafe fn return_to_user(frame: &ExceptionFrame) -> ! {
 }
 
 impl ExceptionFrame {
+    /// Copies every register of `other` (the struct is not `Clone`: it is a hardware image, copied
+    /// deliberately).
+    pub fn clone_from_frame(&mut self, other: &ExceptionFrame) {
+        self.x = other.x;
+        self.elr = other.elr;
+        self.spsr = other.spsr;
+        self.esr = other.esr;
+        self.far = other.far;
+        self.sp_el0 = other.sp_el0;
+        self.tpidr_el0 = other.tpidr_el0;
+        self.q = other.q;
+        self.fpcr = other.fpcr;
+        self.fpsr = other.fpsr;
+    }
+
     /// All registers zero.
     pub fn zeroed() -> ExceptionFrame {
         ExceptionFrame {
@@ -175,5 +190,5 @@ extern "C" fn lower_aarch64_synchronous(frame: &mut ExceptionFrame) {
         crate::arch::cpu::mask_irqs();
         return;
     }
-    crate::task::user::kill_for_fault(frame, syndrome)
+    crate::task::user::handle_fault(frame, syndrome)
 }

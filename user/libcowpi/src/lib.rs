@@ -4,7 +4,8 @@
 //!
 //! - [`syscall`]: the one instruction that enters the kernel (`svc #0`), and the typed call around it;
 //! - [`console`]: [`print!`] and [`println!`] on the console (file descriptor 1);
-//! - [`task`]: [`exit`](task::exit), pid, yielding, sleeping, spawning and waiting for children;
+//! - [`task`]: [`exit`](task::exit), pid, yielding, sleeping, spawning, [`fork`](task::fork),
+//!   [`exec`](task::exec) and waiting for children;
 //! - [`memory`]: anonymous memory (`MAP`, `UNMAP`, `PROTECT`) and the kernel's memory counters;
 //! - [`entry!`]: the `_start` the kernel jumps to, which calls the program's `main(args: &str) -> i32` and
 //!   exits with what it returns;

@@ -45,7 +45,8 @@ pub unsafe fn protect(addr: *mut u8, len: usize, prot: Prot) -> Result<(), Error
     unsafe { syscall::call(Syscall::Protect, args) }.map(drop)
 }
 
-/// The kernel's memory counters for the machine and this task.
+/// The kernel's memory counters for the machine and this task. A kernel older than this library fills
+/// only a prefix: `size` says how many bytes, and the fields past it read as zeros.
 pub fn memstats() -> Result<MemStats, Error> {
     // Zeroed first: a kernel that knows fewer fields than this library leaves the rest untouched.
     let mut stats = MemStats::default();

@@ -1,4 +1,5 @@
-//! The calling task and its children: exit, pid, yielding, sleeping, spawning and waiting.
+//! The calling task and its children: exit, pid, yielding, sleeping, spawning, forking, replacing the
+//! program, and waiting.
 
 use core::arch::asm;
 
@@ -43,6 +44,42 @@ pub fn spawn(name: &str, args: &str) -> Result<u64, Error> {
     let (args_ptr, args_len) = (args.as_ptr() as u64, args.len() as u64);
     // SAFETY: SPAWN only reads the two strings, live slices of ours.
     unsafe { syscall::call(Syscall::Spawn, [name_ptr, name_len, args_ptr, args_len, 0, 0]) }
+}
+
+/// Which side of a [`fork`] this task is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fork {
+    /// The new task: a copy-on-write duplicate of the caller, returning from the same call.
+    Child,
+    /// The original task; the new one has this pid.
+    Parent { child: u64 },
+}
+
+/// Duplicates this task: afterwards two tasks return from this call, the parent with
+/// [`Fork::Parent`] and the child with [`Fork::Child`]. No memory is copied at the fork: both map the same
+/// frames, copy-on-write, until one of them writes. A child should end with [`exit`] rather than return
+/// from `main` through code meant for the parent.
+pub fn fork() -> Result<Fork, Error> {
+    // SAFETY: FORK takes no pointer and leaves this task's memory as it was. The child gets a copy of every
+    // page (shared until written), so the references live in this task are valid in the child too: it has
+    // one thread, no locks another thread could hold, and nothing outside its memory that a copy would
+    // duplicate (the console is the kernel's).
+    let pid = unsafe { syscall::call(Syscall::Fork, [0; 6])? };
+    Ok(if pid == 0 { Fork::Child } else { Fork::Parent { child: pid } })
+}
+
+/// Replaces this task's program with the embedded program `name`, started with argument string `args`;
+/// the pid, the parent and the children stay. Returns only if that failed (an unknown name is
+/// [`Error::NoSuchProgram`]), and then this task goes on exactly as it was.
+pub fn exec(name: &str, args: &str) -> Error {
+    let (name_ptr, name_len) = (name.as_ptr() as u64, name.len() as u64);
+    let (args_ptr, args_len) = (args.as_ptr() as u64, args.len() as u64);
+    // SAFETY: EXEC only reads the two strings, live slices of ours. If it succeeds, nothing of this
+    // program is left to hold a reference; if it fails, nothing has changed.
+    match unsafe { syscall::call(Syscall::Exec, [name_ptr, name_len, args_ptr, args_len, 0, 0]) } {
+        Err(error) => error,
+        Ok(value) => panic!("EXEC returned {value:#x}: it must not return on success"),
+    }
 }
 
 /// Waits for child `pid` to end (any child if `None`) and returns its pid and how it ended.

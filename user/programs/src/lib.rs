@@ -2,9 +2,14 @@
 //! embedded in the kernel under its file name.
 //!
 //! - [`checks`]: the one-line-per-check report of the programs that test the kernel (`syscalls`,
-//!   `memory`), and their exit status.
+//!   `memory`, `forktest`, `zeropage`), and their exit status.
 //! - [`args`]: reading numbers from the argument string.
+//! - [`region`]: mapped pages filled with a pattern that tells who wrote each word, for the copy-on-write
+//!   programs.
+//! - [`stats`]: reading and printing `MEMSTATS`.
 #![no_std]
 
 pub mod args;
 pub mod checks;
+pub mod region;
+pub mod stats;

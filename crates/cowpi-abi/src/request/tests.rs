@@ -21,7 +21,7 @@ const DATA: u64 = 0x40_2000;
 
 #[test]
 fn unknown_numbers_are_no_such_syscall() {
-    for number in [0, 12, 1000, u64::MAX] {
+    for number in [0, 14, 1000, u64::MAX] {
         assert_eq!(Request::decode(number, [0; 6]), Err(Error::NoSuchSyscall), "{number}");
     }
 }
@@ -34,7 +34,7 @@ fn every_call_decodes_to_itself() {
             Syscall::Write => [CONSOLE_FD, DATA, 1, 0, 0, 0],
             Syscall::Wait => [ANY_CHILD as u64, 0, 0, 0, 0, 0],
             Syscall::MemStats => [DATA, MemStats::SIZE as u64, 0, 0, 0, 0],
-            Syscall::Spawn => [DATA, 5, DATA, 0, 0, 0],
+            Syscall::Spawn | Syscall::Exec => [DATA, 5, DATA, 0, 0, 0],
             _ => [DATA, PAGE_SIZE, Prot::READ_WRITE.bits(), 0, 0, 0],
         };
         let request = Request::decode(call.number(), args).unwrap();
@@ -96,6 +96,40 @@ fn spawn_checks_lengths_then_addresses() {
     assert_eq!(decode(Syscall::Spawn, &[0, u64::MAX, 0, 0]), Err(Error::InvalidArgument), "length first");
     assert_eq!(decode(Syscall::Spawn, &[KERNEL_SPACE_START, 5, DATA, 0]), Err(Error::BadAddress));
     assert_eq!(decode(Syscall::Spawn, &[DATA, 5, USER_VA_LIMIT - 1, 2]), Err(Error::BadAddress));
+}
+
+#[test]
+fn fork_ignores_the_registers() {
+    assert_eq!(Request::decode(12, [u64::MAX; 6]), Ok(Request::Fork));
+    assert_eq!(decode(Syscall::Fork, &[]), Ok(Request::Fork));
+}
+
+#[test]
+fn exec_checks_like_spawn() {
+    let name_len = MAX_PROGRAM_NAME_LEN as u64;
+    let args_len = MAX_ARGS_LEN as u64;
+    assert_eq!(
+        decode(Syscall::Exec, &[DATA, 5, DATA + 8, 3]),
+        Ok(Request::Exec { name: buffer(DATA, 5), args: buffer(DATA + 8, 3) })
+    );
+    assert!(decode(Syscall::Exec, &[DATA, name_len, DATA, args_len]).is_ok());
+    assert_eq!(decode(Syscall::Exec, &[DATA, name_len + 1, DATA, 0]), Err(Error::InvalidArgument));
+    assert_eq!(decode(Syscall::Exec, &[DATA, 5, DATA, args_len + 1]), Err(Error::InvalidArgument));
+    assert_eq!(decode(Syscall::Exec, &[0, u64::MAX, 0, 0]), Err(Error::InvalidArgument), "length first");
+    assert_eq!(decode(Syscall::Exec, &[KERNEL_SPACE_START, 5, DATA, 0]), Err(Error::BadAddress));
+    assert_eq!(decode(Syscall::Exec, &[DATA, 5, USER_VA_LIMIT - 1, 2]), Err(Error::BadAddress));
+    // Every argument register the same way gives the same answer as SPAWN.
+    for args in [[DATA, 5, DATA, 0], [DATA, 33, DATA, 0], [KERNEL_SPACE_START, 1, 0, 0], [0, 0, 0, 0]] {
+        let spawn = decode(Syscall::Spawn, &args).map(|r| match r {
+            Request::Spawn { name, args } => (name, args),
+            other => panic!("{other:?}"),
+        });
+        let exec = decode(Syscall::Exec, &args).map(|r| match r {
+            Request::Exec { name, args } => (name, args),
+            other => panic!("{other:?}"),
+        });
+        assert_eq!(spawn, exec, "{args:x?}");
+    }
 }
 
 #[test]
@@ -203,7 +237,7 @@ fn check_promises(request: &Request) -> Result<(), TestCaseError> {
     };
     match request {
         Request::Write { buffer } | Request::MemStats { buffer } => prop_assert!(user_buffer(buffer)),
-        Request::Spawn { name, args } => {
+        Request::Spawn { name, args } | Request::Exec { name, args } => {
             prop_assert!(user_buffer(name) && user_buffer(args));
             prop_assert!(name.len() <= MAX_PROGRAM_NAME_LEN as u64 && args.len() <= MAX_ARGS_LEN as u64);
         }
@@ -225,7 +259,7 @@ fn check_promises(request: &Request) -> Result<(), TestCaseError> {
             prop_assert!(page_range(range));
             prop_assert!(!prot.is_writable_and_executable());
         }
-        Request::Exit { .. } | Request::GetPid | Request::Yield | Request::Sleep { .. } => {}
+        Request::Exit { .. } | Request::GetPid | Request::Yield | Request::Sleep { .. } | Request::Fork => {}
     }
     Ok(())
 }
@@ -245,7 +279,7 @@ fn register() -> impl Strategy<Value = u64> {
 proptest! {
     #[test]
     fn decoding_never_panics_and_keeps_its_promises(
-        number in 0..14u64,
+        number in 0..16u64,
         args in proptest::array::uniform6(register()),
     ) {
         match Request::decode(number, args) {

@@ -26,6 +26,9 @@
 //!   break, the TLB could hold the old and the new translation at once (a TLB conflict), or a core could
 //!   keep writing the old, shared frame after the copy was made.
 //!
+//! - [`share_into`](AddressSpaceTables::share_into) (in [`fork`]): maps every page into a child address
+//!   space on the same frame, making writable pages copy-on-write in both.
+//!
 //! Between the break and the make, the page is unmapped: another core touching it takes a translation
 //! fault, which the fault handler must treat as "retry once the address space lock is free". cowpi runs
 //! tasks on one core today, so it does not happen yet.
@@ -42,6 +45,10 @@ use super::{FlagsError, Level, PageFlags, TableMemory, TlbMaintenance};
 use crate::addr::{Frame, Page, VirtAddr};
 use crate::asid::Asid;
 use crate::frame_table::OutOfFrames;
+
+pub mod fork;
+
+pub use fork::{ForkCounts, ForkError};
 
 /// Why a mapping operation refused. Nothing was changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,12 +243,10 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         if flags == old {
             return Ok(old);
         }
-        let index = page.table_index(Level::Three);
         if old.memory != flags.memory || old.global != flags.global {
             self.break_before_make(level3, page, descriptor);
         } else {
-            self.memory.write_entry(level3, index, descriptor);
-            self.invalidate(page);
+            self.rewrite_in_place(level3, page, descriptor);
         }
         Ok(old)
     }
@@ -312,6 +317,12 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         let level3 = self.walk(page).level3.ok_or(MapError::NotMapped(page))?;
         let (frame, flags) = self.leaf(level3, page).ok_or(MapError::NotMapped(page))?;
         Ok((level3, frame, flags))
+    }
+
+    /// A change of permissions or software bits on the same frame and memory type: write, invalidate.
+    fn rewrite_in_place(&mut self, level3: Frame, page: Page, descriptor: u64) {
+        self.memory.write_entry(level3, page.table_index(Level::Three), descriptor);
+        self.invalidate(page);
     }
 
     /// Write invalid, invalidate, write the new descriptor, publish.

@@ -1,7 +1,7 @@
 //! Tests of an address space's tables on host memory: the exact descriptors and the exact order of
 //! stores, barriers and invalidations for each operation (break-before-make above all), table allocation
 //! and freeing across level boundaries, refusals that change nothing, and a property test against a
-//! `BTreeMap` model of the mappings.
+//! `BTreeMap` model of the mappings. Fork has its own file, [`fork`].
 
 extern crate std;
 
@@ -16,6 +16,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::translation::MemoryType;
+
+mod fork;
 
 /// Something the tables did to memory or the TLB, in the order it happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,98 @@
+//! The copy-on-write decision: what a write fault on a present user mapping means, and what it takes.
+//!
+//! A task may write a page that is read-only in hardware for three legal reasons, each recorded in a
+//! software bit of the descriptor (see [`PageFlags`]): the frame is shared after a fork (COW), merged with
+//! identical ones (KSM-merged), or the shared zero frame (zero page). Which way the fault is resolved then
+//! depends on one more fact, the frame's reference count:
+//!
+//! | mapping                  | refcount | resolution                                                  |
+//! |--------------------------|----------|-------------------------------------------------------------|
+//! | COW or merged            | 1        | [`WriteFault::Reuse`]: writable in place, nothing allocated  |
+//! | COW or merged            | > 1      | [`WriteFault::Copy`]: a private copy, break-before-make      |
+//! | zero page                | any      | [`WriteFault::ZeroFill`]: a fresh zeroed frame               |
+//! | none of those, read-only | any      | [`WriteFault::Denied`]: a real permission fault              |
+//!
+//! The zero frame is never reused, whatever its count: it must stay zero for every mapping of it, present
+//! and future, and the kernel keeps a reference of its own anyway.
+//!
+//! Everything else is a kernel bug, not a task's: a mapping of a frame with no holders (the frame table
+//! and the translation tables disagree, so the frame may already belong to someone else), a write fault
+//! on a mapping that is writable already (the fault was not a permission fault, or a TLB entry went stale
+//! after a missed invalidation), or a shared page whose writable form would break a rule (W^X). The
+//! decision is pure, so every case is tested on the host; the kernel applies it with the
+//! [`crate::AddressSpaceTables`] operation each variant names.
+
+use core::fmt;
+
+use crate::translation::{FlagsError, PageFlags};
+
+/// How to resolve a write fault on a present user mapping: the outcome of [`decide_write_fault`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFault {
+    /// This mapping is the frame's only holder: make it writable in place with `flags`
+    /// ([`crate::AddressSpaceTables::protect`]). No copy, no allocation, the refcount stays 1.
+    Reuse { flags: PageFlags },
+    /// Other mappings still hold the frame: allocate a frame, copy the 4 KiB into it, map it with `flags`
+    /// ([`crate::AddressSpaceTables::replace`], break-before-make), then drop this mapping's reference to
+    /// the old frame.
+    Copy { flags: PageFlags },
+    /// A mapping of the zero frame: allocate a zeroed frame, map it with `flags`
+    /// ([`crate::AddressSpaceTables::replace`]), then drop the reference to the zero frame. The zero frame
+    /// itself is never written.
+    ZeroFill { flags: PageFlags },
+    /// A private read-only page: the task wrote where it may not. A real permission fault; the task is
+    /// killed, the mapping left as it is.
+    Denied,
+}
+
+/// A write fault that should not have happened: the kernel's state is inconsistent. Report it as a bug;
+/// it is not the task's fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CowError {
+    /// The mapped frame has no holders: the frame table says free what a translation table still maps.
+    UnheldFrame,
+    /// The mapping is writable already, so a write cannot fault on its permissions.
+    AlreadyWritable,
+    /// The page's flags once written would break a rule (an executable COW page would become writable
+    /// and executable).
+    ResolvedFlags(FlagsError),
+}
+
+impl fmt::Display for CowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CowError::UnheldFrame => f.write_str("write fault on a mapping of a frame with no holders"),
+            CowError::AlreadyWritable => f.write_str("write fault on a writable mapping"),
+            CowError::ResolvedFlags(error) => {
+                write!(f, "write fault would make a page with bad flags: {error}")
+            }
+        }
+    }
+}
+
+/// How to resolve a write fault on a present user mapping with `flags`, whose frame has `refcount`
+/// holders (from [`crate::FrameTable::refcount`], read under the same lock as the tables).
+pub fn decide_write_fault(flags: PageFlags, refcount: u32) -> Result<WriteFault, CowError> {
+    if refcount == 0 {
+        return Err(CowError::UnheldFrame);
+    }
+    if flags.writable {
+        return Err(CowError::AlreadyWritable);
+    }
+    if !flags.is_shared_for_writing() {
+        return Ok(WriteFault::Denied);
+    }
+    let resolved = flags.resolve_write_fault();
+    resolved.check().map_err(CowError::ResolvedFlags)?;
+    // The zero page first: a zero-page mapping is never reused in place, even if it is the last one.
+    Ok(if flags.zero_page {
+        WriteFault::ZeroFill { flags: resolved }
+    } else if refcount == 1 {
+        WriteFault::Reuse { flags: resolved }
+    } else {
+        WriteFault::Copy { flags: resolved }
+    })
+}
+
+#[cfg(test)]
+mod tests;

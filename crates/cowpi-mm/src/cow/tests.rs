@@ -1,0 +1,135 @@
+//! Tests of the copy-on-write decision: every row of the table in the module documentation, the refcount
+//! boundaries, and the kernel bugs it must report rather than resolve.
+
+extern crate std;
+
+use std::format;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::translation::MemoryType;
+
+const COW: PageFlags = PageFlags::USER_READ_WRITE.copy_on_write();
+const MERGED: PageFlags = PageFlags { ksm_merged: true, ..PageFlags::USER_READ_ONLY };
+const ZERO: PageFlags = PageFlags { zero_page: true, ..PageFlags::USER_READ_ONLY };
+
+#[test]
+fn the_last_holder_of_a_cow_page_reuses_it_in_place() {
+    assert_eq!(decide_write_fault(COW, 1), Ok(WriteFault::Reuse { flags: PageFlags::USER_READ_WRITE }));
+}
+
+#[test]
+fn a_shared_cow_page_is_copied() {
+    for refcount in [2, 3, u32::MAX - 1] {
+        assert_eq!(
+            decide_write_fault(COW, refcount),
+            Ok(WriteFault::Copy { flags: PageFlags::USER_READ_WRITE }),
+            "refcount {refcount}"
+        );
+    }
+}
+
+#[test]
+fn a_merged_page_is_reused_by_its_last_holder_and_copied_otherwise() {
+    assert_eq!(decide_write_fault(MERGED, 1), Ok(WriteFault::Reuse { flags: PageFlags::USER_READ_WRITE }));
+    assert_eq!(decide_write_fault(MERGED, 2), Ok(WriteFault::Copy { flags: PageFlags::USER_READ_WRITE }));
+}
+
+#[test]
+fn the_zero_page_is_never_reused_whatever_its_refcount() {
+    for refcount in [1, 2, 1000, u32::MAX - 1] {
+        assert_eq!(
+            decide_write_fault(ZERO, refcount),
+            Ok(WriteFault::ZeroFill { flags: PageFlags::USER_READ_WRITE }),
+            "refcount {refcount}"
+        );
+    }
+    // Even a zero-page mapping that also carries the COW bit: the zero frame must stay zero.
+    let zero_and_cow = PageFlags { cow: true, ..ZERO };
+    assert_eq!(
+        decide_write_fault(zero_and_cow, 1),
+        Ok(WriteFault::ZeroFill { flags: PageFlags::USER_READ_WRITE })
+    );
+}
+
+#[test]
+fn a_private_read_only_page_is_a_real_permission_fault() {
+    for flags in [PageFlags::USER_READ_ONLY, PageFlags::USER_READ_EXECUTE] {
+        for refcount in [1, 2] {
+            assert_eq!(decide_write_fault(flags, refcount), Ok(WriteFault::Denied), "{flags:?}, {refcount}");
+        }
+    }
+    let device = PageFlags { memory: MemoryType::Device, ..PageFlags::USER_READ_ONLY };
+    assert_eq!(decide_write_fault(device, 1), Ok(WriteFault::Denied));
+}
+
+#[test]
+fn a_frame_without_holders_is_a_kernel_bug() {
+    for flags in [COW, MERGED, ZERO, PageFlags::USER_READ_ONLY, PageFlags::USER_READ_WRITE] {
+        assert_eq!(decide_write_fault(flags, 0), Err(CowError::UnheldFrame), "{flags:?}");
+    }
+}
+
+#[test]
+fn a_write_fault_on_a_writable_mapping_is_a_kernel_bug() {
+    for refcount in [1, 2] {
+        assert_eq!(decide_write_fault(PageFlags::USER_READ_WRITE, refcount), Err(CowError::AlreadyWritable));
+    }
+}
+
+#[test]
+fn an_executable_shared_page_is_not_made_writable() {
+    let executable_cow = PageFlags::USER_READ_EXECUTE.copy_on_write();
+    for refcount in [1, 2] {
+        assert_eq!(
+            decide_write_fault(executable_cow, refcount),
+            Err(CowError::ResolvedFlags(FlagsError::WriteAndExecute))
+        );
+    }
+}
+
+#[test]
+fn errors_print() {
+    assert_eq!(format!("{}", CowError::AlreadyWritable), "write fault on a writable mapping");
+    assert_eq!(
+        format!("{}", CowError::ResolvedFlags(FlagsError::WriteAndExecute)),
+        "write fault would make a page with bad flags: page both writable and executable (W^X)"
+    );
+}
+
+fn shared_user_flags() -> impl Strategy<Value = PageFlags> {
+    (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+        |(executable, cow, zero_page, ksm_merged)| PageFlags {
+            executable,
+            cow,
+            zero_page,
+            ksm_merged,
+            ..PageFlags::USER_READ_ONLY
+        },
+    )
+}
+
+proptest! {
+    /// Whatever is decided for a read-only user page, a resolution always yields writable, private flags
+    /// that follow the rules and keep everything else; and only the last holder of a non-zero page
+    /// avoids a new frame.
+    #[test]
+    fn resolutions_are_writable_private_and_keep_the_rest(flags in shared_user_flags(), refcount in 0..4u32) {
+        match decide_write_fault(flags, refcount) {
+            Ok(WriteFault::Reuse { flags: resolved } | WriteFault::Copy { flags: resolved }
+                | WriteFault::ZeroFill { flags: resolved }) => {
+                prop_assert!(resolved.writable && !resolved.is_shared_for_writing());
+                prop_assert!(resolved.check().is_ok());
+                prop_assert_eq!(resolved.executable, flags.executable);
+                prop_assert_eq!(resolved.memory, flags.memory);
+                let reused = matches!(decide_write_fault(flags, refcount), Ok(WriteFault::Reuse { .. }));
+                prop_assert_eq!(reused, refcount == 1 && !flags.zero_page);
+            }
+            Ok(WriteFault::Denied) => prop_assert!(!flags.is_shared_for_writing()),
+            Err(CowError::UnheldFrame) => prop_assert_eq!(refcount, 0),
+            Err(CowError::ResolvedFlags(_)) => prop_assert!(flags.executable),
+            Err(CowError::AlreadyWritable) => prop_assert!(false, "read-only flags reported writable"),
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! Event counters of the memory manager, shown by `mem` and returned by `MEMSTATS`.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// A monotonic event counter.
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    const fn new() -> Counter {
+        Counter(AtomicU64::new(0))
+    }
+
+    pub fn add(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Write faults on copy-on-write pages (shared after fork, or merged).
+pub static COW_FAULTS: Counter = Counter::new();
+/// COW faults resolved by copying the frame (it had other holders).
+pub static COW_COPIES: Counter = Counter::new();
+/// COW faults resolved in place: the faulting task was the frame's last holder.
+pub static COW_REUSES: Counter = Counter::new();
+/// Faults that gave a page a fresh zeroed frame (first write to anonymous memory or the zero page).
+pub static ZERO_FILL_FAULTS: Counter = Counter::new();
+/// Tasks killed because no frame was left for them.
+pub static OOM_KILLS: Counter = Counter::new();

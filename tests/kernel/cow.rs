@@ -1,0 +1,102 @@
+//! Copy-on-write fork, exec, the shared zero page and overcommit, through the user programs that exercise
+//! them (`forktest`, `zeropage`, `oom`, `pattern`). Each program checks its own view and exits with its
+//! number of failed checks; these tests add what only the kernel can see: frames back where they started,
+//! and (after every test) the memory audit.
+
+use cowpi_abi::{ExitStatus, Signal};
+
+use crate::memory::{counters, frames};
+use crate::task::{self, Pid};
+use crate::{board, check, check_eq, check_ok, kernel_test, programs};
+
+fn start(name: &str, args: &str) -> Result<Pid, crate::ktest::TestFailure> {
+    let program = check_ok!(programs::find(name).ok_or("no such program"));
+    Ok(check_ok!(task::user::spawn(program, args.as_bytes())))
+}
+
+fn finish(pid: Pid) -> Result<Option<ExitStatus>, crate::ktest::TestFailure> {
+    let (_, status) = check_ok!(task::wait(Some(pid)));
+    Ok(ExitStatus::from_raw(status))
+}
+
+/// Runs `name args` to its end and checks it exited with 0 and gave back every frame it took.
+fn passes(name: &str, args: &str) -> crate::ktest::TestResult {
+    let free_before = frames::counters().free;
+    let status = finish(start(name, args)?)?;
+    check_eq!((name, args, status), (name, args, Some(ExitStatus::Exited(0))));
+    check_eq!(frames::counters().free, free_before);
+    Ok(())
+}
+
+kernel_test! {
+    /// Parent and child never see each other's writes, in either direction: 1 page, 2 MiB and 64 MiB.
+    fn fork_isolates_both_directions() -> TestResult {
+        for pages in ["1", "512", "16384"] {
+            passes("forktest", &alloc::format!("isolation {pages}"))?;
+        }
+        Ok(())
+    }
+}
+
+kernel_test! {
+    fn three_generations_of_fork() -> TestResult {
+        passes("forktest", "generations")
+    }
+}
+
+kernel_test! {
+    /// After the only child has exited, the parent's writes reuse its frames: no copy, no allocation.
+    fn the_last_holder_writes_in_place() -> TestResult {
+        let copies = counters::COW_COPIES.get();
+        passes("forktest", "reuse 256")?;
+        check!(counters::COW_COPIES.get() - copies < 16, "the rewrite copied pages");
+        Ok(())
+    }
+}
+
+kernel_test! {
+    /// 64 children of a task with 16 MiB resident use about 16 MiB plus what they write: fork copies no
+    /// data (`forktest` compares the frames in use with that budget and with what eager copying would take).
+    fn sixty_four_children_share_sixteen_mebibytes() -> TestResult {
+        passes("forktest", "children 64 16")
+    }
+}
+
+kernel_test! {
+    /// The kernel's own writes into user memory (MEMSTATS, WAIT's status) break copy-on-write like a
+    /// task's write: the other task's copy is unchanged.
+    fn syscall_writes_into_a_shared_page_copy_first() -> TestResult {
+        passes("forktest", "syscall-into-cow")
+    }
+}
+
+kernel_test! {
+    fn fork_then_exec_copies_no_data_page() -> TestResult {
+        passes("forktest", "exec")
+    }
+}
+
+kernel_test! {
+    /// Reading four times the machine's RAM of reserved memory returns zeros and takes no data frames;
+    /// writing takes one frame per page written.
+    fn reading_four_times_ram_costs_no_frames() -> TestResult {
+        let mib = 4 * (board::info().usable_ram_bytes() >> 20);
+        passes("zeropage", &alloc::format!("{mib} 256"))
+    }
+}
+
+kernel_test! {
+    /// A task that writes past the end of RAM is killed for it, alone: a sibling's data survives and every
+    /// frame comes back.
+    fn out_of_memory_kills_only_the_task_that_ran_out() -> TestResult {
+        let free_before = frames::counters().free;
+        let kills = counters::OOM_KILLS.get();
+        let sibling = start("pattern", "0x42 400")?;
+        let hog = start("oom", "")?;
+        check_eq!(finish(hog)?, Some(ExitStatus::Killed(Signal::Killed)));
+        check_eq!(finish(sibling)?, Some(ExitStatus::Exited(0)));
+        check_eq!(counters::OOM_KILLS.get(), kills + 1);
+        check_eq!(frames::counters().free, free_before);
+        Ok(())
+    }
+}
