@@ -460,6 +460,11 @@ impl AddressSpace {
         counts
     }
 
+    /// Every mapping: page, frame, flags.
+    pub fn for_each_mapping(&mut self, f: impl FnMut(Page, Frame, PageFlags)) {
+        self.tables.for_each_mapping(f);
+    }
+
     /// Every frame this address space holds a reference on: one per mapping, one per table frame.
     pub fn for_each_held_frame(&mut self, mut f: impl FnMut(Frame)) {
         self.tables.for_each_mapping(|_, frame, _| f(frame));

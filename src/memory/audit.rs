@@ -1,12 +1,14 @@
 //! The memory audit run after every kernel test (and by the shell's `audit`).
 //!
-//! It checks the frame table against itself (free stack, counters, `free + used = total`) and every
-//! frame's reference count against the holders the kernel can find: every mapping and every table frame of
-//! every address space. Anything else still held after a test is a leak, reported with its address. The
-//! zero page and merged pages add their holders to `collect_holders` as they arrive.
+//! It checks the frame table against itself (free stack, counters, `free + used = total`), every frame's
+//! reference count against the holders the kernel can find (every mapping and every table frame of every
+//! address space, and the kernel's own hold on the zero page; anything else still held after a test is a
+//! leak, reported with its address), and that no mapping is writable while its frame is shared.
 
+use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
+use alloc::vec::Vec;
 
 use cowpi_mm::ExpectedHolds;
 
@@ -38,5 +40,42 @@ pub fn audit() -> Result<(), String> {
         }
         let holds = table.audit_holds(&expected);
         if holds.is_clean() { Ok(()) } else { Err(holds.to_string()) }
-    })
+    })?;
+    check_no_writable_shared_frame()
+}
+
+/// No mapping may be writable while its frame is shared (refcount > 1) or is the zero frame: a write
+/// through it would be seen by the other holders. This is the invariant copy-on-write exists to keep.
+fn check_no_writable_shared_frame() -> Result<(), String> {
+    const KEPT: usize = 8;
+    let zero = super::zero_page::frame();
+    let mut violations = Vec::new();
+    let mut count = 0;
+    crate::task::scheduler::for_each_address_space(|space| {
+        space.for_each_mapping(|page, frame, flags| {
+            if !flags.writable {
+                return;
+            }
+            let holders = frames::with_table(|t| t.refcount(frame)).unwrap_or(0);
+            if frame == zero || holders > 1 {
+                count += 1;
+                if violations.len() < KEPT {
+                    violations.push(format!(
+                        "page {:#x} is writable but its frame {frame} has {holders} holders{}",
+                        page.start_address().as_u64(),
+                        if frame == zero { " (the zero page)" } else { "" }
+                    ));
+                }
+            }
+        });
+    });
+    if count == 0 {
+        return Ok(());
+    }
+    let mut report = format!("{count} writable mappings of shared frames");
+    for violation in violations {
+        report.push_str("\n  ");
+        report.push_str(&violation);
+    }
+    Err(report)
 }

@@ -28,6 +28,12 @@ const COMMANDS: &[Command] = &[
         help: "run a user program, show its output and exit status",
         run,
     },
+    Command {
+        name: "demo",
+        usage: "demo",
+        help: "a narrated walk through copy-on-write fork and the zero page (runs the demo program)",
+        run: demo,
+    },
     Command { name: "ps", usage: "ps", help: "list the tasks: state, parent, processor time", run: ps },
     Command {
         name: "audit",
@@ -167,6 +173,19 @@ fn mem(_: &[&str]) {
     println!("zero_fill_faults: {}", memory::counters::ZERO_FILL_FAULTS.get());
     println!("oom_kills: {}", memory::counters::OOM_KILLS.get());
     println!("page_size: {PAGE_SIZE}");
+    for t in task::tasks_snapshot() {
+        if let Some(pages) = t.pages {
+            println!(
+                "task {} {}: resident {}, shared {}, private {}, zero_page {}",
+                t.pid,
+                t.name,
+                pages.resident,
+                pages.shared,
+                pages.resident - pages.shared,
+                pages.zero
+            );
+        }
+    }
     println!("kernel_image_bytes: {}", layout.kernel.end - layout.kernel.start);
     println!("heap_region: {:#x}..{:#x}", layout.heap.start, layout.heap.end);
     println!("frame_table_bytes: {}", layout.frame_table.end - layout.frame_table.start);
@@ -201,6 +220,10 @@ fn run(args: &[&str]) {
         },
         Err(error) => println!("error: cannot run {name}: {}", error.description()),
     }
+}
+
+fn demo(_: &[&str]) {
+    run(&["demo"]);
 }
 
 fn ps(_: &[&str]) {
