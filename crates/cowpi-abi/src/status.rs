@@ -52,7 +52,7 @@ impl Signal {
             Signal::IllegalInstruction => "illegal instruction",
             Signal::Breakpoint => "breakpoint",
             Signal::BusError => "bus error",
-            Signal::Killed => "killed",
+            Signal::Killed => "the kernel (no memory left for it)",
             Signal::SegmentationFault => "segmentation fault",
         }
     }
