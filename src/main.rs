@@ -52,6 +52,7 @@ fn kernel_init(_firmware_argument: u64) -> ! {
 
     task::scheduler::init();
     task::spawn_kernel("shell", || shell::run());
+    memory::ksm::start_scanner();
     interrupt::start_timer_tick();
     cpu::unmask_irqs();
     // This thread is now the idle task: it runs only when no other task is ready.

@@ -33,6 +33,10 @@ const EXECUTED: u64 = u64::MAX;
 
 fn carry_out(request: Request, frame: &mut ExceptionFrame) -> Result<u64, Error> {
     match request {
+        Request::Mergeable { range } => {
+            task::user::with_current_space(|space| space.mark_mergeable(range.start(), range.pages()))
+                .map(|()| 0)
+        }
         Request::Fork => task::user::fork(frame).map(|pid| u64::from(pid.0)),
         Request::Exec { name, args } => {
             let name = user_access::read(name.start(), name.len())?;
@@ -103,6 +107,7 @@ fn carry_out(request: Request, frame: &mut ExceptionFrame) -> Result<u64, Error>
         Request::MemStats { buffer } => {
             let counters = memory::frames::counters();
             let pages = task::user::with_current_space(|space| Ok(space.page_counts()))?;
+            let ksm = memory::ksm::status();
             let stats = MemStats {
                 size: 0,
                 frames_total: counters.total as u64,
@@ -117,6 +122,10 @@ fn carry_out(request: Request, frame: &mut ExceptionFrame) -> Result<u64, Error>
                 zero_page_mappings: memory::zero_page::mappings(),
                 oom_kills: events::OOM_KILLS.get(),
                 zero_pages: pages.zero,
+                ksm_pages_shared: ksm.pages_shared,
+                ksm_pages_sharing: ksm.pages_sharing,
+                ksm_full_scans: ksm.counters.full_scans,
+                ksm_zero_pages_merged: ksm.counters.zero_pages_merged,
             };
             let (bytes, written) = stats.to_bytes(buffer.len() as usize);
             user_access::write(buffer.start(), &bytes[..written])?;

@@ -102,6 +102,8 @@ pub struct AddressSpace {
     tables: ManuallyDrop<AddressSpaceTables<KernelTableMemory, KernelTlb>>,
     regions: Regions,
     asid: Option<TaggedAsid>,
+    /// Ranges marked with `MERGEABLE`: what page merging may scan.
+    mergeable: Vec<core::ops::Range<u64>>,
 }
 
 fn out_of_memory(_: OutOfFrames) -> Error {
@@ -111,7 +113,12 @@ fn out_of_memory(_: OutOfFrames) -> Error {
 impl AddressSpace {
     pub fn new() -> Result<AddressSpace, Error> {
         let tables = AddressSpaceTables::new(KernelTableMemory, KernelTlb).map_err(out_of_memory)?;
-        Ok(AddressSpace { tables: ManuallyDrop::new(tables), regions: Regions::new(), asid: None })
+        Ok(AddressSpace {
+            tables: ManuallyDrop::new(tables),
+            regions: Regions::new(),
+            asid: None,
+            mergeable: Vec::new(),
+        })
     }
 
     /// The ASID allocator: 8-bit ASIDs, whatever the CPU offers (see [`hardware_asid_bits`]). The boot
@@ -438,6 +445,7 @@ impl AddressSpace {
         match self.tables.share_into(&mut child.tables, |frame| frames::share(frame).map(drop)) {
             Ok(_) => {
                 child.regions = self.regions.clone();
+                child.mergeable = self.mergeable.clone();
                 Ok(child)
             }
             Err(error) if error.is_out_of_frames() => Err(Error::OutOfMemory),
@@ -458,6 +466,56 @@ impl AddressSpace {
             }
         });
         counts
+    }
+
+    /// What `page` maps, if anything.
+    pub fn translate_page(&mut self, page: Page) -> Option<(Frame, PageFlags)> {
+        self.tables.translate(page.start_address())
+    }
+
+    /// Changes `page`'s flags on the same frame (TLB entry invalidated). For page merging.
+    pub fn set_page_flags(&mut self, page: Page, flags: PageFlags) -> bool {
+        self.tables.protect(page, flags).is_ok()
+    }
+
+    /// Maps `page` to `frame` instead, break-before-make; the caller moves the references. For merging.
+    pub fn replace_page(&mut self, page: Page, frame: Frame, flags: PageFlags) -> bool {
+        self.tables.replace(page, frame, flags).is_ok()
+    }
+
+    /// `MERGEABLE`: marks anonymous memory as a candidate for page merging. Every page must lie in an
+    /// anonymous region.
+    pub fn mark_mergeable(&mut self, start: u64, pages: u64) -> Result<(), Error> {
+        let all_anonymous = (0..pages).all(|i| {
+            self.regions
+                .find(VirtAddr::new(start + i * PAGE_SIZE as u64))
+                .is_some_and(|region| region.kind() == RegionKind::Anonymous)
+        });
+        if !all_anonymous {
+            return Err(Error::NotMapped);
+        }
+        self.mergeable.push(start..start + pages * PAGE_SIZE as u64);
+        Ok(())
+    }
+
+    /// Pages the merging scanner may look at: mapped, private and writable, in memory marked mergeable
+    /// (or, with `all`, in any anonymous region or stack).
+    pub fn merge_candidates(&mut self, all: bool) -> Vec<Page> {
+        let mut pages = Vec::new();
+        let mergeable = &self.mergeable;
+        let regions = &self.regions;
+        self.tables.for_each_mapping(|page, _, flags| {
+            let address = page.start_address().as_u64();
+            let wanted = if all {
+                regions.find(page.start_address()).is_some_and(|r| r.kind() != RegionKind::Image)
+            } else {
+                mergeable.iter().any(|range| range.contains(&address))
+            };
+            if wanted && flags.writable && !flags.executable {
+                pages.push(page);
+            }
+        });
+        pages
     }
 
     /// Every mapping: page, frame, flags.

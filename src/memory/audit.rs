@@ -19,6 +19,8 @@ use super::frames;
 fn collect_holders(expected: &mut ExpectedHolds<'_>) {
     // The kernel's own reference on the zero page.
     expected.hold(super::zero_page::frame());
+    // The page-merging scanner's hold on each stable frame.
+    super::ksm::for_each_held_frame(|frame| expected.hold(frame));
     crate::task::scheduler::for_each_address_space(|space| {
         space.for_each_held_frame(|frame| expected.hold(frame))
     });

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod counters;
 pub mod frames;
 pub mod heap;
+pub mod ksm;
 pub mod layout;
 pub mod user_access;
 pub mod zero_page;

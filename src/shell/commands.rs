@@ -34,6 +34,12 @@ const COMMANDS: &[Command] = &[
         help: "a narrated walk through copy-on-write fork and the zero page (runs the demo program)",
         run: demo,
     },
+    Command {
+        name: "ksm",
+        usage: "ksm status|on|off|scan <n>|set <name> <value>|mode all|mergeable",
+        help: "same-page merging: counters, switch, tunables",
+        run: ksm,
+    },
     Command { name: "ps", usage: "ps", help: "list the tasks: state, parent, processor time", run: ps },
     Command {
         name: "audit",
@@ -219,6 +225,47 @@ fn run(args: &[&str]) {
             Err(error) => println!("error: waiting for task {pid}: {error:?}"),
         },
         Err(error) => println!("error: cannot run {name}: {}", error.description()),
+    }
+}
+
+fn ksm(args: &[&str]) {
+    use crate::memory::ksm;
+    match args {
+        [] | ["status"] => {
+            let t = ksm::tunables();
+            let s = ksm::status();
+            println!("run: {}", u8::from(t.run));
+            println!("mode: {}", if t.all { "all" } else { "mergeable" });
+            println!("sleep_ms: {}", t.sleep_ms);
+            println!("pages_to_scan: {}", t.pages_to_scan);
+            println!("pages_shared: {}", s.pages_shared);
+            println!("pages_sharing: {}", s.pages_sharing);
+            println!("pages_unshared: {}", s.counters.pages_unshared);
+            println!("pages_volatile: {}", s.counters.pages_volatile);
+            println!("full_scans: {}", s.counters.full_scans);
+            println!("zero_pages_merged: {}", s.counters.zero_pages_merged);
+            println!("pages_scanned: {}", s.counters.pages_scanned);
+        }
+        ["on"] => ksm::set_tunables(|t| t.run = true),
+        ["off"] => ksm::set_tunables(|t| t.run = false),
+        ["mode", "all"] => ksm::set_tunables(|t| t.all = true),
+        ["mode", "mergeable"] => ksm::set_tunables(|t| t.all = false),
+        ["scan", n] => match n.parse::<u64>() {
+            Ok(passes) if passes <= 1000 => {
+                ksm::scan_full_passes(passes);
+                println!("ksm: {passes} full scans done");
+            }
+            _ => println!("error: 'ksm scan' takes a number of passes from 0 to 1000"),
+        },
+        ["set", name, value] => match (*name, value.parse::<u64>()) {
+            ("sleep_ms", Ok(v)) if (1..=60_000).contains(&v) => ksm::set_tunables(|t| t.sleep_ms = v),
+            ("pages_to_scan", Ok(v)) if (1..=100_000).contains(&v) => {
+                ksm::set_tunables(|t| t.pages_to_scan = v as usize)
+            }
+            ("run", Ok(v)) if v <= 1 => ksm::set_tunables(|t| t.run = v == 1),
+            _ => println!("error: 'ksm set' takes sleep_ms 1..60000, pages_to_scan 1..100000 or run 0|1"),
+        },
+        _ => println!("usage: ksm status|on|off|scan <n>|set <name> <value>|mode all|mergeable"),
     }
 }
 

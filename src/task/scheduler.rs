@@ -188,6 +188,28 @@ pub fn replace_current_address_space(space: AddressSpace, name: &str) -> Option<
     old
 }
 
+/// The address spaces of all tasks, by pid, for page merging.
+pub struct TaskSpaces<'a> {
+    tasks: &'a mut BTreeMap<Pid, Box<Task>>,
+}
+
+impl TaskSpaces<'_> {
+    /// Pids of the tasks that have an address space, in order.
+    pub fn pids(&self) -> Vec<Pid> {
+        self.tasks.values().filter(|t| t.address_space.is_some()).map(|t| t.pid).collect()
+    }
+
+    pub fn space(&mut self, pid: Pid) -> Option<&mut AddressSpace> {
+        self.tasks.get_mut(&pid).and_then(|t| t.address_space.as_mut())
+    }
+}
+
+/// Runs `f` with every task's address space at hand, under the scheduler lock (IRQs masked): nothing
+/// else runs meanwhile on this core.
+pub fn with_task_spaces<R>(f: impl FnOnce(&mut TaskSpaces) -> R) -> R {
+    with(|s| f(&mut TaskSpaces { tasks: &mut s.tasks }))
+}
+
 /// Runs `f` on every task's address space (the memory audit counts their holds).
 pub fn for_each_address_space(mut f: impl FnMut(&mut AddressSpace)) {
     with(|s| s.tasks.values_mut().filter_map(|t| t.address_space.as_mut()).for_each(&mut f));

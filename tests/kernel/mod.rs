@@ -6,6 +6,7 @@ mod console;
 mod cow;
 mod frames;
 mod heap;
+mod ksm;
 mod mmu;
 mod scheduler;
 mod selftest;

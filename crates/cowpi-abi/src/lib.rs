@@ -26,6 +26,7 @@
 //! | 11 | `MEMSTATS` | `ptr, size` | bytes written | fills a [`MemStats`] |
 //! | 12 | `FORK` | | the child's pid; 0 in the child | copy-on-write: no page copied |
 //! | 13 | `EXEC` | `name_ptr, name_len, args_ptr, args_len` | never returns on success | replaces the program |
+//! | 14 | `MERGEABLE` | `addr, len` | 0 | anonymous pages may be merged (KSM) |
 //!
 //! Number 0 is deliberately no call: a task that forgets to set `x8` gets [`Error::NoSuchSyscall`].
 //! [`request::Request::decode`] checks every argument that can be checked without looking at a task (the
@@ -54,6 +55,14 @@
 //! of its own (or, if it is the frame's last holder by then, simply gets it back writable). The child
 //! returns from the same `svc` with `x0` = 0, every other register equal to the parent's. [`MemStats`]
 //! counts the faults, copies and reuses, so a program can watch it happen.
+//!
+//! # Page merging
+//!
+//! `MERGEABLE` opts a range of the caller's anonymous memory into page merging, like Linux's
+//! `madvise(MADV_MERGEABLE)`: when merging is on, a kernel task scans such pages in the background, maps
+//! identical ones (of any tasks) to a single read-only copy-on-write frame and pages of zeros to the shared
+//! zero page. A write to a merged page takes a copy of its own through the ordinary copy-on-write fault,
+//! so a program sees its data unchanged; only [`MemStats`]' `ksm_*` counters and the free frames show it.
 //!
 //! # Exit status
 //!

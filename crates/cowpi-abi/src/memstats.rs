@@ -50,6 +50,20 @@ pub struct MemStats {
     /// Pages of the calling task that map the shared zero page (counted in `resident_pages` and
     /// `shared_pages` too, but they hold no frame of the task's own).
     pub zero_pages: u64,
+
+    // Version 3 (136 bytes): page merging (KSM), machine-wide. The first two are current counts, the last
+    // two counted since boot. Merging needs no frame: `frames_free` grows by one for each page merged.
+    /// Frames the merging task has made shared right now: each holds the data of several identical
+    /// mergeable pages (of one task or of many), mapped read-only and copy-on-write in all of them.
+    pub ksm_pages_shared: u64,
+    /// Mappings of those frames beyond the first of each, right now: how many frames merging saves. A frame
+    /// that three pages map counts 1 in `ksm_pages_shared` and 2 here.
+    pub ksm_pages_sharing: u64,
+    /// Complete passes of the merging task over every mergeable page of every task.
+    pub ksm_full_scans: u64,
+    /// Mergeable pages that held only zeros and that the merging task mapped to the shared zero page,
+    /// giving their frames back (they then count in `zero_page_mappings`, not in the two above).
+    pub ksm_zero_pages_merged: u64,
 }
 
 impl MemStats {
@@ -62,6 +76,10 @@ impl MemStats {
     /// The size of the first version, up to `private_pages`: what programs built before copy-on-write ask
     /// for. A `size` of at most this means none of the copy-on-write fields were filled.
     pub const V1_SIZE: usize = offset_of!(MemStats, cow_faults);
+
+    /// The size of the second version, up to `zero_pages`: what programs built before page merging ask
+    /// for. A `size` of at most this means none of the `ksm_*` fields were filled.
+    pub const V2_SIZE: usize = offset_of!(MemStats, ksm_pages_shared);
 
     /// The fields in memory order, as the kernel copies them out.
     const fn fields(&self) -> [u64; MemStats::SIZE / 8] {
@@ -79,6 +97,10 @@ impl MemStats {
             self.zero_page_mappings,
             self.oom_kills,
             self.zero_pages,
+            self.ksm_pages_shared,
+            self.ksm_pages_sharing,
+            self.ksm_full_scans,
+            self.ksm_zero_pages_merged,
         ]
     }
 
@@ -97,8 +119,9 @@ impl MemStats {
 
 // `to_bytes` relies on the fields being consecutive u64s with no padding, in declaration order.
 const _: () = {
-    assert!(MemStats::SIZE == 13 * 8);
+    assert!(MemStats::SIZE == 17 * 8);
     assert!(MemStats::V1_SIZE == 6 * 8);
+    assert!(MemStats::V2_SIZE == 13 * 8);
     assert!(offset_of!(MemStats, size) == 0);
     assert!(offset_of!(MemStats, frames_total) == 8);
     assert!(offset_of!(MemStats, frames_free) == 16);
@@ -112,6 +135,10 @@ const _: () = {
     assert!(offset_of!(MemStats, zero_page_mappings) == 80);
     assert!(offset_of!(MemStats, oom_kills) == 88);
     assert!(offset_of!(MemStats, zero_pages) == 96);
+    assert!(offset_of!(MemStats, ksm_pages_shared) == 104);
+    assert!(offset_of!(MemStats, ksm_pages_sharing) == 112);
+    assert!(offset_of!(MemStats, ksm_full_scans) == 120);
+    assert!(offset_of!(MemStats, ksm_zero_pages_merged) == 128);
 };
 
 #[cfg(test)]
@@ -133,6 +160,10 @@ mod tests {
             zero_page_mappings: 64,
             oom_kills: 1,
             zero_pages: 2,
+            ksm_pages_shared: 40,
+            ksm_pages_sharing: 600,
+            ksm_full_scans: 12,
+            ksm_zero_pages_merged: 256,
         }
     }
 
@@ -143,8 +174,8 @@ mod tests {
     #[test]
     fn a_full_buffer_gets_every_field() {
         let (bytes, filled) = sample().to_bytes(MemStats::SIZE);
-        assert_eq!(filled, 104);
-        let expected = [104, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2];
+        assert_eq!(filled, 136);
+        let expected = [136, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256];
         for (index, value) in expected.into_iter().enumerate() {
             assert_eq!(field(&bytes, index), value, "field {index}");
         }
@@ -156,6 +187,14 @@ mod tests {
         assert_eq!(filled, 48);
         assert_eq!(field(&bytes, 0), 48);
         assert_eq!(field(&bytes, 5), 4);
+    }
+
+    #[test]
+    fn a_program_from_before_page_merging_gets_the_second_version() {
+        let (bytes, filled) = sample().to_bytes(MemStats::V2_SIZE);
+        assert_eq!(filled, 104);
+        assert_eq!(field(&bytes, 0), 104);
+        assert_eq!(field(&bytes, 12), 2);
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl UserBuffer {
     }
 }
 
-/// A non-empty run of whole pages in user space: what `UNMAP` and `PROTECT` act on.
+/// A non-empty run of whole pages in user space: what `UNMAP`, `PROTECT` and `MERGEABLE` act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRange {
     start: u64,
@@ -178,6 +178,16 @@ pub enum Request {
     /// the named program's, started as `SPAWN` starts one, with the argument bytes as they are. On failure
     /// the caller's program and memory are exactly as they were.
     Exec { name: UserBuffer, args: UserBuffer },
+    /// `MERGEABLE(addr, len)`: the checks of [`PageRange::new`], as for `UNMAP`. Like Linux's
+    /// `madvise(MADV_MERGEABLE)`, it marks the caller's anonymous memory in the range as a candidate for
+    /// page merging (KSM): the kernel's merging task may then find a page there identical to another
+    /// candidate page (of this task or any other) and map both to one read-only copy-on-write frame, or
+    /// map a page of zeros to the shared zero page. Nothing is merged during the call, and the task sees no
+    /// difference but in [`MemStats`]: a write to a merged page faults and gets a copy of its own (or the
+    /// frame back, if no one else holds it any longer), as after `FORK`. The kernel: any page of the range
+    /// outside the task's anonymous memory (`MAP`ped regions, the stack, the heap) is [`Error::NotMapped`],
+    /// and then nothing is marked. Marking a page twice is harmless. Returns 0.
+    Mergeable { range: PageRange },
 }
 
 /// The program name and argument string of `SPAWN` and `EXEC`: the lengths first, then the addresses.
@@ -244,6 +254,7 @@ impl Request {
                 let (name, args) = program_and_args(a0, a1, a2, a3)?;
                 Request::Exec { name, args }
             }
+            Syscall::Mergeable => Request::Mergeable { range: PageRange::new(a0, a1)? },
         };
         Ok(request)
     }
@@ -264,6 +275,7 @@ impl Request {
             Request::MemStats { .. } => Syscall::MemStats,
             Request::Fork => Syscall::Fork,
             Request::Exec { .. } => Syscall::Exec,
+            Request::Mergeable { .. } => Syscall::Mergeable,
         }
     }
 }

@@ -22,11 +22,12 @@ pub enum Syscall {
     MemStats = 11,
     Fork = 12,
     Exec = 13,
+    Mergeable = 14,
 }
 
 impl Syscall {
     /// Every call, in number order.
-    pub const ALL: [Syscall; 13] = [
+    pub const ALL: [Syscall; 14] = [
         Syscall::Write,
         Syscall::Exit,
         Syscall::GetPid,
@@ -40,6 +41,7 @@ impl Syscall {
         Syscall::MemStats,
         Syscall::Fork,
         Syscall::Exec,
+        Syscall::Mergeable,
     ];
 
     /// The value of `x8` that selects this call.
@@ -70,6 +72,7 @@ impl Syscall {
             Syscall::MemStats => "MEMSTATS",
             Syscall::Fork => "FORK",
             Syscall::Exec => "EXEC",
+            Syscall::Mergeable => "MERGEABLE",
         }
     }
 }
@@ -86,7 +89,7 @@ mod tests {
 
     #[test]
     fn numbers_are_the_documented_ones() {
-        let numbers: [(Syscall, u64); 13] = [
+        let numbers: [(Syscall, u64); 14] = [
             (Syscall::Write, 1),
             (Syscall::Exit, 2),
             (Syscall::GetPid, 3),
@@ -100,6 +103,7 @@ mod tests {
             (Syscall::MemStats, 11),
             (Syscall::Fork, 12),
             (Syscall::Exec, 13),
+            (Syscall::Mergeable, 14),
         ];
         for (call, number) in numbers {
             assert_eq!(call.number(), number, "{call}");
@@ -116,7 +120,7 @@ mod tests {
 
     #[test]
     fn other_numbers_are_no_call() {
-        for number in [0, 14, 0x100, u64::MAX, 1 << 32 | 1] {
+        for number in [0, 15, 0x100, u64::MAX, 1 << 32 | 1] {
             assert_eq!(Syscall::from_number(number), None, "{number:#x}");
         }
     }

@@ -28,6 +28,7 @@ pub mod addr;
 pub mod asid;
 pub mod cow;
 pub mod frame_table;
+pub mod ksm;
 pub mod regions;
 pub mod translation;
 

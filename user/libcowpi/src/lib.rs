@@ -6,7 +6,8 @@
 //! - [`console`]: [`print!`] and [`println!`] on the console (file descriptor 1);
 //! - [`task`]: [`exit`](task::exit), pid, yielding, sleeping, spawning, [`fork`](task::fork),
 //!   [`exec`](task::exec) and waiting for children;
-//! - [`memory`]: anonymous memory (`MAP`, `UNMAP`, `PROTECT`) and the kernel's memory counters;
+//! - [`memory`]: anonymous memory (`MAP`, `UNMAP`, `PROTECT`), opting it into page merging (`MERGEABLE`)
+//!   and the kernel's memory counters;
 //! - [`entry!`]: the `_start` the kernel jumps to, which calls the program's `main(args: &str) -> i32` and
 //!   exits with what it returns;
 //! - a panic handler that prints the message and exits with [`PANIC_EXIT_CODE`](abi::status::PANIC_EXIT_CODE)

@@ -1,8 +1,10 @@
-//! Anonymous memory and the kernel's memory counters: `MAP`, `UNMAP`, `PROTECT` and `MEMSTATS`.
+//! Anonymous memory and the kernel's memory counters: `MAP`, `UNMAP`, `PROTECT`, `MERGEABLE` and
+//! `MEMSTATS`.
 //!
 //! [`map`] is safe: it hands out memory nothing refers to yet. [`unmap`] and [`protect`] are not, because
 //! taking memory away (or its write permission) under a live Rust reference breaks what the compiler was
-//! promised about that reference; the caller has to know that no reference is left.
+//! promised about that reference; the caller has to know that no reference is left. [`mergeable`] is safe
+//! again: merging never changes what the memory holds, only which frame holds it.
 
 use cowpi_abi::{Error, MemStats, Prot, Syscall};
 
@@ -43,6 +45,17 @@ pub unsafe fn protect(addr: *mut u8, len: usize, prot: Prot) -> Result<(), Error
     let args = [addr as u64, len as u64, prot.bits(), 0, 0, 0];
     // SAFETY: the caller vouches for every reference into the range.
     unsafe { syscall::call(Syscall::Protect, args) }.map(drop)
+}
+
+/// Marks this task's anonymous memory in the pages covering `len` bytes from `addr` (page-aligned) as
+/// candidates for page merging (KSM), like `madvise(MADV_MERGEABLE)`. If the kernel's merging task is on,
+/// it may later map such a page to one frame shared with identical pages (here or in other tasks), or to
+/// the shared zero page if it holds only zeros; a write then takes a copy again, copy-on-write. Every page
+/// must be anonymous memory of this task (`MAP`ped, the stack or the heap), else [`Error::NotMapped`].
+pub fn mergeable(addr: *const u8, len: usize) -> Result<(), Error> {
+    // SAFETY: MERGEABLE neither reads nor writes the memory, nor changes what a read of it returns: a
+    // merged page holds the same bytes, and a write to it is resolved by the kernel before it happens.
+    unsafe { syscall::call(Syscall::Mergeable, [addr as u64, len as u64, 0, 0, 0, 0]) }.map(drop)
 }
 
 /// The kernel's memory counters for the machine and this task. A kernel older than this library fills

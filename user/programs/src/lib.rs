@@ -2,11 +2,11 @@
 //! embedded in the kernel under its file name.
 //!
 //! - [`checks`]: the one-line-per-check report of the programs that test the kernel (`syscalls`,
-//!   `memory`, `forktest`, `zeropage`), and their exit status.
+//!   `memory`, `forktest`, `zeropage`, `ksmfill`), and their exit status.
 //! - [`args`]: reading numbers from the argument string.
 //! - [`region`]: mapped pages filled with a pattern that tells who wrote each word, for the copy-on-write
 //!   programs.
-//! - [`stats`]: reading and printing `MEMSTATS`.
+//! - [`stats`]: reading and printing `MEMSTATS`, page-merging counters included.
 #![no_std]
 
 pub mod args;

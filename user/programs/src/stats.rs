@@ -1,4 +1,4 @@
-//! Reading and printing `MEMSTATS` in the programs that watch copy-on-write at work.
+//! Reading and printing `MEMSTATS` in the programs that watch copy-on-write and page merging at work.
 
 use cowpi_user::{MemStats, memory, println};
 
@@ -16,17 +16,23 @@ pub fn now() -> MemStats {
     }
 }
 
-/// Checks that the kernel fills the whole structure, copy-on-write counters included (an older kernel
+/// Checks that the kernel fills the structure at least up to the copy-on-write counters (an older kernel
 /// fills only the first version, see `MemStats::V1_SIZE`), and says whether it does.
 pub fn has_copy_on_write_counters(checks: &mut Checks) -> bool {
+    has_version(checks, "MEMSTATS has the copy-on-write counters", MemStats::V2_SIZE)
+}
+
+/// Checks that the kernel fills the whole structure, page-merging (KSM) counters included (a kernel from
+/// before page merging fills only up to `MemStats::V2_SIZE`), and says whether it does.
+pub fn has_ksm_counters(checks: &mut Checks) -> bool {
+    has_version(checks, "MEMSTATS has the page-merging counters", MemStats::SIZE)
+}
+
+/// Checks that `MEMSTATS` fills at least `expected` bytes.
+fn has_version(checks: &mut Checks, what: &str, expected: usize) -> bool {
     let size = memory::memstats().map(|stats| stats.size);
-    let complete = size == Ok(MemStats::SIZE as u64);
-    let expected = MemStats::SIZE;
-    checks.check(
-        "MEMSTATS has the copy-on-write counters",
-        complete,
-        format_args!("it filled {size:?} bytes of {expected}"),
-    );
+    let complete = size.is_ok_and(|size| size >= expected as u64);
+    checks.check(what, complete, format_args!("it filled {size:?} bytes of {expected}"));
     complete
 }
 
@@ -52,5 +58,19 @@ pub fn show(program: &str, when: &str, stats: &MemStats) {
     println!(
         "{program}: {when}: this task: {} pages resident = {} shared + {} private; {} map the zero page",
         stats.resident_pages, stats.shared_pages, stats.private_pages, stats.zero_pages
+    );
+}
+
+/// Prints the page-merging (KSM) counters of `stats` on one line starting with `program: when:`.
+pub fn show_ksm(program: &str, when: &str, stats: &MemStats) {
+    println!(
+        "{program}: {when}: ksm: {} pages shared, {} sharing, {} full scans, {} zero pages merged; \
+         {} of {} frames free",
+        stats.ksm_pages_shared,
+        stats.ksm_pages_sharing,
+        stats.ksm_full_scans,
+        stats.ksm_zero_pages_merged,
+        stats.frames_free,
+        stats.frames_total
     );
 }

@@ -21,7 +21,7 @@ const DATA: u64 = 0x40_2000;
 
 #[test]
 fn unknown_numbers_are_no_such_syscall() {
-    for number in [0, 14, 1000, u64::MAX] {
+    for number in [0, 15, 1000, u64::MAX] {
         assert_eq!(Request::decode(number, [0; 6]), Err(Error::NoSuchSyscall), "{number}");
     }
 }
@@ -208,6 +208,41 @@ fn unmap_and_protect_use_page_ranges() {
 }
 
 #[test]
+fn mergeable_checks_like_unmap() {
+    let range = PageRange::new(DATA, 2 * PAGE_SIZE).unwrap();
+    assert_eq!(decode(Syscall::Mergeable, &[DATA, 2 * PAGE_SIZE]), Ok(Request::Mergeable { range }));
+    assert_eq!(
+        decode(Syscall::Mergeable, &[DATA, PAGE_SIZE + 1]),
+        Ok(Request::Mergeable { range }),
+        "the length is rounded up to whole pages"
+    );
+    assert_eq!(decode(Syscall::Mergeable, &[DATA + 1, PAGE_SIZE]), Err(Error::InvalidArgument));
+    assert_eq!(decode(Syscall::Mergeable, &[DATA, 0]), Err(Error::InvalidArgument));
+    assert_eq!(decode(Syscall::Mergeable, &[KERNEL_SPACE_START, PAGE_SIZE]), Err(Error::BadAddress));
+    // Every argument register the same way gives the same answer as UNMAP.
+    let cases = [
+        [DATA, PAGE_SIZE],
+        [DATA + 8, 8],
+        [DATA, 0],
+        [DATA, u64::MAX],
+        [KERNEL_SPACE_START, PAGE_SIZE],
+        [USER_VA_LIMIT - PAGE_SIZE, PAGE_SIZE + 1],
+        [USER_VA_LIMIT - PAGE_SIZE, PAGE_SIZE],
+    ];
+    for args in cases {
+        let unmap = decode(Syscall::Unmap, &args).map(|r| match r {
+            Request::Unmap { range } => range,
+            other => panic!("{other:?}"),
+        });
+        let mergeable = decode(Syscall::Mergeable, &args).map(|r| match r {
+            Request::Mergeable { range } => range,
+            other => panic!("{other:?}"),
+        });
+        assert_eq!(unmap, mergeable, "{args:x?}");
+    }
+}
+
+#[test]
 fn memstats_writes_at_most_what_this_version_knows() {
     let size = MemStats::SIZE as u64;
     assert_eq!(
@@ -254,7 +289,7 @@ fn check_promises(request: &Request) -> Result<(), TestCaseError> {
             prop_assert!((1..=USER_VA_LIMIT / PAGE_SIZE).contains(pages));
             prop_assert!(!prot.is_writable_and_executable());
         }
-        Request::Unmap { range } => prop_assert!(page_range(range)),
+        Request::Unmap { range } | Request::Mergeable { range } => prop_assert!(page_range(range)),
         Request::Protect { range, prot } => {
             prop_assert!(page_range(range));
             prop_assert!(!prot.is_writable_and_executable());

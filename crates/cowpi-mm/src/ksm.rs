@@ -1,0 +1,165 @@
+//! Kernel same-page merging (KSM): the bookkeeping, without the hardware.
+//!
+//! The kernel's scanner visits the mergeable pages of every task, one full pass after another, and asks
+//! this book what each page is: *volatile* if its checksum changed since the page's previous visit (it is
+//! being written: merging it would only be undone), else a candidate. A candidate meets the others through
+//! two structures, as in Linux's `mm/ksm.c`:
+//!
+//! - the **stable** set: frames already merged (read-only, shared copy-on-write), by checksum; they stay
+//!   until no mapping uses them;
+//! - the **unstable** set: unchanged, not yet merged pages seen in this pass, by checksum; it is rebuilt
+//!   every pass, because its pages may change at any time.
+//!
+//! A checksum match is never proof: the kernel compares the full 4 KiB before it merges anything. The
+//! book only says which frames to compare with; it never touches memory, so the host tests drive it with
+//! any checksums they like, including all-equal ones.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use crate::addr::Frame;
+
+/// A page's checksum (XXH3-64 in the kernel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Checksum(pub u64);
+
+/// What the scanner should do with a page it just checksummed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observation {
+    /// First seen, or changed since its last visit: leave it alone this pass.
+    Volatile,
+    /// Unchanged since its last visit: look for a page to merge with.
+    Unchanged,
+}
+
+/// Counters of the last completed pass and of all time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KsmCounters {
+    pub full_scans: u64,
+    pub pages_scanned: u64,
+    /// Volatile pages seen in the last completed pass.
+    pub pages_volatile: u64,
+    /// Pages left in the unstable set at the end of the last completed pass.
+    pub pages_unshared: u64,
+    pub zero_pages_merged: u64,
+}
+
+/// The scanner's memory between visits. `K` names a page (the kernel uses task id and page number).
+pub struct KsmBook<K> {
+    previous: BTreeMap<K, Checksum>,
+    stable: BTreeMap<Checksum, Vec<Frame>>,
+    unstable: BTreeMap<Checksum, Vec<(K, Frame)>>,
+    /// Volatile pages seen so far in the current pass.
+    volatile_this_pass: u64,
+    counters: KsmCounters,
+}
+
+impl<K: Ord + Copy> Default for KsmBook<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Ord + Copy> KsmBook<K> {
+    pub const fn new() -> KsmBook<K> {
+        KsmBook {
+            previous: BTreeMap::new(),
+            stable: BTreeMap::new(),
+            unstable: BTreeMap::new(),
+            volatile_this_pass: 0,
+            counters: KsmCounters {
+                full_scans: 0,
+                pages_scanned: 0,
+                pages_volatile: 0,
+                pages_unshared: 0,
+                zero_pages_merged: 0,
+            },
+        }
+    }
+
+    /// Records the page's checksum at this visit and says whether it changed since the last one.
+    pub fn observe(&mut self, key: K, checksum: Checksum) -> Observation {
+        self.counters.pages_scanned += 1;
+        match self.previous.insert(key, checksum) {
+            Some(before) if before == checksum => Observation::Unchanged,
+            _ => {
+                self.volatile_this_pass += 1;
+                Observation::Volatile
+            }
+        }
+    }
+
+    /// Stable frames whose contents had this checksum, to compare with, in order.
+    pub fn stable_candidates(&self, checksum: Checksum) -> Vec<Frame> {
+        self.stable.get(&checksum).cloned().unwrap_or_default()
+    }
+
+    /// A page of this pass with the same checksum, taken out of the unstable set (the caller merges with
+    /// it, or puts it back with [`KsmBook::add_unstable`] if the bytes differ).
+    pub fn take_unstable(&mut self, checksum: Checksum) -> Option<(K, Frame)> {
+        let pages = self.unstable.get_mut(&checksum)?;
+        let taken = pages.pop();
+        if pages.is_empty() {
+            self.unstable.remove(&checksum);
+        }
+        taken
+    }
+
+    pub fn add_unstable(&mut self, key: K, frame: Frame, checksum: Checksum) {
+        self.unstable.entry(checksum).or_default().push((key, frame));
+    }
+
+    /// A frame that now backs merged pages.
+    pub fn add_stable(&mut self, frame: Frame, checksum: Checksum) {
+        self.stable.entry(checksum).or_default().push(frame);
+    }
+
+    /// Every stable frame.
+    pub fn stable_frames(&self) -> impl Iterator<Item = Frame> + '_ {
+        self.stable.values().flatten().copied()
+    }
+
+    /// Drops the stable frames `keep` refuses (no mapping uses them any more); returns them so the caller
+    /// can release its hold.
+    pub fn prune_stable(&mut self, mut keep: impl FnMut(Frame) -> bool) -> Vec<Frame> {
+        let mut dropped = Vec::new();
+        self.stable.retain(|_, frames| {
+            frames.retain(|&frame| {
+                let kept = keep(frame);
+                if !kept {
+                    dropped.push(frame);
+                }
+                kept
+            });
+            !frames.is_empty()
+        });
+        dropped
+    }
+
+    pub fn note_zero_page_merge(&mut self) {
+        self.counters.zero_pages_merged += 1;
+    }
+
+    /// Ends a full pass: the unstable set starts again empty, and pages `alive` no longer knows (their task
+    /// or mapping is gone) are forgotten.
+    pub fn end_pass(&mut self, mut alive: impl FnMut(K) -> bool) {
+        self.counters.full_scans += 1;
+        self.counters.pages_unshared = self.unstable.values().map(|pages| pages.len() as u64).sum();
+        self.counters.pages_volatile = self.volatile_this_pass;
+        self.volatile_this_pass = 0;
+        self.unstable.clear();
+        self.previous.retain(|&key, _| alive(key));
+    }
+
+    pub fn counters(&self) -> KsmCounters {
+        self.counters
+    }
+
+    /// Stable frames held.
+    pub fn pages_shared(&self) -> u64 {
+        self.stable.values().map(|frames| frames.len() as u64).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests;

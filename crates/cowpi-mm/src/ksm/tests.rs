@@ -1,0 +1,73 @@
+use super::*;
+
+type Key = (u32, u64);
+
+#[test]
+fn a_page_is_volatile_until_it_keeps_its_checksum() {
+    let mut book = KsmBook::<Key>::new();
+    assert_eq!(book.observe((1, 7), Checksum(10)), Observation::Volatile);
+    assert_eq!(book.observe((1, 7), Checksum(10)), Observation::Unchanged);
+    assert_eq!(book.observe((1, 7), Checksum(11)), Observation::Volatile);
+    assert_eq!(book.observe((1, 7), Checksum(11)), Observation::Unchanged);
+    assert_eq!(book.counters().pages_scanned, 4);
+}
+
+#[test]
+fn the_unstable_set_pairs_pages_and_is_rebuilt_every_pass() {
+    let mut book = KsmBook::<Key>::new();
+    book.add_unstable((1, 1), Frame::from_number(100), Checksum(5));
+    assert_eq!(book.take_unstable(Checksum(6)), None);
+    assert_eq!(book.take_unstable(Checksum(5)), Some(((1, 1), Frame::from_number(100))));
+    assert_eq!(book.take_unstable(Checksum(5)), None);
+    book.add_unstable((1, 2), Frame::from_number(101), Checksum(5));
+    book.add_unstable((1, 3), Frame::from_number(102), Checksum(9));
+    book.end_pass(|_| true);
+    assert_eq!(book.counters().pages_unshared, 2);
+    assert_eq!(book.take_unstable(Checksum(5)), None, "the unstable set survived a pass");
+}
+
+#[test]
+fn stable_frames_stay_until_pruned() {
+    let mut book = KsmBook::<Key>::new();
+    book.add_stable(Frame::from_number(1), Checksum(3));
+    book.add_stable(Frame::from_number(2), Checksum(3));
+    book.end_pass(|_| true);
+    assert_eq!(book.stable_candidates(Checksum(3)), [Frame::from_number(1), Frame::from_number(2)]);
+    let dropped = book.prune_stable(|frame| frame.number() == 2);
+    assert_eq!(dropped, [Frame::from_number(1)]);
+    assert_eq!(book.pages_shared(), 1);
+    assert_eq!(book.prune_stable(|_| false), [Frame::from_number(2)]);
+    assert!(book.stable_candidates(Checksum(3)).is_empty());
+}
+
+#[test]
+fn equal_checksums_only_propose_candidates() {
+    // Every page has the same checksum: the book proposes every earlier page, and nothing else decides.
+    let mut book = KsmBook::<Key>::new();
+    for page in 0..4 {
+        book.observe((1, page), Checksum(0));
+        assert_eq!(book.observe((1, page), Checksum(0)), Observation::Unchanged);
+        book.add_unstable((1, page), Frame::from_number(page), Checksum(0));
+    }
+    let mut proposed = 0;
+    while book.take_unstable(Checksum(0)).is_some() {
+        proposed += 1;
+    }
+    assert_eq!(proposed, 4);
+}
+
+#[test]
+fn forgotten_pages_start_over_as_volatile() {
+    let mut book = KsmBook::<Key>::new();
+    book.observe((1, 1), Checksum(1));
+    book.observe((2, 1), Checksum(1));
+    book.end_pass(|(task, _)| task != 2);
+    assert_eq!(book.counters().pages_volatile, 2);
+    assert_eq!(book.observe((1, 1), Checksum(1)), Observation::Unchanged);
+    assert_eq!(
+        book.observe((2, 1), Checksum(1)),
+        Observation::Volatile,
+        "an exited task's page was remembered"
+    );
+    assert_eq!(book.counters().full_scans, 1);
+}

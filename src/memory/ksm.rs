@@ -1,0 +1,283 @@
+//! Kernel same-page merging: a kernel task that finds identical pages and keeps one copy of each.
+//!
+//! Every `sleep_ms` the scanner task checksums up to `pages_to_scan` pages (XXH3-64: the fastest of the
+//! xxHash family on 64-bit machines, with NEON on AArch64, and a checksum only has to tell pages apart
+//! quickly, not resist attacks) of the tasks that asked for it (`MERGEABLE`), or of every task in `ksm mode
+//! all`. The bookkeeping (volatile pages, the stable and unstable sets) is `cowpi_mm::ksm::KsmBook`,
+//! host-tested; this file does the memory work, all of it under the scheduler lock:
+//!
+//! - only private, writable pages are candidates (a frame with other holders is shared already, or in
+//!   use by the kernel);
+//! - before comparing, the candidate is write-protected (mapped read-only with the COW bit, its TLB entry
+//!   invalidated), and after the full 4 KiB byte comparison the kernel checks that the mapping still
+//!   holds the same frame, read-only: nothing can have written between the compare and the switch;
+//! - a merge maps the page read-only with the KSM-merged bit onto the kept frame (break-before-make) and
+//!   frees the duplicate; a page of zeros goes onto the shared zero page instead;
+//! - the scanner holds one reference on every stable frame, and lets go of it once no mapping uses it;
+//! - a write to a merged page takes the ordinary copy-on-write fault: the writer gets a private copy.
+
+use alloc::collections::VecDeque;
+
+use cowpi_mm::ksm::{Checksum, KsmBook, KsmCounters, Observation};
+use cowpi_mm::{Frame, PAGE_SIZE, Page, PageFlags};
+
+use super::{frame_pointer, frames, zero_page};
+use crate::sync::IrqSafeLock;
+use crate::task::scheduler::{self, TaskSpaces};
+use crate::task::{self, Pid};
+
+/// What a page is called across scans: its task and page number.
+type PageKey = (u32, u64);
+
+/// The tunables `ksm set` changes.
+#[derive(Debug, Clone, Copy)]
+pub struct Tunables {
+    pub run: bool,
+    pub sleep_ms: u64,
+    pub pages_to_scan: usize,
+    /// Scan every task's anonymous memory, not only what `MERGEABLE` marked.
+    pub all: bool,
+    /// Testing only: every page gets the same checksum, so only the byte comparison tells them apart.
+    pub constant_checksum: bool,
+}
+
+struct Ksm {
+    tunables: Tunables,
+    book: KsmBook<PageKey>,
+    /// The pages left to visit in this pass.
+    queue: VecDeque<(Pid, Page)>,
+    in_pass: bool,
+}
+
+static KSM: IrqSafeLock<Ksm> = IrqSafeLock::new(Ksm {
+    tunables: Tunables { run: false, sleep_ms: 20, pages_to_scan: 100, all: false, constant_checksum: false },
+    book: KsmBook::new(),
+    queue: VecDeque::new(),
+    in_pass: false,
+});
+
+pub fn tunables() -> Tunables {
+    KSM.lock(|k| k.tunables)
+}
+
+pub fn set_tunables(f: impl FnOnce(&mut Tunables)) {
+    KSM.lock(|k| f(&mut k.tunables));
+}
+
+/// The counters `ksm status` shows, besides the tunables.
+pub struct Status {
+    pub counters: KsmCounters,
+    /// Stable frames in use.
+    pub pages_shared: u64,
+    /// Mappings of stable frames beyond one per frame: pages saved.
+    pub pages_sharing: u64,
+}
+
+pub fn status() -> Status {
+    KSM.lock(|k| {
+        let mappings: u64 = k
+            .book
+            .stable_frames()
+            .map(|frame| u64::from(frames::with_table(|t| t.refcount(frame)).unwrap_or(1).saturating_sub(1)))
+            .sum();
+        let pages_shared = k.book.pages_shared();
+        Status {
+            counters: k.book.counters(),
+            pages_shared,
+            pages_sharing: mappings.saturating_sub(pages_shared),
+        }
+    })
+}
+
+/// The frames the scanner holds a reference on (the stable ones), for the memory audit.
+pub fn for_each_held_frame(mut f: impl FnMut(Frame)) {
+    KSM.lock(|k| k.book.stable_frames().for_each(&mut f));
+}
+
+/// Starts the scanner task. It sleeps `sleep_ms` between batches and scans only while `run` is set.
+pub fn start_scanner() {
+    task::spawn_kernel("ksmd", || {
+        loop {
+            let Tunables { run, sleep_ms, pages_to_scan, .. } = tunables();
+            if run {
+                scan(pages_to_scan);
+            }
+            task::sleep(sleep_ms.max(1));
+        }
+    });
+}
+
+/// Runs `passes` full passes now, in the calling task (`ksm scan`, and the tests).
+pub fn scan_full_passes(passes: u64) {
+    let target = KSM.lock(|k| k.book.counters().full_scans) + passes;
+    while KSM.lock(|k| k.book.counters().full_scans) < target {
+        scan(256);
+    }
+}
+
+fn frame_bytes(frame: Frame) -> &'static [u8] {
+    // SAFETY: callers pass frames held by a mapping or by the scanner, under the scheduler lock, so the
+    // frame stays allocated while read; it lies in the linear map.
+    unsafe { core::slice::from_raw_parts(frame_pointer(frame), PAGE_SIZE) }
+}
+
+fn checksum(frame: Frame, constant: bool) -> Checksum {
+    if constant { Checksum(0) } else { Checksum(xxhash_rust::xxh3::xxh3_64(frame_bytes(frame))) }
+}
+
+fn refcount(frame: Frame) -> u32 {
+    frames::with_table(|t| t.refcount(frame)).unwrap_or(0)
+}
+
+/// A page the scanner may merge: mapped, private (one holder), writable.
+fn candidate(spaces: &mut TaskSpaces, pid: Pid, page: Page) -> Option<(Frame, PageFlags)> {
+    let (frame, flags) = spaces.space(pid)?.translate_page(page)?;
+    (flags.writable && !flags.executable && refcount(frame) == 1).then_some((frame, flags))
+}
+
+fn merged_flags(flags: PageFlags) -> PageFlags {
+    PageFlags { writable: false, cow: false, zero_page: false, ksm_merged: true, ..flags }
+}
+
+/// Scans up to `budget` pages, continuing the current pass or starting a new one.
+fn scan(budget: usize) {
+    KSM.lock(|k| {
+        scheduler::with_task_spaces(|spaces| {
+            for _ in 0..budget {
+                let Some((pid, page)) = k.queue.pop_front() else {
+                    if k.in_pass {
+                        end_pass(k, spaces);
+                        return;
+                    }
+                    k.in_pass = true;
+                    let all = k.tunables.all;
+                    for pid in spaces.pids() {
+                        if let Some(space) = spaces.space(pid) {
+                            k.queue.extend(space.merge_candidates(all).into_iter().map(|page| (pid, page)));
+                        }
+                    }
+                    continue;
+                };
+                visit(k, spaces, pid, page);
+            }
+        });
+    });
+}
+
+fn end_pass(k: &mut Ksm, spaces: &mut TaskSpaces) {
+    k.in_pass = false;
+    let alive: alloc::vec::Vec<Pid> = spaces.pids();
+    k.book.end_pass(|(pid, _)| alive.contains(&Pid(pid)));
+    // A stable frame only the scanner still holds is no longer shared by anyone: let it go.
+    for frame in k.book.prune_stable(|frame| refcount(frame) > 1) {
+        let _ = frames::release(frame);
+    }
+}
+
+fn visit(k: &mut Ksm, spaces: &mut TaskSpaces, pid: Pid, page: Page) {
+    let Some((frame, flags)) = candidate(spaces, pid, page) else { return };
+    let sum = checksum(frame, k.tunables.constant_checksum);
+    let key = (pid.0, page.number());
+    if k.book.observe(key, sum) == Observation::Volatile {
+        return;
+    }
+    let Some(space) = spaces.space(pid) else { return };
+    // Write-protect first: from here on a write by the task faults (and is resolved as a COW reuse,
+    // changing the mapping), so an unchanged mapping after the comparison proves the bytes compared are
+    // the bytes merged.
+    if !space.set_page_flags(page, flags.copy_on_write()) {
+        return;
+    }
+    let unchanged = |space: &mut crate::memory::address_space::AddressSpace| {
+        space.translate_page(page).is_some_and(|(f, now)| f == frame && !now.writable)
+    };
+
+    if frame_bytes(frame).iter().all(|&b| b == 0) {
+        let zero = zero_page::frame();
+        if unchanged(space) && frames::share(zero).is_ok() {
+            let zero_flags = PageFlags { writable: false, cow: false, zero_page: true, ..flags };
+            if space.replace_page(page, zero, zero_flags) {
+                let _ = frames::release(frame);
+                k.book.note_zero_page_merge();
+                return;
+            }
+            let _ = frames::release(zero);
+        }
+        space.set_page_flags(page, flags);
+        return;
+    }
+
+    for stable in k.book.stable_candidates(sum) {
+        if frame_bytes(frame) == frame_bytes(stable) && unchanged(space) && frames::share(stable).is_ok() {
+            if space.replace_page(page, stable, merged_flags(flags)) {
+                let _ = frames::release(frame);
+                return;
+            }
+            let _ = frames::release(stable);
+        }
+    }
+
+    match k.book.take_unstable(sum) {
+        Some(((other_pid, other_number), other_frame)) if (other_pid, other_number) != key => {
+            let other_page = Page::from_number(other_number);
+            if !merge_pair(spaces, (pid, page, frame, flags), (Pid(other_pid), other_page, other_frame)) {
+                k.book.add_unstable((other_pid, other_number), other_frame, sum);
+                k.book.add_unstable(key, frame, sum);
+                restore(spaces, pid, page, frame, flags);
+            } else {
+                k.book.add_stable(other_frame, sum);
+            }
+        }
+        _ => {
+            k.book.add_unstable(key, frame, sum);
+            restore(spaces, pid, page, frame, flags);
+        }
+    }
+}
+
+/// Gives a write-protected candidate its write permission back, if it still maps the same frame.
+fn restore(spaces: &mut TaskSpaces, pid: Pid, page: Page, frame: Frame, flags: PageFlags) {
+    if let Some(space) = spaces.space(pid)
+        && space.translate_page(page).is_some_and(|(f, now)| f == frame && now.cow)
+    {
+        space.set_page_flags(page, flags);
+    }
+}
+
+/// Merges the (write-protected) page `ours` with `theirs` from the unstable set, whose frame becomes the
+/// stable one. False if the other page changed or the bytes differ; then nothing was merged.
+fn merge_pair(
+    spaces: &mut TaskSpaces,
+    (pid, page, frame, _flags): (Pid, Page, Frame, PageFlags),
+    (other_pid, other_page, other_frame): (Pid, Page, Frame),
+) -> bool {
+    let Some((current, other_flags)) = candidate(spaces, other_pid, other_page) else { return false };
+    if current != other_frame || frame_bytes(frame) != frame_bytes(other_frame) {
+        return false;
+    }
+    // The other page becomes read-only and merged on its own frame; the scanner takes its hold.
+    let Some(other_space) = spaces.space(other_pid) else { return false };
+    if !other_space.set_page_flags(other_page, merged_flags(other_flags))
+        || frames::share(other_frame).is_err()
+    {
+        return false;
+    }
+    // Compare again now that neither page can change, then move ours onto the other frame.
+    let Some(space) = spaces.space(pid) else { return false };
+    let still_ours = space.translate_page(page).is_some_and(|(f, now)| f == frame && !now.writable);
+    if still_ours && frame_bytes(frame) == frame_bytes(other_frame) && frames::share(other_frame).is_ok() {
+        if let Some((_, flags)) = space.translate_page(page)
+            && space.replace_page(page, other_frame, merged_flags(flags))
+        {
+            let _ = frames::release(frame);
+            return true;
+        }
+        let _ = frames::release(other_frame);
+    }
+    // Undo: the other page is writable again and the scanner lets go.
+    if let Some(other_space) = spaces.space(other_pid) {
+        other_space.set_page_flags(other_page, other_flags);
+    }
+    let _ = frames::release(other_frame);
+    false
+}

@@ -1,0 +1,186 @@
+//! Same-page merging through the scanner, driven pass by pass (`ksm::scan_full_passes`) so the results do
+//! not depend on timing; the background scanner stays off except in the test that checks it does nothing.
+//! The pages come from `ksmfill` tasks, which check their own bytes until they exit.
+
+use cowpi_abi::ExitStatus;
+
+use crate::memory::{frames, ksm};
+use crate::task::{self, Pid};
+use crate::{check, check_eq, check_ok, kernel_test, programs};
+
+fn start(args: &str) -> Result<Pid, crate::ktest::TestFailure> {
+    let program = check_ok!(programs::find("ksmfill").ok_or("no ksmfill"));
+    Ok(check_ok!(task::user::spawn(program, args.as_bytes())))
+}
+
+fn finish(pid: Pid) -> Result<Option<ExitStatus>, crate::ktest::TestFailure> {
+    let (_, status) = check_ok!(task::wait(Some(pid)));
+    Ok(ExitStatus::from_raw(status))
+}
+
+/// Waits for the tasks to fill their pages (they sleep once done), runs `passes` full passes and returns
+/// the merging counters' change: (pages_sharing, zero_pages_merged).
+fn merge(passes: u64) -> (u64, u64) {
+    task::sleep(150);
+    let before = ksm::status();
+    ksm::scan_full_passes(passes);
+    let after = ksm::status();
+    (
+        after.pages_sharing.saturating_sub(before.pages_sharing),
+        after.counters.zero_pages_merged - before.counters.zero_pages_merged,
+    )
+}
+
+/// Waits for every task, checks each exited 0, then lets the scanner drop its now unused stable frames
+/// and checks every frame came back.
+fn finish_all(pids: &[Pid], free_before: usize) -> crate::ktest::TestResult {
+    for &pid in pids {
+        check_eq!(finish(pid)?, Some(ExitStatus::Exited(0)));
+    }
+    ksm::scan_full_passes(1);
+    check_eq!(ksm::status().pages_shared, 0);
+    check_eq!(frames::counters().free, free_before);
+    Ok(())
+}
+
+kernel_test! {
+    /// 64 identical pages in each of two tasks end up on one frame within two full scans.
+    fn identical_pages_merge_within_two_scans() -> TestResult {
+        let free_before = frames::counters().free;
+        let pids = [start("same 64 1500")?, start("same 64 1500")?];
+        task::sleep(150);
+        let free_filled = frames::counters().free;
+        let (sharing, _) = merge(2);
+        check_eq!(sharing, 127);
+        check_eq!(ksm::status().pages_shared, 1);
+        check!(frames::counters().free >= free_filled + 127, "merging freed too few frames");
+        finish_all(&pids, free_before)
+    }
+}
+
+kernel_test! {
+    fn unique_pages_are_never_merged() -> TestResult {
+        let free_before = frames::counters().free;
+        let pids = [start("unique 64 1000")?, start("unique 64 1000")?];
+        check_eq!(merge(3), (0, 0));
+        finish_all(&pids, free_before)
+    }
+}
+
+kernel_test! {
+    /// Even when every checksum is equal, pages whose bytes differ are never merged: the byte comparison
+    /// decides, not the checksum.
+    fn equal_checksums_never_merge_different_pages() -> TestResult {
+        let free_before = frames::counters().free;
+        ksm::set_tunables(|t| t.constant_checksum = true);
+        let pids = [start("unique 32 1000")?, start("unique 32 1000")?];
+        let result = merge(3);
+        ksm::set_tunables(|t| t.constant_checksum = false);
+        check_eq!(result, (0, 0));
+        finish_all(&pids, free_before)
+    }
+}
+
+kernel_test! {
+    /// The task rewrites its pages every 5 ms, all with the same bytes at any moment: only their
+    /// volatility keeps them from being merged. The passes are 20 ms apart, as the scanner's are.
+    fn a_page_rewritten_between_scans_is_never_merged() -> TestResult {
+        let free_before = frames::counters().free;
+        let pids = [start("volatile-same 16 1200")?];
+        task::sleep(150);
+        let before = ksm::status();
+        for _ in 0..4 {
+            ksm::scan_full_passes(1);
+            check!(ksm::status().counters.pages_volatile > 0, "a pass saw no page changing");
+            task::sleep(20);
+        }
+        check_eq!(ksm::status().pages_sharing, before.pages_sharing);
+        finish_all(&pids, free_before)
+    }
+}
+
+kernel_test! {
+    fn zero_filled_pages_go_to_the_zero_page() -> TestResult {
+        let free_before = frames::counters().free;
+        let pids = [start("zero 64 1000")?];
+        let (_, zero_merged) = merge(2);
+        check_eq!(zero_merged, 64);
+        finish_all(&pids, free_before)
+    }
+}
+
+kernel_test! {
+    /// A write to a merged page gives the writer a private copy (the COW fault); the other sharers keep
+    /// their bytes (each `ksmfill` checks its own).
+    fn writing_a_merged_page_unmerges_only_the_writer() -> TestResult {
+        let free_before = frames::counters().free;
+        let pids = [start("same 16 1500 write")?, start("same 16 1500")?, start("same 16 1500")?];
+        let (sharing, _) = merge(2);
+        check_eq!(sharing, 47);
+        finish_all(&pids, free_before)
+    }
+}
+
+kernel_test! {
+    /// Tasks that exit in the middle of a pass leave nothing behind (the audit after the test checks
+    /// every frame's holders).
+    fn tasks_exiting_mid_scan_leave_the_audit_clean() -> TestResult {
+        let free_before = frames::counters().free;
+        let pids = [start("same 32 300")?, start("same 32 300")?];
+        task::sleep(150);
+        ksm::scan_full_passes(1);
+        for &pid in &pids {
+            check_eq!(finish(pid)?, Some(ExitStatus::Exited(0)));
+        }
+        ksm::scan_full_passes(2);
+        check_eq!(ksm::status().pages_shared, 0);
+        check_eq!(frames::counters().free, free_before);
+        Ok(())
+    }
+}
+
+kernel_test! {
+    /// With KSM off the background scanner merges nothing, however long the pages sit still.
+    fn ksm_off_means_no_merging() -> TestResult {
+        let free_before = frames::counters().free;
+        check!(!ksm::tunables().run, "KSM is on");
+        let before = ksm::status();
+        let pids = [start("same 32 600")?, start("same 32 600")?];
+        task::sleep(400);
+        check_eq!(ksm::status().counters.full_scans, before.counters.full_scans);
+        check_eq!(ksm::status().pages_sharing, before.pages_sharing);
+        finish_all(&pids, free_before)
+    }
+}
+
+kernel_test! {
+    /// With every task's memory in scope (`ksm mode all`), the scanner runs pass after pass while a task
+    /// forks and its children write copy-on-write pages: every task still sees exactly its own bytes
+    /// (`forktest` checks), and the audit afterwards is clean.
+    fn forking_tasks_under_a_busy_scanner_keep_their_data() -> TestResult {
+        let free_before = frames::counters().free;
+        ksm::set_tunables(|t| t.all = true);
+        let program = check_ok!(programs::find("forktest").ok_or("no forktest"));
+        let pids = [
+            check_ok!(task::user::spawn(program, b"isolation 256")),
+            check_ok!(task::user::spawn(program, b"generations")),
+        ];
+        let running = |pid: Pid| {
+            task::tasks_snapshot().iter().any(|t| t.pid == pid && !matches!(t.state, task::State::Exited(_)))
+        };
+        let mut passes = 0;
+        while pids.iter().any(|&pid| running(pid)) && passes < 2000 {
+            ksm::scan_full_passes(1);
+            passes += 1;
+            task::sleep(2);
+        }
+        ksm::set_tunables(|t| t.all = false);
+        for pid in pids {
+            check_eq!(finish(pid)?, Some(ExitStatus::Exited(0)));
+        }
+        check!(passes > 3, "the scanner ran only {passes} passes alongside the forks");
+        ksm::scan_full_passes(1);
+        check_eq!(frames::counters().free, free_before);
+        Ok(())
+    }
+}
