@@ -178,6 +178,9 @@ fn mem(_: &[&str]) {
     println!("cow_reuses: {}", memory::counters::COW_REUSES.get());
     println!("zero_fill_faults: {}", memory::counters::ZERO_FILL_FAULTS.get());
     println!("oom_kills: {}", memory::counters::OOM_KILLS.get());
+    let ksm = memory::ksm::status();
+    println!("ksm_pages_shared: {}", ksm.pages_shared);
+    println!("ksm_pages_sharing: {}", ksm.pages_sharing);
     println!("page_size: {PAGE_SIZE}");
     for t in task::tasks_snapshot() {
         if let Some(pages) = t.pages {
