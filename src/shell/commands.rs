@@ -29,6 +29,12 @@ const COMMANDS: &[Command] = &[
         run,
     },
     Command {
+        name: "upload",
+        usage: "upload <name> <length> <crc32> [args]",
+        help: "receive a program over this serial line and run it (the host's `cowpi upload`)",
+        run: super::upload::command,
+    },
+    Command {
         name: "demo",
         usage: "demo",
         help: "a narrated walk through copy-on-write fork and the zero page (runs the demo program)",
@@ -219,7 +225,12 @@ fn run(args: &[&str]) {
         return;
     };
     let arguments = rest.join(" ");
-    match task::user::spawn(program, arguments.as_bytes()) {
+    report_run(name, task::user::spawn(program, arguments.as_bytes()));
+}
+
+/// Waits for a program `run` or `upload` started and shows how it ended (or why it could not start).
+pub(super) fn report_run(name: &str, spawned: Result<task::Pid, cowpi_abi::Error>) {
+    match spawned {
         Ok(pid) => match task::wait(Some(pid)) {
             Ok((_, status)) => match cowpi_abi::ExitStatus::from_raw(status) {
                 Some(status) => println!("{name} (task {pid}): {status}"),

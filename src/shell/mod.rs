@@ -5,6 +5,7 @@
 //! and escape sequences are handled by the line editor, unknown commands get a one-line error.
 
 mod commands;
+mod upload;
 
 use cowpi_console::line_editor::{Input, LineEditor};
 use cowpi_console::protocol;

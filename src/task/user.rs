@@ -42,34 +42,37 @@ impl UserStart {
 
 /// Starts `program` as a child of the running task with the argument string `args`.
 pub fn spawn(program: &Program, args: &[u8]) -> Result<Pid, Error> {
+    spawn_image(program.name, program.elf, args)
+}
+
+/// Starts the ELF image `elf` (an embedded program's, or one received by the shell's `upload`) as a
+/// child of the running task called `name`. The image is copied into the task's own frames, so the caller
+/// may drop it as soon as this returns.
+pub fn spawn_image(name: &str, elf: &[u8], args: &[u8]) -> Result<Pid, Error> {
     if scheduler::task_count() >= MAX_TASKS {
         return Err(Error::TooManyTasks);
     }
-    let (space, start) = load(program, args)?;
+    let (space, start) = load(name, elf, args)?;
     let argument = Box::into_raw(Box::new(start)) as usize;
     Ok(scheduler::spawn(|pid, parent| {
-        let mut task = Task::new_kernel(
-            pid,
-            alloc::string::String::from(program.name),
-            parent,
-            user_task_main,
-            argument,
-        );
+        let mut task =
+            Task::new_kernel(pid, alloc::string::String::from(name), parent, user_task_main, argument);
         task.address_space = Some(space);
         task
     }))
 }
 
-/// A fresh address space holding `program`, its stack and its argument string, and where it starts.
-fn load(program: &Program, args: &[u8]) -> Result<(AddressSpace, UserStart), Error> {
-    let plan = cowpi_loader::plan(program.elf).map_err(|error| {
-        log::warn!("{}: not a program cowpi can run: {error}", program.name);
+/// A fresh address space holding the program `name` with image `elf`, its stack and its argument string,
+/// and where it starts.
+fn load(name: &str, elf: &[u8], args: &[u8]) -> Result<(AddressSpace, UserStart), Error> {
+    let plan = cowpi_loader::plan(elf).map_err(|error| {
+        log::warn!("{name}: not a program cowpi can run: {error}");
         Error::BadExecutable
     })?;
     let stack = layout::initial_stack(args.len() as u64).ok_or(Error::InvalidArgument)?;
     let mut space = AddressSpace::new()?;
     for segment in plan.segments() {
-        space.load_segment(segment, program.elf)?;
+        space.load_segment(segment, elf)?;
     }
     space.map_stack()?;
     space.write_user(stack.args, args)?;
@@ -80,7 +83,7 @@ fn load(program: &Program, args: &[u8]) -> Result<(AddressSpace, UserStart), Err
 /// the new program's entry, so the system call "returns" into it; the old address space is gone. On
 /// failure nothing changed.
 pub fn exec(program: &Program, args: &[u8], frame: &mut ExceptionFrame) -> Result<(), Error> {
-    let (space, start) = load(program, args)?;
+    let (space, start) = load(program.name, program.elf, args)?;
     let old = scheduler::replace_current_address_space(space, program.name);
     drop(old);
     *frame = ExceptionFrame::zeroed();

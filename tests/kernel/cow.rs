@@ -5,19 +5,9 @@
 
 use cowpi_abi::{ExitStatus, Signal};
 
+use super::programs::{finish, start};
 use crate::memory::{counters, frames};
-use crate::task::{self, Pid};
-use crate::{board, check, check_eq, check_ok, kernel_test, programs};
-
-fn start(name: &str, args: &str) -> Result<Pid, crate::ktest::TestFailure> {
-    let program = check_ok!(programs::find(name).ok_or("no such program"));
-    Ok(check_ok!(task::user::spawn(program, args.as_bytes())))
-}
-
-fn finish(pid: Pid) -> Result<Option<ExitStatus>, crate::ktest::TestFailure> {
-    let (_, status) = check_ok!(task::wait(Some(pid)));
-    Ok(ExitStatus::from_raw(status))
-}
+use crate::{board, check, check_eq, kernel_test};
 
 /// Runs `name args` to its end and checks it exited with 0 and gave back every frame it took.
 fn passes(name: &str, args: &str) -> crate::ktest::TestResult {

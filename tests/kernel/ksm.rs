@@ -4,18 +4,13 @@
 
 use cowpi_abi::ExitStatus;
 
+use super::programs::finish;
 use crate::memory::{frames, ksm};
 use crate::task::{self, Pid};
 use crate::{check, check_eq, check_ok, kernel_test, programs};
 
 fn start(args: &str) -> Result<Pid, crate::ktest::TestFailure> {
-    let program = check_ok!(programs::find("ksmfill").ok_or("no ksmfill"));
-    Ok(check_ok!(task::user::spawn(program, args.as_bytes())))
-}
-
-fn finish(pid: Pid) -> Result<Option<ExitStatus>, crate::ktest::TestFailure> {
-    let (_, status) = check_ok!(task::wait(Some(pid)));
-    Ok(ExitStatus::from_raw(status))
+    super::programs::start("ksmfill", args)
 }
 
 /// Waits for the tasks to fill their pages (they sleep once done), runs `passes` full passes and returns

@@ -8,6 +8,7 @@ mod frames;
 mod heap;
 mod ksm;
 mod mmu;
+mod programs;
 mod scheduler;
 mod selftest;
 mod timer;

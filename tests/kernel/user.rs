@@ -5,22 +5,10 @@ use alloc::vec::Vec;
 
 use cowpi_abi::{ExitStatus, Signal};
 
+use super::programs::{run, start};
 use crate::memory::frames;
 use crate::task::{self, Pid, scheduler};
-use crate::{check, check_eq, check_ok, kernel_test, programs};
-
-/// Starts `name` with `args` as a child of the test.
-fn start(name: &str, args: &str) -> Result<Pid, crate::ktest::TestFailure> {
-    let program = check_ok!(programs::find(name).ok_or("no such program"));
-    Ok(check_ok!(task::user::spawn(program, args.as_bytes())))
-}
-
-/// Runs `name` to its end and returns how it ended.
-fn run(name: &str, args: &str) -> Result<Option<ExitStatus>, crate::ktest::TestFailure> {
-    let pid = start(name, args)?;
-    let (_, status) = check_ok!(task::wait(Some(pid)));
-    Ok(ExitStatus::from_raw(status))
-}
+use crate::{check, check_eq, check_ok, kernel_test};
 
 kernel_test! {
     fn a_program_runs_and_exits_with_its_status() -> TestResult {

@@ -44,6 +44,14 @@ pub enum Command {
     Test(TestArgs),
     /// Only write the raw image for an SD card
     Image(ImageArgs),
+    /// Write a bootable SD-card image: firmware, config.txt and kernel8.img on a FAT32 partition
+    Sdcard(SdcardArgs),
+    /// Send a user program to the running kernel over the serial console and run it
+    ///
+    /// Boots the kernel in QEMU (or talks to a Pi already running it on --serial), waits for the prompt,
+    /// uploads the program's ELF (see cowpi_console::upload), and prints its output and exit status. Exits
+    /// non-zero unless the program exited with 0.
+    Upload(UploadArgs),
 }
 
 #[derive(Debug, Args)]
@@ -81,10 +89,58 @@ pub struct TestArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The user program's ELF (like target/user/aarch64-unknown-none/release/hello)
+    pub program: PathBuf,
+
+    /// Arguments for the program
+    pub args: Vec<String>,
+
+    /// The name the kernel gives the task [default: the program's file name]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Boot this board in QEMU [default: raspi3b]
+    #[arg(long, value_name = "BOARD", conflicts_with = "serial")]
+    pub board: Option<String>,
+
+    /// Use a Pi already running cowpi on this serial port instead of QEMU
+    #[arg(long, value_name = "DEV")]
+    pub serial: Option<String>,
+
+    /// Speed of the serial port
+    #[arg(long, value_name = "N", default_value_t = 115_200, requires = "serial")]
+    pub baud: u32,
+
+    /// Seconds the program may run
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = seconds())]
+    pub timeout: u64,
+
+    /// For the tests: send this chunk corrupted once, to exercise the kernel's nak and the resend
+    #[arg(long, value_name = "SEQ", hide = true)]
+    pub corrupt_chunk: Option<usize>,
+}
+
+#[derive(Debug, Args)]
 pub struct ImageArgs {
     /// Where to write the image [default: kernel8.img beside the ELF]
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SdcardArgs {
+    /// The board the card is for: a folder name under boards/ (its firmware files differ)
+    #[arg(long, value_name = "BOARD")]
+    pub board: String,
+
+    /// Where to write the image [default: sdcard-BOARD.img beside the ELF]
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Folder holding the Pi firmware files [default: /usr/lib/raspi-firmware, from Debian's raspi-firmware]
+    #[arg(long, value_name = "DIR")]
+    pub firmware: Option<PathBuf>,
 }
 
 #[cfg(test)]

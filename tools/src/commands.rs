@@ -1,5 +1,7 @@
-//! The three things `cowpi` does with a built kernel, one module each.
+//! What `cowpi` does with a built kernel, one module per subcommand.
 
 pub mod image;
 pub mod run;
+pub mod sdcard;
 pub mod test;
+pub mod upload;

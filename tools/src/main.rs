@@ -15,8 +15,10 @@ mod lines;
 mod outcome;
 mod qemu;
 mod report;
+mod sdcard;
 mod session;
 mod transport;
+mod upload;
 
 use std::process::ExitCode;
 
@@ -49,5 +51,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         ),
         Some(Command::Test(args)) => commands::test::run(&cli.elf, args),
         Some(Command::Image(args)) => commands::image::run(&cli.elf, args.output.as_deref()),
+        Some(Command::Sdcard(args)) => commands::sdcard::run(&cli.elf, args),
+        Some(Command::Upload(args)) => commands::upload::run(&cli.elf, args),
     }
 }

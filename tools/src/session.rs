@@ -130,6 +130,12 @@ impl<'t> Session<'t> {
         Ok(())
     }
 
+    /// Sends `bytes` as they are, without waiting for echo: for the upload's chunk lines, which the kernel
+    /// does not echo (it acknowledges each whole line instead, which paces the host just as well).
+    pub fn send(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.transport.send(bytes)
+    }
+
     /// How many complete lines this boot has produced so far.
     pub fn log_len(&self) -> usize {
         self.log.len()
