@@ -63,7 +63,7 @@ fn check_no_writable_shared_frame() -> Result<(), String> {
                 count += 1;
                 if violations.len() < KEPT {
                     violations.push(format!(
-                        "page {:#x} is writable but its frame {frame} has {holders} holders{}",
+                        "page {:#x} is writable but {frame} has {holders} holders{}",
                         page.start_address().as_u64(),
                         if frame == zero { " (the zero page)" } else { "" }
                     ));

@@ -48,3 +48,30 @@ kernel_test! {
         }
     }
 }
+
+kernel_test! {
+    /// Maps one frame writable at two pages of a task, with its reference count kept right: only the
+    /// audit's copy-on-write check (no writable mapping of a shared frame) can catch this, and must.
+    #[expect(fail)]
+    fn the_audit_catches_a_writable_shared_frame() -> TestResult {
+        let victim = super::programs::start("pattern", "0x11 1000")?;
+        crate::task::sleep(100);
+        let corrupted = crate::task::scheduler::with_task_spaces(|spaces| {
+            let Some(space) = spaces.space(victim) else { return false };
+            let mut writable = alloc::vec::Vec::new();
+            space.for_each_mapping(|page, frame, flags| {
+                if flags.writable {
+                    writable.push((page, frame, flags));
+                }
+            });
+            let [(_, kept, _), (page, dropped, flags), ..] = writable[..] else { return false };
+            if frames::share(kept).is_err() || !space.replace_page(page, kept, flags) {
+                return false;
+            }
+            let _ = frames::release(dropped);
+            true
+        });
+        check!(corrupted, "could not set up two writable mappings of one frame");
+        Ok(())
+    }
+}
