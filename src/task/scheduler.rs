@@ -6,7 +6,7 @@
 //! preempts the running task when its time slice is used up and another task is ready.
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -31,6 +31,8 @@ struct Scheduler {
     ticks: u64,
     /// Ticks the current task has run since it was switched in.
     slice_used: u64,
+    /// Sleeping tasks by wake-up tick, so a tick looks only at the ones due, not at every task.
+    sleepers: BTreeSet<(u64, Pid)>,
     asids: AsidAllocator,
 }
 
@@ -52,6 +54,7 @@ pub fn init() {
             next_pid: 1,
             ticks: 0,
             slice_used: 0,
+            sleepers: BTreeSet::new(),
             asids: AddressSpace::asid_allocator(),
         });
     });
@@ -223,6 +226,8 @@ pub fn sleep(milliseconds: u64) {
         // The current tick is partly over: one more makes the sleep at least `milliseconds` long.
         let until_tick = s.ticks + ticks + 1;
         s.current_task().state = State::Sleeping { until_tick };
+        let me = s.current;
+        s.sleepers.insert((until_tick, me));
     });
     schedule();
     cpu::restore_irqs(saved);
@@ -308,10 +313,13 @@ pub fn tick() -> bool {
         s.slice_used += 1;
         s.current_task().ticks += 1;
         let now = s.ticks;
-        for task in s.tasks.values_mut() {
-            if matches!(task.state, State::Sleeping { until_tick } if until_tick <= now) {
-                task.state = State::Ready;
-                s.ready.push_back(task.pid);
+        while let Some(&(until_tick, pid)) = s.sleepers.first() {
+            if until_tick > now {
+                break;
+            }
+            s.sleepers.pop_first();
+            if s.tasks.get(&pid).is_some_and(|t| matches!(t.state, State::Sleeping { .. })) {
+                s.make_ready(pid);
             }
         }
         !s.ready.is_empty() && (s.current == Pid(0) || s.slice_used >= TIME_SLICE_TICKS)

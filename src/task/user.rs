@@ -98,8 +98,7 @@ pub fn fork(frame: &ExceptionFrame) -> Result<Pid, Error> {
         return Err(Error::TooManyTasks);
     }
     let space = with_current_space(|space| space.fork())?;
-    let mut child_frame = Box::new(ExceptionFrame::zeroed());
-    child_frame.clone_from_frame(frame);
+    let mut child_frame = Box::new(frame.clone());
     child_frame.x[0] = 0;
     let argument = Box::into_raw(child_frame) as usize;
     let name = scheduler::current_name();
@@ -114,8 +113,8 @@ pub fn fork(frame: &ExceptionFrame) -> Result<Pid, Error> {
 extern "C" fn fork_child_main(argument: usize) -> ! {
     // SAFETY: `fork` passes a pointer from `Box::into_raw` of an `ExceptionFrame`, used exactly once.
     let boxed = unsafe { Box::from_raw(argument as *mut ExceptionFrame) };
-    let mut frame = ExceptionFrame::zeroed();
-    frame.clone_from_frame(&boxed);
+    // On this stack: the restore pops it and leaves SP_EL1 where the task's exceptions will land.
+    let frame = (*boxed).clone();
     drop(boxed);
     // SAFETY: the frame lies on this task's kernel stack, fully initialised; nothing above it is needed.
     unsafe { crate::arch::exception::return_to_user(&frame) }

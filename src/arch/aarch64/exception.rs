@@ -13,6 +13,7 @@ use crate::console;
 /// The interrupted context, as `exception.s` saves it on the stack. The layout is shared with the
 /// assembly: change both together.
 #[repr(C)]
+#[derive(Clone)]
 pub struct ExceptionFrame {
     /// General-purpose registers x0-x30 (x29 is the frame pointer, x30 the link register).
     pub x: [u64; 31],
@@ -54,21 +55,6 @@ pub unsafe fn return_to_user(frame: &ExceptionFrame) -> ! {
 }
 
 impl ExceptionFrame {
-    /// Copies every register of `other` (the struct is not `Clone`: it is a hardware image, copied
-    /// deliberately).
-    pub fn clone_from_frame(&mut self, other: &ExceptionFrame) {
-        self.x = other.x;
-        self.elr = other.elr;
-        self.spsr = other.spsr;
-        self.esr = other.esr;
-        self.far = other.far;
-        self.sp_el0 = other.sp_el0;
-        self.tpidr_el0 = other.tpidr_el0;
-        self.q = other.q;
-        self.fpcr = other.fpcr;
-        self.fpsr = other.fpsr;
-    }
-
     /// All registers zero.
     pub fn zeroed() -> ExceptionFrame {
         ExceptionFrame {
