@@ -2,9 +2,10 @@
 //!
 //! `no_std` so the kernel links it, and host-tested like any crate. [`protocol`] is the line format the test
 //! runner reads; [`line_editor`] turns received bytes into shell command lines; [`upload`] carries a user
-//! program's image to the running kernel.
+//! program's image to the running kernel; [`bench`] carries benchmark measurements back to the host.
 #![no_std]
 
+pub mod bench;
 pub mod line_editor;
 pub mod protocol;
 pub mod upload;
