@@ -49,6 +49,7 @@ fn kernel_init(_firmware_argument: u64) -> ! {
         time::frequency()
     );
     memory::init(&info.ram);
+    time::allow_el0_counter_reads();
 
     task::scheduler::init();
     task::spawn_kernel("shell", || shell::run());

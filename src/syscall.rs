@@ -37,7 +37,7 @@ fn carry_out(request: Request, frame: &mut ExceptionFrame) -> Result<u64, Error>
             task::user::with_current_space(|space| space.mark_mergeable(range.start(), range.pages()))
                 .map(|()| 0)
         }
-        Request::Fork => task::user::fork(frame).map(|pid| u64::from(pid.0)),
+        Request::Fork { mode } => task::user::fork(frame, mode).map(|pid| u64::from(pid.0)),
         Request::Exec { name, args } => {
             let name = user_access::read(name.start(), name.len())?;
             let args = user_access::read(args.start(), args.len())?;
@@ -126,6 +126,7 @@ fn carry_out(request: Request, frame: &mut ExceptionFrame) -> Result<u64, Error>
                 ksm_pages_sharing: ksm.pages_sharing,
                 ksm_full_scans: ksm.counters.full_scans,
                 ksm_zero_pages_merged: ksm.counters.zero_pages_merged,
+                ksm_scanner_ns: memory::ksm::scanner_cpu_ns(),
             };
             let (bytes, written) = stats.to_bytes(buffer.len() as usize);
             user_access::write(buffer.start(), &bytes[..written])?;

@@ -20,7 +20,7 @@ use cowpi_mm::{
     AddressSpaceTables, Asid, AsidAllocator, AsidBits, Frame, OutOfFrames, PAGE_SIZE, Page, PageFlags, Prot,
     RegionKind, Regions, TableMemory, TaggedAsid, TlbMaintenance, VirtAddr,
 };
-use cowpi_mm::{WriteFault, decide_write_fault};
+use cowpi_mm::{EagerCopy, WriteFault, decide_eager_copy, decide_write_fault};
 
 use super::{counters, frame_pointer, frames, zero_page};
 use crate::arch::mmu::boot_map;
@@ -283,12 +283,7 @@ impl AddressSpace {
                 Ok(())
             }
             WriteFault::Copy { flags } => {
-                let copy = frames::alloc_zeroed().map_err(|_| FaultError::OutOfMemory)?;
-                // SAFETY: both frames are held (the old one by this mapping, the new one just allocated)
-                // and reached through the linear map; they are distinct, so the ranges do not overlap.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(frame_pointer(frame), frame_pointer(copy), PAGE_SIZE)
-                };
+                let copy = frames::alloc_copy_of(frame).map_err(|_| FaultError::OutOfMemory)?;
                 self.tables.replace(page, copy, flags).map_err(|_| FaultError::Illegal)?;
                 // Only once the old mapping is out of the TLB does this address space let go of the frame.
                 let _ = frames::release(frame);
@@ -450,6 +445,42 @@ impl AddressSpace {
             }
             Err(error) if error.is_out_of_frames() => Err(Error::OutOfMemory),
             Err(error) => panic!("fork: {error}"),
+        }
+    }
+
+    /// A copy of this address space made the way Unix forked before copy-on-write: the benchmarks'
+    /// baseline (`FORK` with `ForkMode::EagerCopy`). Every page the child could write gets a frame of its
+    /// own, copied now; read-only program pages and the zero page are shared
+    /// (`cowpi_mm::decide_eager_copy`). This address space is not changed at all. On failure the
+    /// half-built child is dropped, which releases everything it took.
+    pub fn fork_eager_copy(&mut self) -> Result<AddressSpace, Error> {
+        let mut child = AddressSpace::new()?;
+        child.regions = self.regions.clone();
+        child.mergeable = self.mergeable.clone();
+        let mut failure = None;
+        self.tables.for_each_mapping(|page, frame, flags| {
+            if failure.is_some() {
+                return;
+            }
+            let (child_frame, child_flags) = match decide_eager_copy(flags) {
+                Ok(EagerCopy::Share { flags }) => match frames::share(frame) {
+                    Ok(_) => (frame, flags),
+                    Err(_) => return failure = Some(Error::OutOfMemory),
+                },
+                Ok(EagerCopy::Copy { flags }) => match frames::alloc_copy_of(frame) {
+                    Ok(copy) => (copy, flags),
+                    Err(_) => return failure = Some(Error::OutOfMemory),
+                },
+                Err(bug) => panic!("eager fork at {page}: {bug}"),
+            };
+            if child.tables.map(page, child_frame, child_flags).is_err() {
+                let _ = frames::release(child_frame);
+                failure = Some(Error::OutOfMemory);
+            }
+        });
+        match failure {
+            None => Ok(child),
+            Some(error) => Err(error),
         }
     }
 

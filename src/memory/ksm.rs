@@ -94,9 +94,18 @@ pub fn for_each_held_frame(mut f: impl FnMut(Frame)) {
     KSM.lock(|k| k.book.stable_frames().for_each(&mut f));
 }
 
+/// The scanner task's pid, once started.
+static SCANNER: spin::Once<Pid> = spin::Once::new();
+
+/// Processor time the scanner task has used since boot, in nanoseconds (0 before it starts).
+pub fn scanner_cpu_ns() -> u64 {
+    let ticks = SCANNER.get().and_then(|&pid| scheduler::cpu_ticks(pid)).unwrap_or(0);
+    crate::arch::time::ticks_to_duration(ticks).as_nanos() as u64
+}
+
 /// Starts the scanner task. It sleeps `sleep_ms` between batches and scans only while `run` is set.
 pub fn start_scanner() {
-    task::spawn_kernel("ksmd", || {
+    let pid = task::spawn_kernel("ksmd", || {
         loop {
             let Tunables { run, sleep_ms, pages_to_scan, .. } = tunables();
             if run {
@@ -105,6 +114,7 @@ pub fn start_scanner() {
             task::sleep(sleep_ms.max(1));
         }
     });
+    SCANNER.call_once(|| pid);
 }
 
 /// Runs `passes` full passes now, in the calling task (`ksm scan`, and the tests).

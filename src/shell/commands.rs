@@ -294,7 +294,7 @@ fn ps(_: &[&str]) {
     );
     for t in task::tasks_snapshot() {
         let parent = t.parent.map_or(alloc::string::String::from("-"), |p| alloc::format!("{p}"));
-        let cpu_ms = t.ticks * task::scheduler::TICK_MS;
+        let cpu_ms = t.cpu_time().as_millis();
         let (resident, shared) = match t.pages {
             Some(pages) => (alloc::format!("{} KiB", pages.resident * 4), alloc::format!("{}", pages.shared)),
             None => (alloc::string::String::from("-"), alloc::string::String::from("-")),

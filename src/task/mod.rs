@@ -70,8 +70,8 @@ pub struct Task {
     pub name: String,
     pub state: State,
     pub parent: Option<Pid>,
-    /// Timer ticks this task has been running.
-    pub ticks: u64,
+    /// Processor time used, in system counter ticks, charged at every switch away from the task.
+    pub cpu_ticks: u64,
     context: Context,
     /// A user task's address space; None for kernel tasks.
     pub address_space: Option<AddressSpace>,
@@ -96,7 +96,7 @@ impl Task {
             name,
             state: State::Ready,
             parent,
-            ticks: 0,
+            cpu_ticks: 0,
             context: Context::new_task(top, entry, argument),
             address_space: None,
             _kernel_stack: Some(stack),
@@ -116,7 +116,7 @@ impl Task {
             name: String::from("idle"),
             state: State::Running,
             parent: None,
-            ticks: 0,
+            cpu_ticks: 0,
             context: Context::default(),
             address_space: None,
             _kernel_stack: None,

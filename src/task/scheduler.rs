@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 
 use super::context::{Context, switch_context};
 use super::{KernelEntry, Pid, State, Task, kernel_task_main};
-use crate::arch::cpu;
+use crate::arch::{cpu, time};
 use cowpi_mm::AsidAllocator;
 
 use crate::memory::address_space::{AddressSpace, PageCounts};
@@ -31,6 +31,10 @@ struct Scheduler {
     ticks: u64,
     /// Ticks the current task has run since it was switched in.
     slice_used: u64,
+    /// The system counter when the current task was switched in: processor time is charged at each switch
+    /// from the counter, exact to a counter tick, where sampling at timer ticks would miss every task
+    /// that runs less than a tick at a time (the page-merging scanner, a task that mostly sleeps).
+    switched_in_at: u64,
     /// Sleeping tasks by wake-up tick, so a tick looks only at the ones due, not at every task.
     sleepers: BTreeSet<(u64, Pid)>,
     asids: AsidAllocator,
@@ -54,6 +58,7 @@ pub fn init() {
             next_pid: 1,
             ticks: 0,
             slice_used: 0,
+            switched_in_at: time::ticks(),
             sleepers: BTreeSet::new(),
             asids: AddressSpace::asid_allocator(),
         });
@@ -89,6 +94,9 @@ impl Scheduler {
         if next == current {
             return None;
         }
+        let now = time::ticks();
+        self.current_task().cpu_ticks += now.wrapping_sub(self.switched_in_at);
+        self.switched_in_at = now;
         self.current = next;
         let asids = &mut self.asids;
         match self.tasks.get_mut(&next).and_then(|t| t.address_space.as_mut()) {
@@ -127,6 +135,15 @@ pub fn yield_now() {
 /// The running task's pid.
 pub fn current_pid() -> Pid {
     with(|s| s.current)
+}
+
+/// Processor time task `pid` has used so far, in system counter ticks (including its current run), or
+/// `None` if there is no such task.
+pub fn cpu_ticks(pid: Pid) -> Option<u64> {
+    with(|s| {
+        let running = if s.current == pid { time::ticks().wrapping_sub(s.switched_in_at) } else { 0 };
+        s.tasks.get(&pid).map(|t| t.cpu_ticks + running)
+    })
 }
 
 /// Starts a kernel task running `entry`; its result becomes the exit status.
@@ -311,7 +328,6 @@ pub fn tick() -> bool {
     with(|s| {
         s.ticks += 1;
         s.slice_used += 1;
-        s.current_task().ticks += 1;
         let now = s.ticks;
         while let Some(&(until_tick, pid)) = s.sleepers.first() {
             if until_tick > now {
@@ -332,13 +348,22 @@ pub struct TaskSummary {
     pub parent: Option<Pid>,
     pub name: String,
     pub state: State,
-    pub ticks: u64,
+    /// Processor time used, in system counter ticks.
+    pub cpu_ticks: u64,
     /// A user task's pages.
     pub pages: Option<PageCounts>,
 }
 
+impl TaskSummary {
+    /// Processor time used.
+    pub fn cpu_time(&self) -> core::time::Duration {
+        time::ticks_to_duration(self.cpu_ticks)
+    }
+}
+
 pub fn tasks_snapshot() -> Vec<TaskSummary> {
     with(|s| {
+        let (current, running_since) = (s.current, time::ticks().wrapping_sub(s.switched_in_at));
         s.tasks
             .values_mut()
             .map(|t| TaskSummary {
@@ -346,7 +371,7 @@ pub fn tasks_snapshot() -> Vec<TaskSummary> {
                 parent: t.parent,
                 name: t.name.clone(),
                 state: t.state,
-                ticks: t.ticks,
+                cpu_ticks: t.cpu_ticks + if t.pid == current { running_since } else { 0 },
                 pages: t.address_space.as_mut().map(|space| space.page_counts()),
             })
             .collect()

@@ -6,7 +6,7 @@
 
 use alloc::boxed::Box;
 
-use cowpi_abi::{Error, ExitStatus, Signal, layout};
+use cowpi_abi::{Error, ExitStatus, ForkMode, Signal, layout};
 
 use super::scheduler;
 use super::{Pid, Task};
@@ -91,13 +91,17 @@ pub fn exec(program: &Program, args: &[u8], frame: &mut ExceptionFrame) -> Resul
     Ok(())
 }
 
-/// `FORK`: a child whose address space shares every page with the running task's, copy-on-write, and
-/// whose registers are the caller's with x0 = 0. Returns the child's pid.
-pub fn fork(frame: &ExceptionFrame) -> Result<Pid, Error> {
+/// `FORK`: a child whose address space shares every page with the running task's, copy-on-write (or, for
+/// the benchmarks' baseline, holds copies of them made now), and whose registers are the caller's with
+/// x0 = 0. Returns the child's pid.
+pub fn fork(frame: &ExceptionFrame, mode: ForkMode) -> Result<Pid, Error> {
     if scheduler::task_count() >= MAX_TASKS {
         return Err(Error::TooManyTasks);
     }
-    let space = with_current_space(|space| space.fork())?;
+    let space = with_current_space(|space| match mode {
+        ForkMode::CopyOnWrite => space.fork(),
+        ForkMode::EagerCopy => space.fork_eager_copy(),
+    })?;
     let mut child_frame = Box::new(frame.clone());
     child_frame.x[0] = 0;
     let argument = Box::into_raw(child_frame) as usize;

@@ -19,6 +19,14 @@ fn passes(name: &str, args: &str) -> crate::ktest::TestResult {
 }
 
 kernel_test! {
+    /// The benchmarks' baseline, the eager-copy fork, gives the child private writable copies: it sees
+    /// the parent's data, neither side faults afterwards, and the copies come back when it exits.
+    fn an_eager_copy_fork_copies_every_writable_page_and_isolates_both() -> TestResult {
+        passes("forktest", "eager 256")
+    }
+}
+
+kernel_test! {
     /// Parent and child never see each other's writes, in either direction: 1 page, 2 MiB and 64 MiB.
     fn fork_isolates_both_directions() -> TestResult {
         for pages in ["1", "512", "16384"] {

@@ -85,8 +85,8 @@ kernel_test! {
         for _ in 0..400 {
             task::sleep(5);
             let tasks = task::tasks_snapshot();
-            let ticks_of = |pid| tasks.iter().find(|t| t.pid == pid).map(|t| (t.ticks, t.state));
-            if let (Some((ta, sa)), Some((tb, sb))) = (ticks_of(a), ticks_of(b))
+            let ms_of = |pid| tasks.iter().find(|t| t.pid == pid).map(|t| (t.cpu_time().as_millis(), t.state));
+            if let (Some((ta, sa)), Some((tb, sb))) = (ms_of(a), ms_of(b))
                 && ta > 2
                 && tb > 2
                 && !matches!(sa, task::State::Exited(_))

@@ -90,6 +90,6 @@ pub mod syscall;
 pub use error::Error;
 pub use memstats::MemStats;
 pub use prot::Prot;
-pub use request::{PageRange, Request, UserBuffer, WaitTarget};
+pub use request::{ForkMode, PageRange, Request, UserBuffer, WaitTarget};
 pub use status::{ExitStatus, Signal};
 pub use syscall::Syscall;

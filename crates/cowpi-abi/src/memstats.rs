@@ -64,6 +64,12 @@ pub struct MemStats {
     /// Mergeable pages that held only zeros and that the merging task mapped to the shared zero page,
     /// giving their frames back (they then count in `zero_page_mappings`, not in the two above).
     pub ksm_zero_pages_merged: u64,
+
+    // Version 4 (144 bytes): what merging costs.
+    /// Processor time the merging task has used since boot, in nanoseconds (counted from the system
+    /// counter at every task switch, so exact to a counter tick). Its share of a stretch of time is its
+    /// share of the processor, since cowpi runs tasks on one core.
+    pub ksm_scanner_ns: u64,
 }
 
 impl MemStats {
@@ -80,6 +86,10 @@ impl MemStats {
     /// The size of the second version, up to `zero_pages`: what programs built before page merging ask
     /// for. A `size` of at most this means none of the `ksm_*` fields were filled.
     pub const V2_SIZE: usize = offset_of!(MemStats, ksm_pages_shared);
+
+    /// The size of the third version, up to `ksm_zero_pages_merged`: what programs built before the
+    /// scanner's processor time was counted ask for.
+    pub const V3_SIZE: usize = offset_of!(MemStats, ksm_scanner_ns);
 
     /// The fields in memory order, as the kernel copies them out.
     const fn fields(&self) -> [u64; MemStats::SIZE / 8] {
@@ -101,6 +111,7 @@ impl MemStats {
             self.ksm_pages_sharing,
             self.ksm_full_scans,
             self.ksm_zero_pages_merged,
+            self.ksm_scanner_ns,
         ]
     }
 
@@ -119,7 +130,8 @@ impl MemStats {
 
 // `to_bytes` relies on the fields being consecutive u64s with no padding, in declaration order.
 const _: () = {
-    assert!(MemStats::SIZE == 17 * 8);
+    assert!(MemStats::SIZE == 18 * 8);
+    assert!(MemStats::V3_SIZE == 17 * 8);
     assert!(MemStats::V1_SIZE == 6 * 8);
     assert!(MemStats::V2_SIZE == 13 * 8);
     assert!(offset_of!(MemStats, size) == 0);
@@ -139,6 +151,7 @@ const _: () = {
     assert!(offset_of!(MemStats, ksm_pages_sharing) == 112);
     assert!(offset_of!(MemStats, ksm_full_scans) == 120);
     assert!(offset_of!(MemStats, ksm_zero_pages_merged) == 128);
+    assert!(offset_of!(MemStats, ksm_scanner_ns) == 136);
 };
 
 #[cfg(test)]
@@ -164,6 +177,7 @@ mod tests {
             ksm_pages_sharing: 600,
             ksm_full_scans: 12,
             ksm_zero_pages_merged: 256,
+            ksm_scanner_ns: 999,
         }
     }
 
@@ -174,8 +188,8 @@ mod tests {
     #[test]
     fn a_full_buffer_gets_every_field() {
         let (bytes, filled) = sample().to_bytes(MemStats::SIZE);
-        assert_eq!(filled, 136);
-        let expected = [136, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256];
+        assert_eq!(filled, 144);
+        let expected = [144, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256, 999];
         for (index, value) in expected.into_iter().enumerate() {
             assert_eq!(field(&bytes, index), value, "field {index}");
         }
@@ -195,6 +209,14 @@ mod tests {
         assert_eq!(filled, 104);
         assert_eq!(field(&bytes, 0), 104);
         assert_eq!(field(&bytes, 12), 2);
+    }
+
+    #[test]
+    fn a_program_from_before_the_scanner_time_gets_the_third_version() {
+        let (bytes, filled) = sample().to_bytes(MemStats::V3_SIZE);
+        assert_eq!(filled, 136);
+        assert_eq!(field(&bytes, 0), 136);
+        assert_eq!(field(&bytes, 16), 256);
     }
 
     #[test]

@@ -161,15 +161,19 @@ pub enum Request {
     /// [`Error::BadAddress`]. The kernel: not writable is `BadAddress`. Returns the bytes written, see
     /// [`MemStats`].
     MemStats { buffer: UserBuffer },
-    /// `FORK()`: no arguments, nothing to check. The kernel makes the caller a child: a new task running
-    /// the same program, whose registers are the caller's at the `svc` except `x0`, and whose address
-    /// space is the caller's with no page data copied. Every private writable page becomes copy-on-write in
-    /// both tasks (mapped read-only in both, copied by whichever writes first, or taken over without a copy
-    /// by the last task still holding it); read-only pages and the shared zero page are simply shared. The
-    /// child has the caller as parent and no children of its own. Returns the child's pid in the caller
-    /// and 0 in the child. Errors: [`Error::TooManyTasks`], or [`Error::OutOfMemory`] (for the child's
-    /// task and page tables), and then no child exists.
-    Fork,
+    /// `FORK(flags)`: `flags` is [`ForkMode::COPY_ON_WRITE`] (0) or [`ForkMode::EAGER_COPY`] (1); any other
+    /// value is [`Error::InvalidArgument`]. The kernel makes the caller a child: a new task running the same
+    /// program, whose registers are the caller's at the `svc` except `x0`, and whose address space is the
+    /// caller's. With copy-on-write no page data is copied: every private writable page becomes
+    /// copy-on-write in both tasks (mapped read-only in both, copied by whichever writes first, or taken
+    /// over without a copy by the last task still holding it); read-only pages and the shared zero page are
+    /// simply shared. The eager copy is the baseline the benchmarks compare with, the fork of Unix before
+    /// copy-on-write: every page the child could write gets its own frame, copied at the fork; read-only
+    /// program pages and the zero page are still shared. The child has the caller as parent and no children
+    /// of its own. Returns the child's pid in the caller and 0 in the child. Errors:
+    /// [`Error::TooManyTasks`], or [`Error::OutOfMemory`] (for the child's task, page tables or, eagerly,
+    /// its copies), and then no child exists.
+    Fork { mode: ForkMode },
     /// `EXEC(name_ptr, name_len, args_ptr, args_len)`: the checks of `SPAWN`, in the same order. The
     /// kernel: unreadable bytes are [`Error::BadAddress`], an unknown name [`Error::NoSuchProgram`], then
     /// [`Error::OutOfMemory`] or [`Error::BadExecutable`] (there is no new task, so never
@@ -201,6 +205,40 @@ fn program_and_args(
         return Err(Error::InvalidArgument);
     }
     Ok((UserBuffer::new(name, name_len)?, UserBuffer::new(args, args_len)?))
+}
+
+/// How `FORK` gives the child its memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForkMode {
+    /// Share every page; copy a page only when one side writes it. What every program should use.
+    CopyOnWrite,
+    /// Copy every page the child could write at the fork. A baseline for the benchmarks, which measure
+    /// what copy-on-write saves; no program needs it.
+    EagerCopy,
+}
+
+impl ForkMode {
+    /// `FORK`'s `flags` value for copy-on-write.
+    pub const COPY_ON_WRITE: u64 = 0;
+    /// `FORK`'s `flags` value for the eager copy.
+    pub const EAGER_COPY: u64 = 1;
+
+    /// The mode `FORK`'s `flags` ask for, or `None` for a value that means nothing.
+    pub const fn from_flags(flags: u64) -> Option<ForkMode> {
+        match flags {
+            ForkMode::COPY_ON_WRITE => Some(ForkMode::CopyOnWrite),
+            ForkMode::EAGER_COPY => Some(ForkMode::EagerCopy),
+            _ => None,
+        }
+    }
+
+    /// The `flags` value that asks for this mode.
+    pub const fn flags(self) -> u64 {
+        match self {
+            ForkMode::CopyOnWrite => ForkMode::COPY_ON_WRITE,
+            ForkMode::EagerCopy => ForkMode::EAGER_COPY,
+        }
+    }
 }
 
 impl Request {
@@ -249,7 +287,7 @@ impl Request {
                 let len = a1.min(MemStats::SIZE as u64);
                 Request::MemStats { buffer: UserBuffer::new(a0, len)? }
             }
-            Syscall::Fork => Request::Fork,
+            Syscall::Fork => Request::Fork { mode: ForkMode::from_flags(a0).ok_or(Error::InvalidArgument)? },
             Syscall::Exec => {
                 let (name, args) = program_and_args(a0, a1, a2, a3)?;
                 Request::Exec { name, args }
@@ -273,7 +311,7 @@ impl Request {
             Request::Unmap { .. } => Syscall::Unmap,
             Request::Protect { .. } => Syscall::Protect,
             Request::MemStats { .. } => Syscall::MemStats,
-            Request::Fork => Syscall::Fork,
+            Request::Fork { .. } => Syscall::Fork,
             Request::Exec { .. } => Syscall::Exec,
             Request::Mergeable { .. } => Syscall::Mergeable,
         }

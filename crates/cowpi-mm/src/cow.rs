@@ -94,5 +94,31 @@ pub fn decide_write_fault(flags: PageFlags, refcount: u32) -> Result<WriteFault,
     })
 }
 
+/// What an eager-copy fork (the benchmarks' baseline, `FORK` with `ForkMode::EagerCopy`) gives the child
+/// for one of the parent's mappings: the decision [`decide_eager_copy`] makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EagerCopy {
+    /// Map the parent's frame in the child with `flags`, taking a reference: a page neither side can
+    /// write in place (program text and rodata, the zero page), which Unix shared even before
+    /// copy-on-write.
+    Share { flags: PageFlags },
+    /// Give the child a frame of its own holding a copy of the page, mapped with `flags`: writable if the
+    /// task may write the page at all. The parent's mapping is left exactly as it is.
+    Copy { flags: PageFlags },
+}
+
+/// What an eager-copy fork does with a parent mapping with `flags`. Every page the child could write
+/// is copied, whether the parent has it writable, copy-on-write from an earlier fork, or merged; the copy
+/// is the child's alone, so it is mapped writable with no sharing bits. The zero page stays shared: it
+/// holds no data of the task's, and a write to it allocates anyway.
+pub fn decide_eager_copy(flags: PageFlags) -> Result<EagerCopy, CowError> {
+    if flags.zero_page || !flags.logically_writable() {
+        return Ok(EagerCopy::Share { flags });
+    }
+    let private = flags.resolve_write_fault();
+    private.check().map_err(CowError::ResolvedFlags)?;
+    Ok(EagerCopy::Copy { flags: private })
+}
+
 #[cfg(test)]
 mod tests;

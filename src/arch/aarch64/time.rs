@@ -7,7 +7,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTPCT_EL0, Readable, Writeable};
+use aarch64_cpu::registers::{
+    CNTFRQ_EL0, CNTKCTL_EL1, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTPCT_EL0, ReadWriteable, Readable, Writeable,
+};
 
 /// Counter value at boot. A relaxed atomic store is a plain store, safe before the MMU is on.
 static BOOT_TICKS: AtomicU64 = AtomicU64::new(0);
@@ -15,6 +17,14 @@ static BOOT_TICKS: AtomicU64 = AtomicU64::new(0);
 /// Records the boot time. Called first thing in `kernel_init`.
 pub fn record_boot() {
     BOOT_TICKS.store(ticks(), Ordering::Relaxed);
+}
+
+/// Lets EL0 read `CNTPCT_EL0` and `CNTFRQ_EL0` (`CNTKCTL_EL1.EL0PCTEN`), as Linux lets programs read the
+/// virtual counter: a program timing itself then needs no system call, whose own cost would swamp what
+/// it measures. The counter is the same for every task, so it reveals nothing a task may not know. The
+/// EL0 timer registers stay trapped.
+pub fn allow_el0_counter_reads() {
+    CNTKCTL_EL1.modify(CNTKCTL_EL1::EL0PCTEN::SET);
 }
 
 /// Counter ticks per second.

@@ -6,6 +6,7 @@
 //! - [`console`]: [`print!`] and [`println!`] on the console (file descriptor 1);
 //! - [`task`]: [`exit`](task::exit), pid, yielding, sleeping, spawning, [`fork`](task::fork),
 //!   [`exec`](task::exec) and waiting for children;
+//! - [`time`]: the system counter, read without a system call, for programs that time themselves;
 //! - [`memory`]: anonymous memory (`MAP`, `UNMAP`, `PROTECT`), opting it into page merging (`MERGEABLE`)
 //!   and the kernel's memory counters;
 //! - [`entry!`]: the `_start` the kernel jumps to, which calls the program's `main(args: &str) -> i32` and
@@ -37,6 +38,7 @@ pub mod memory;
 mod panic;
 pub mod syscall;
 pub mod task;
+pub mod time;
 
 pub use cowpi_abi as abi;
 pub use cowpi_abi::{Error, ExitStatus, MemStats, Prot};

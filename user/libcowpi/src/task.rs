@@ -4,7 +4,7 @@
 use core::arch::asm;
 
 use cowpi_abi::request::ANY_CHILD;
-use cowpi_abi::{Error, ExitStatus, Syscall};
+use cowpi_abi::{Error, ExitStatus, ForkMode, Syscall};
 
 use crate::syscall;
 
@@ -60,11 +60,18 @@ pub enum Fork {
 /// frames, copy-on-write, until one of them writes. A child should end with [`exit`] rather than return
 /// from `main` through code meant for the parent.
 pub fn fork() -> Result<Fork, Error> {
+    fork_with(ForkMode::CopyOnWrite)
+}
+
+/// [`fork`] in the given mode: [`ForkMode::EagerCopy`] copies every page the child could write at the
+/// fork, the way Unix forked before copy-on-write. Only the benchmarks want that, as the baseline that
+/// shows what copy-on-write saves.
+pub fn fork_with(mode: ForkMode) -> Result<Fork, Error> {
     // SAFETY: FORK takes no pointer and leaves this task's memory as it was. The child gets a copy of every
-    // page (shared until written), so the references live in this task are valid in the child too: it has
-    // one thread, no locks another thread could hold, and nothing outside its memory that a copy would
-    // duplicate (the console is the kernel's).
-    let pid = unsafe { syscall::call(Syscall::Fork, [0; 6])? };
+    // page (shared until written, or copied at once), so the references live in this task are valid in the
+    // child too: it has one thread, no locks another thread could hold, and nothing outside its memory
+    // that a copy would duplicate (the console is the kernel's).
+    let pid = unsafe { syscall::call(Syscall::Fork, [mode.flags(), 0, 0, 0, 0, 0])? };
     Ok(if pid == 0 { Fork::Child } else { Fork::Parent { child: pid } })
 }
 

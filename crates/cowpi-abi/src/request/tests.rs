@@ -29,12 +29,14 @@ fn unknown_numbers_are_no_such_syscall() {
 #[test]
 fn every_call_decodes_to_itself() {
     for call in Syscall::ALL {
-        // Arguments every call accepts: a page-aligned user address, one page, read-write, any child.
+        // Arguments every call accepts: a page-aligned user address, one page, read-write, any child, a
+        // fork mode.
         let args = match call {
             Syscall::Write => [CONSOLE_FD, DATA, 1, 0, 0, 0],
             Syscall::Wait => [ANY_CHILD as u64, 0, 0, 0, 0, 0],
             Syscall::MemStats => [DATA, MemStats::SIZE as u64, 0, 0, 0, 0],
             Syscall::Spawn | Syscall::Exec => [DATA, 5, DATA, 0, 0, 0],
+            Syscall::Fork => [ForkMode::EAGER_COPY, 0, 0, 0, 0, 0],
             _ => [DATA, PAGE_SIZE, Prot::READ_WRITE.bits(), 0, 0, 0],
         };
         let request = Request::decode(call.number(), args).unwrap();
@@ -99,9 +101,17 @@ fn spawn_checks_lengths_then_addresses() {
 }
 
 #[test]
-fn fork_ignores_the_registers() {
-    assert_eq!(Request::decode(12, [u64::MAX; 6]), Ok(Request::Fork));
-    assert_eq!(decode(Syscall::Fork, &[]), Ok(Request::Fork));
+fn fork_takes_a_mode_and_ignores_the_other_registers() {
+    let cow = Request::Fork { mode: ForkMode::CopyOnWrite };
+    assert_eq!(Request::decode(12, [0, u64::MAX, u64::MAX, u64::MAX, u64::MAX, u64::MAX]), Ok(cow));
+    assert_eq!(decode(Syscall::Fork, &[]), Ok(cow));
+    assert_eq!(decode(Syscall::Fork, &[1]), Ok(Request::Fork { mode: ForkMode::EagerCopy }));
+    for flags in [2, 3, 1 << 63, u64::MAX] {
+        assert_eq!(decode(Syscall::Fork, &[flags]), Err(Error::InvalidArgument), "{flags:#x}");
+    }
+    for mode in [ForkMode::CopyOnWrite, ForkMode::EagerCopy] {
+        assert_eq!(ForkMode::from_flags(mode.flags()), Some(mode));
+    }
 }
 
 #[test]
@@ -294,7 +304,11 @@ fn check_promises(request: &Request) -> Result<(), TestCaseError> {
             prop_assert!(page_range(range));
             prop_assert!(!prot.is_writable_and_executable());
         }
-        Request::Exit { .. } | Request::GetPid | Request::Yield | Request::Sleep { .. } | Request::Fork => {}
+        Request::Exit { .. }
+        | Request::GetPid
+        | Request::Yield
+        | Request::Sleep { .. }
+        | Request::Fork { .. } => {}
     }
     Ok(())
 }

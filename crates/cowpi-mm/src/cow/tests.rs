@@ -8,6 +8,7 @@ use std::format;
 use proptest::prelude::*;
 
 use super::*;
+use crate::Prot;
 use crate::translation::MemoryType;
 
 const COW: PageFlags = PageFlags::USER_READ_WRITE.copy_on_write();
@@ -132,4 +133,33 @@ proptest! {
             Err(CowError::AlreadyWritable) => prop_assert!(false, "read-only flags reported writable"),
         }
     }
+}
+
+#[test]
+fn an_eager_fork_copies_every_page_the_child_could_write_into_a_private_writable_one() {
+    for flags in
+        [PageFlags::USER_READ_WRITE, COW, MERGED.copy_on_write(), PageFlags { ksm_merged: true, ..COW }]
+    {
+        assert_eq!(
+            decide_eager_copy(flags),
+            Ok(EagerCopy::Copy { flags: PageFlags::USER_READ_WRITE }),
+            "{flags:?}"
+        );
+    }
+    // A merged page is logically writable too (its write fault unmerges it).
+    assert_eq!(decide_eager_copy(MERGED), Ok(EagerCopy::Copy { flags: PageFlags::USER_READ_WRITE }));
+}
+
+#[test]
+fn an_eager_fork_shares_what_nobody_writes_in_place() {
+    let text = PageFlags::user(Prot::READ_EXEC).unwrap();
+    for flags in [PageFlags::USER_READ_ONLY, text, ZERO] {
+        assert_eq!(decide_eager_copy(flags), Ok(EagerCopy::Share { flags }), "{flags:?}");
+    }
+}
+
+#[test]
+fn an_eager_copy_that_would_be_writable_and_executable_is_a_bug() {
+    let executable_cow = PageFlags { executable: true, ..COW };
+    assert!(matches!(decide_eager_copy(executable_cow), Err(CowError::ResolvedFlags(_))));
 }

@@ -13,6 +13,9 @@
 //!   frames than the parent alone, where copying at fork would take `n` times as many.
 //! - `syscall-into-cow`: the kernel itself writes into a copy-on-write page (a `MEMSTATS` in the child, a
 //!   `WAIT` status in the parent) and must copy it first like any write.
+//! - `eager [pages=256]`: the benchmarks' baseline, `FORK` with the eager copy: the child gets private
+//!   writable copies of every page at the fork, so it sees the parent's data, and neither side takes a
+//!   single copy-on-write fault afterwards; each side's writes stay its own.
 //! - `exec`: fork, then `EXEC hello` in the child: a failed `EXEC` leaves the child as it was, and fork
 //!   plus exec copies no more than a few stack pages, however large the parent.
 //!
@@ -28,16 +31,17 @@ use alloc::vec::Vec;
 use cowpi_programs::checks::Checks;
 use cowpi_programs::region::{Region, WORDS_PER_PAGE};
 use cowpi_programs::{args, stats};
-use cowpi_user::abi::Syscall;
+use cowpi_user::abi::{ForkMode, Syscall};
 use cowpi_user::task::{self, Fork};
 use cowpi_user::{Error, ExitStatus, MemStats, entry, println, syscall};
 
 entry!(main);
 
 const USAGE: &str = "usage: forktest isolation [pages=512] | generations | reuse [pages=256] \
-                     | children [n=8] [mib=16] | syscall-into-cow | exec";
+                     | children [n=8] [mib=16] | syscall-into-cow | eager [pages=256] | exec";
 
-const WHATS: [&str; 6] = ["isolation", "generations", "reuse", "children", "syscall-into-cow", "exec"];
+const WHATS: [&str; 7] =
+    ["isolation", "generations", "reuse", "children", "syscall-into-cow", "eager", "exec"];
 
 /// Seeds of the region patterns (see `Region`): who wrote a page.
 const PARENT: u64 = 1;
@@ -67,6 +71,7 @@ fn main(args: &str) -> i32 {
             syscall_into_cow(&mut checks);
             Ok(())
         }
+        "eager" => number(1, 256).map(|pages| eager(&mut checks, pages)),
         "exec" => {
             fork_and_exec(&mut checks);
             Ok(())
@@ -245,6 +250,49 @@ fn reuse(checks: &mut Checks, pages: usize) {
         "and takes no frame",
         after.frames_free >= waited.frames_free,
         format_args!("frames free went from {} to {}", waited.frames_free, after.frames_free),
+    );
+}
+
+fn eager(checks: &mut Checks, pages: usize) {
+    let Some(region) = map(checks, pages) else { return };
+    region.fill(0..pages, PARENT);
+    let before = stats::now();
+    let child = match task::fork_with(ForkMode::EagerCopy) {
+        Ok(Fork::Child) => {
+            let mut mine = Checks::new("forktest eager child");
+            let at_fork = stats::now();
+            region.check_holds(&mut mine, "the child sees the parent's data", 0..pages, PARENT);
+            mine.check(
+                "its copies are its own",
+                at_fork.private_pages >= pages as u64,
+                format_args!("{} private pages of {} resident", at_fork.private_pages, at_fork.resident_pages),
+            );
+            region.fill(0..pages, CHILD);
+            let after = stats::now();
+            mine.check(
+                "and writing them takes no copy-on-write fault",
+                after.cow_faults == at_fork.cow_faults,
+                format_args!("cow_faults went from {} to {}", at_fork.cow_faults, after.cow_faults),
+            );
+            task::exit(mine.finish())
+        }
+        Ok(Fork::Parent { child }) => child,
+        Err(error) => return checks.check("FORK (eager copy)", false, format_args!("{error}")),
+    };
+    reap(checks, "the child exits with 0", child, 0);
+    let waited = stats::now();
+    region.check_holds(checks, "the parent's data is intact", 0..pages, PARENT);
+    region.fill(0..pages, PARENT_AGAIN);
+    let after = stats::now();
+    checks.check(
+        "the parent's pages stayed writable: no copy-on-write fault on either side",
+        after.cow_faults == before.cow_faults,
+        format_args!("cow_faults went from {} to {}", before.cow_faults, after.cow_faults),
+    );
+    checks.check(
+        "the child's copies all came back when it exited",
+        waited.frames_free + 2 >= before.frames_free,
+        format_args!("frames free: {} before the fork, {} after the wait", before.frames_free, waited.frames_free),
     );
 }
 
