@@ -9,6 +9,7 @@
 extern crate alloc;
 
 mod arch;
+mod bench;
 mod board;
 mod console;
 mod early_boot;

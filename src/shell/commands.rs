@@ -59,6 +59,12 @@ const COMMANDS: &[Command] = &[
         help: "list the kernel tests, or run one (the test protocol)",
         run: test,
     },
+    Command {
+        name: "bench",
+        usage: "bench list | bench run <name> [reps] [quick|full]",
+        help: "list the benchmarks, or run one (the host's `cowpi bench` reads the samples)",
+        run: bench,
+    },
     Command { name: "reboot", usage: "reboot", help: "reset the board through the watchdog", run: reboot },
     Command {
         name: "poweroff",
@@ -329,6 +335,33 @@ fn test(args: &[&str]) {
         }
         ["run", name] => println!("error: '{}' is not a test name", Printable(name)),
         _ => println!("usage: test list | test run <name>"),
+    }
+}
+
+fn bench(args: &[&str]) {
+    use cowpi_console::bench::{Scale, is_valid_name};
+    let usage = "usage: bench list | bench run <name> [reps 1..100, default 5] [quick|full, default full]";
+    match args {
+        ["list"] => crate::bench::list(),
+        ["run", name, rest @ ..] if rest.len() <= 2 => {
+            let reps = match rest.first().map(|r| r.parse::<u32>()) {
+                None => Ok(5),
+                Some(Ok(reps)) if (1..=crate::bench::MAX_REPS).contains(&reps) => Ok(reps),
+                Some(_) => Err(()),
+            };
+            let scale = match rest.get(1) {
+                None => Some(Scale::Full),
+                Some(word) => Scale::parse(word),
+            };
+            let (Ok(reps), Some(scale)) = (reps, scale) else {
+                println!("{usage}");
+                return;
+            };
+            if !is_valid_name(name) || crate::bench::run(name, reps, scale).is_err() {
+                println!("error: no benchmark named '{}'; 'bench list' lists them", Printable(name));
+            }
+        }
+        _ => println!("{usage}"),
     }
 }
 

@@ -34,6 +34,7 @@ fn read_byte() -> u8 {
 
 /// Runs the shell for good (as a kernel task).
 pub fn run() -> ! {
+    crate::bench::record_ready();
     println!("{} board={}", protocol::READY, board::info().spec().name);
     println!("Type 'help' for the commands.");
     let mut editor = LineEditor::<MAX_LINE>::new();

@@ -19,6 +19,11 @@ pub fn record_boot() {
     BOOT_TICKS.store(ticks(), Ordering::Relaxed);
 }
 
+/// The counter value `record_boot` noted: when the kernel's first Rust code ran.
+pub fn boot_ticks() -> u64 {
+    BOOT_TICKS.load(Ordering::Relaxed)
+}
+
 /// Lets EL0 read `CNTPCT_EL0` and `CNTFRQ_EL0` (`CNTKCTL_EL1.EL0PCTEN`), as Linux lets programs read the
 /// virtual counter: a program timing itself then needs no system call, whose own cost would swamp what
 /// it measures. The counter is the same for every task, so it reveals nothing a task may not know. The

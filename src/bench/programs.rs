@@ -1,0 +1,57 @@
+//! Benchmarks that are user programs: faults, fork and memory use are measured by tasks at EL0 that
+//! time themselves (see `user/programs/src/bin/bench*.rs`), because only a real task's fault or fork
+//! includes everything a program pays: exception entry, the handler, TLB maintenance, the return.
+//!
+//! This file only chooses their arguments for each scale, starts them and says how they ended.
+
+use alloc::format;
+use alloc::string::String;
+
+use cowpi_abi::ExitStatus;
+use cowpi_console::bench::Scale;
+
+use crate::task;
+
+/// Runs the embedded program `name` with `args` to its end; `Err` unless it exited with 0.
+pub fn run_program(name: &str, args: &str) -> Result<(), String> {
+    let program = crate::programs::find(name).ok_or_else(|| format!("no program named {name}"))?;
+    let pid = task::user::spawn(program, args.as_bytes()).map_err(|e| format!("cannot run {name}: {e:?}"))?;
+    let (_, raw) = task::wait(Some(pid)).map_err(|e| format!("waiting for {name}: {e:?}"))?;
+    match ExitStatus::from_raw(raw) {
+        Some(ExitStatus::Exited(0)) => Ok(()),
+        Some(status) => Err(format!("{name} {args}: {status}")),
+        None => Err(format!("{name} {args}: exit status {raw}")),
+    }
+}
+
+/// Copy-on-write, reuse, zero-page and first-write faults, and the bare system call.
+pub fn faults(reps: u32, scale: Scale) -> Result<(), String> {
+    let pages = match scale {
+        Scale::Quick => 16,
+        Scale::Full => 256,
+    };
+    run_program("benchfault", &format!("{reps} {pages}"))
+}
+
+/// fork+exit+wait at each resident size, copy-on-write and eager copy in the same run.
+pub fn fork(reps: u32, scale: Scale) -> Result<(), String> {
+    let sizes = match scale {
+        Scale::Quick => "0 1",
+        Scale::Full => "0 1 16 64 256",
+    };
+    run_program("benchfork", &format!("{reps} {sizes}"))
+}
+
+/// Frames held by many children of one task, and memory reserved against memory used.
+pub fn memory(reps: u32, scale: Scale) -> Result<(), String> {
+    let (children, overcommit) = match scale {
+        Scale::Quick => ("children 4 1", "overcommit 4 1"),
+        Scale::Full => ("children 64 16", "overcommit 4 10"),
+    };
+    // The counts repeat exactly; repetitions show that they do.
+    for _ in 0..reps {
+        run_program("benchmem", children)?;
+        run_program("benchmem", overcommit)?;
+    }
+    Ok(())
+}
