@@ -14,7 +14,7 @@ use core::hint::black_box;
 use cowpi_console::bench::{SampleLine, Scale, Value};
 use cowpi_mm::{Frame, PAGE_SIZE};
 
-use crate::arch::{cpu, time};
+use crate::arch::{cpu, page, time};
 use crate::memory::{frame_pointer, frames};
 use crate::println;
 
@@ -32,12 +32,12 @@ pub fn run(reps: u32, scale: Scale) -> Result<(), String> {
     for _ in 0..reps {
         let ticks = measure(pages, |i| {
             // SAFETY: two distinct frames held by this benchmark, in the linear map.
-            unsafe { core::ptr::copy_nonoverlapping(source.pointer(i), target.pointer(i), PAGE_SIZE) }
+            unsafe { page::copy_page(target.pointer(i), source.pointer(i)) }
         });
         sample("floor.memcpy_4k", &[], ticks, pages);
         let ticks = measure(pages, |i| {
             // SAFETY: a frame held by this benchmark, in the linear map.
-            unsafe { core::ptr::write_bytes(target.pointer(i), 0, PAGE_SIZE) }
+            unsafe { page::zero_page(target.pointer(i)) }
         });
         sample("floor.zero_4k", &[], ticks, pages);
         let ticks = measure(pages, |i| {
@@ -50,9 +50,14 @@ pub fn run(reps: u32, scale: Scale) -> Result<(), String> {
         sample("hash.throughput", &[("algo", Value::from("xxh64"))], ticks, pages);
         let ticks = measure(pages, |i| {
             // SAFETY: as for floor.memcpy_4k.
-            unsafe { core::ptr::copy_nonoverlapping(source.pointer(i), target.pointer(i), PAGE_SIZE) }
+            unsafe { page::copy_page(target.pointer(i), source.pointer(i)) }
         });
         sample("hash.throughput", &[("algo", Value::from("memcpy"))], ticks, pages);
+        let ticks = measure(pages, |i| {
+            // SAFETY: as for floor.memcpy_4k.
+            unsafe { core::ptr::copy_nonoverlapping(source.pointer(i), target.pointer(i), PAGE_SIZE) }
+        });
+        sample("hash.throughput", &[("algo", Value::from("memcpy_generic"))], ticks, pages);
     }
     Ok(())
 }

@@ -3,9 +3,10 @@
 //! The table logic lives in the host-tested `cowpi-mm` crate; this file only gives it storage carved from
 //! RAM, puts it behind a lock, and zeroes frames (which needs the frames mapped, so it is the kernel's job).
 
-use cowpi_mm::{Frame, FrameCounters, FrameError, FrameTable, OutOfFrames, PAGE_SIZE, Release};
+use cowpi_mm::{Frame, FrameCounters, FrameError, FrameTable, OutOfFrames, Release};
 use spin::Once;
 
+use crate::arch::page;
 use crate::sync::IrqSafeLock;
 
 static TABLE: Once<IrqSafeLock<FrameTable<'static>>> = Once::new();
@@ -25,7 +26,7 @@ pub fn alloc_zeroed() -> Result<Frame, OutOfFrames> {
     let frame = with_table(|t| t.alloc())?;
     // SAFETY: the frame was just allocated, so nothing else uses it, and all RAM is mapped read-write in
     // the kernel's linear map.
-    unsafe { core::ptr::write_bytes(super::frame_pointer(frame), 0, PAGE_SIZE) };
+    unsafe { page::zero_page(super::frame_pointer(frame)) };
     Ok(frame)
 }
 
@@ -36,9 +37,7 @@ pub fn alloc_copy_of(source: Frame) -> Result<Frame, OutOfFrames> {
     let frame = with_table(|t| t.alloc())?;
     // SAFETY: the new frame was just allocated, so nothing else uses it; the caller holds `source`, so it
     // stays allocated while it is read; both lie in the linear map, and two distinct frames never overlap.
-    unsafe {
-        core::ptr::copy_nonoverlapping(super::frame_pointer(source), super::frame_pointer(frame), PAGE_SIZE)
-    };
+    unsafe { page::copy_page(super::frame_pointer(frame), super::frame_pointer(source)) };
     Ok(frame)
 }
 

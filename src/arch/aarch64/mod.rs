@@ -7,5 +7,6 @@ pub mod cpu;
 pub mod esr;
 pub mod exception;
 pub mod mmu;
+pub mod page;
 pub mod semihosting;
 pub mod time;
