@@ -137,6 +137,12 @@ pub fn current_pid() -> Pid {
     with(|s| s.current)
 }
 
+/// Timer ticks taken since the scheduler started: each is one interrupt handled, so a stretch with
+/// interrupts masked too long shows as ticks missing against the counter.
+pub fn tick_count() -> u64 {
+    with(|s| s.ticks)
+}
+
 /// Processor time task `pid` has used so far, in system counter ticks (including its current run), or
 /// `None` if there is no such task.
 pub fn cpu_ticks(pid: Pid) -> Option<u64> {

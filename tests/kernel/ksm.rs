@@ -5,6 +5,7 @@
 use cowpi_abi::ExitStatus;
 
 use super::programs::finish;
+use crate::arch::time;
 use crate::memory::{frames, ksm};
 use crate::task::{self, Pid};
 use crate::{check, check_eq, check_ok, kernel_test, programs};
@@ -177,5 +178,32 @@ kernel_test! {
         ksm::scan_full_passes(1);
         check_eq!(frames::counters().free, free_before);
         Ok(())
+    }
+}
+
+kernel_test! {
+    /// The scanner at its maximum rate (a batch of 100 000 pages every millisecond) must not mask
+    /// interrupts for its whole batch: while it hashes 16 MiB of unique pages flat out, the timer still
+    /// ticks (it once held the scheduler lock for an entire batch, hundreds of milliseconds of lost ticks).
+    fn a_flat_out_scanner_still_lets_the_timer_tick() -> TestResult {
+        let free_before = frames::counters().free;
+        let saved = ksm::tunables();
+        let pid = start("unique 4096 3000")?;
+        task::sleep(300);
+        ksm::set_tunables(|t| {
+            t.run = true;
+            t.sleep_ms = 1;
+            t.pages_to_scan = 100_000;
+        });
+        let (ticks_before, counter_before) = (task::scheduler::tick_count(), time::ticks());
+        // Busy, not asleep: the test must compete with the scanner for the processor, as a task would.
+        while time::ticks() - counter_before < time::frequency() / 2 {
+            task::yield_now();
+        }
+        let ticked = task::scheduler::tick_count() - ticks_before;
+        let elapsed_ms = (time::ticks() - counter_before) * 1000 / time::frequency();
+        ksm::set_tunables(|t| *t = saved);
+        check!(ticked * 2 >= elapsed_ms, "{ticked} timer ticks in {elapsed_ms} ms while the scanner ran flat out");
+        finish_all(&[pid], free_before)
     }
 }

@@ -7,9 +7,12 @@
 //! - [`region`]: mapped pages filled with a pattern that tells who wrote each word, for the copy-on-write
 //!   programs.
 //! - [`stats`]: reading and printing `MEMSTATS`, page-merging counters included.
+//! - [`bench`]: what the benchmark programs (`benchfault`, `benchfork`, `benchmem`, `benchksm`) share:
+//!   mapped pages touched a byte at a time, the benchmark lines, and their `error:` reports.
 #![no_std]
 
 pub mod args;
+pub mod bench;
 pub mod checks;
 pub mod region;
 pub mod stats;

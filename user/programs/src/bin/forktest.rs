@@ -265,7 +265,10 @@ fn eager(checks: &mut Checks, pages: usize) {
             mine.check(
                 "its copies are its own",
                 at_fork.private_pages >= pages as u64,
-                format_args!("{} private pages of {} resident", at_fork.private_pages, at_fork.resident_pages),
+                format_args!(
+                    "{} private pages of {} resident",
+                    at_fork.private_pages, at_fork.resident_pages
+                ),
             );
             region.fill(0..pages, CHILD);
             let after = stats::now();
@@ -292,7 +295,10 @@ fn eager(checks: &mut Checks, pages: usize) {
     checks.check(
         "the child's copies all came back when it exited",
         waited.frames_free + 2 >= before.frames_free,
-        format_args!("frames free: {} before the fork, {} after the wait", before.frames_free, waited.frames_free),
+        format_args!(
+            "frames free: {} before the fork, {} after the wait",
+            before.frames_free, waited.frames_free
+        ),
     );
 }
 
