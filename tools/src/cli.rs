@@ -1,8 +1,8 @@
 //! The command line, as clap types.
 //!
 //! The kernel ELF always comes first because `cargo run -- ARGS` calls `tools/cargo-runner <ELF> ARGS`.
-//! Without a subcommand the kernel boots interactively, which is what `cargo run` should do; `test` and
-//! `image` are the other two things one does with a built kernel.
+//! Without a subcommand the kernel boots interactively, which is what `cargo run` should do; `test`,
+//! `bench` and `image` are the other things one does with a built kernel.
 
 use std::path::PathBuf;
 
@@ -52,6 +52,12 @@ pub enum Command {
     /// uploads the program's ELF (see cowpi_console::upload), and prints its output and exit status. Exits
     /// non-zero unless the program exited with 0.
     Upload(UploadArgs),
+    /// Run the benchmarks in QEMU and write results.json, results.md and SVG charts
+    ///
+    /// QEMU runs with `-icount shift=0,sleep=off` (1 ns of virtual time per instruction), so the figures
+    /// count instructions and do not depend on the host. Publish figures from a release kernel:
+    /// `cargo run --release -- bench`. Exits non-zero if any benchmark failed.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +92,40 @@ pub struct TestArgs {
     /// Speed of the serial port
     #[arg(long, value_name = "N", default_value_t = 115_200, requires = "serial")]
     pub baud: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Benchmark this board in QEMU; repeat for several [default: every board under boards/]
+    #[arg(long = "board", value_name = "BOARD")]
+    pub boards: Vec<String>,
+
+    /// Repetitions of each benchmark, and boots for the boot benchmark [default: 5, 1 with --quick]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub reps: Option<u32>,
+
+    /// Small sizes: checks that every benchmark runs, not figures to publish
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Folder for results.json, results.md and the charts [default: bench/ in the workspace]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Seconds one benchmark may run
+    #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = seconds())]
+    pub timeout: u64,
+
+    /// Only this benchmark, as `bench list` names it; repeat for several
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+}
+
+impl BenchArgs {
+    /// Repetitions per benchmark: one is enough to see that a quick run works.
+    pub fn reps(&self) -> u32 {
+        self.reps.unwrap_or(if self.quick { 1 } else { 5 })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -178,12 +218,56 @@ mod tests {
     }
 
     #[test]
+    fn bench_defaults_to_five_reps_or_one_when_quick() {
+        let cli = parse(&["k.elf", "bench"]).unwrap();
+        let Some(Command::Bench(args)) = cli.command else { panic!("{cli:?}") };
+        assert!(args.boards.is_empty() && args.only.is_empty() && !args.quick && args.out.is_none());
+        assert_eq!((args.reps(), args.timeout), (5, 1800));
+
+        let cli = parse(&["k.elf", "bench", "--quick"]).unwrap();
+        let Some(Command::Bench(args)) = cli.command else { panic!("{cli:?}") };
+        assert_eq!(args.reps(), 1);
+    }
+
+    #[test]
+    fn bench_takes_boards_reps_an_output_folder_a_timeout_and_names() {
+        let cli = parse(&[
+            "k.elf",
+            "bench",
+            "--board",
+            "raspi4b",
+            "--board",
+            "raspi3b",
+            "--reps",
+            "3",
+            "--quick",
+            "--out",
+            "o",
+            "--timeout",
+            "60",
+            "--only",
+            "fork",
+            "--only",
+            "boot",
+        ])
+        .unwrap();
+        let Some(Command::Bench(args)) = cli.command else { panic!("{cli:?}") };
+        assert_eq!(args.boards, ["raspi4b", "raspi3b"]);
+        assert_eq!((args.reps(), args.quick, args.timeout), (3, true, 60));
+        assert_eq!(args.out, Some(PathBuf::from("o")));
+        assert_eq!(args.only, ["fork", "boot"]);
+    }
+
+    #[test]
     fn nonsense_is_refused() {
         for args in [
             &["k.elf", "test", "--timeout", "0"][..],
             &["k.elf", "test", "--timeout", "soon"],
             &["k.elf", "test", "--baud", "9600"],
             &["k.elf", "test", "--serial", "/dev/ttyUSB0", "--board", "raspi4b"],
+            &["k.elf", "bench", "--reps", "0"],
+            &["k.elf", "bench", "--timeout", "0"],
+            &["k.elf", "bench", "--only"],
             &[],
         ] {
             assert!(parse(args).is_err(), "{args:?}");

@@ -117,7 +117,7 @@ impl SuiteReport {
 }
 
 /// Why a wait ended without what it waited for.
-enum Interrupted {
+pub(crate) enum Interrupted {
     Timeout,
     Closed(String),
     Fatal(String),
@@ -241,7 +241,7 @@ fn drive(session: &mut Session, plan: &Plan, progress: &mut dyn Write) -> SuiteR
 }
 
 /// Waits for a line or prompt that `pick` accepts; a fatal line, the deadline or the board's end interrupt.
-fn wait_for<R>(
+pub(crate) fn wait_for<R>(
     session: &mut Session,
     deadline: Instant,
     mut pick: impl FnMut(&Heard) -> Option<R>,
@@ -265,7 +265,7 @@ fn wait_for<R>(
 }
 
 /// Explains an interrupted wait for `what` (`"prompt"`), as a clause for a failure reason.
-fn explain(interrupted: Interrupted, what: &str, waited: Duration) -> String {
+pub(crate) fn explain(interrupted: Interrupted, what: &str, waited: Duration) -> String {
     match interrupted {
         Interrupted::Timeout => format!("no {what} within {}", seconds(waited)),
         Interrupted::Closed(why) => format!("{why} before the {what}"),
@@ -275,7 +275,11 @@ fn explain(interrupted: Interrupted, what: &str, waited: Duration) -> String {
 
 /// Boots the board and waits until its shell prompts; returns the board name from the ready line, which
 /// must be `expected` if given.
-fn boot(session: &mut Session, expected: Option<&str>, timeouts: &Timeouts) -> Result<String, String> {
+pub(crate) fn boot(
+    session: &mut Session,
+    expected: Option<&str>,
+    timeouts: &Timeouts,
+) -> Result<String, String> {
     session.restart().map_err(|e| format!("could not start the board: {e:#}"))?;
     let board = wait_for_ready(session, timeouts.boot)?;
     finish_boot(session, board, expected, timeouts)
@@ -342,7 +346,7 @@ fn finish_boot(
     Ok(board)
 }
 
-fn wait_for_prompt(session: &mut Session, timeout: Duration) -> Result<(), Interrupted> {
+pub(crate) fn wait_for_prompt(session: &mut Session, timeout: Duration) -> Result<(), Interrupted> {
     wait_for(session, Instant::now() + timeout, |heard| (*heard == Heard::Prompt).then_some(()))
 }
 
@@ -466,7 +470,7 @@ fn follow_test(session: &mut Session, test: &ListedTest, timeouts: &Timeouts) ->
 }
 
 /// Reads on until the kernel falls silent, so a failure's log holds the whole panic report.
-fn read_rest_of_fatal_report(session: &mut Session, timeouts: &Timeouts) {
+pub(crate) fn read_rest_of_fatal_report(session: &mut Session, timeouts: &Timeouts) {
     let last_chance = Instant::now() + timeouts.reply;
     loop {
         let deadline = (Instant::now() + timeouts.fatal_quiet).min(last_chance);

@@ -1,10 +1,11 @@
 //! `cowpi`, the host side of cowpi: what `cargo run` does with the kernel ELF it has just built.
 //!
 //! cargo calls it through `tools/cargo-runner` with the ELF first. It flattens the ELF into the raw
-//! `kernel8.img` the Pi boots, then boots it in QEMU for a person to use, or drives the kernel's test
-//! suite over the serial console (in QEMU or on a real Pi) after running the host unit tests. Errors are
-//! reported as one line, `cowpi: <what went wrong>`.
+//! `kernel8.img` the Pi boots, then boots it in QEMU for a person to use, drives the kernel's test suite
+//! over the serial console (in QEMU or on a real Pi) after running the host unit tests, or runs its
+//! benchmarks in QEMU. Errors are reported as one line, `cowpi: <what went wrong>`.
 
+mod bench;
 mod cli;
 mod commands;
 mod driver;
@@ -53,5 +54,6 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Some(Command::Image(args)) => commands::image::run(&cli.elf, args.output.as_deref()),
         Some(Command::Sdcard(args)) => commands::sdcard::run(&cli.elf, args),
         Some(Command::Upload(args)) => commands::upload::run(&cli.elf, args),
+        Some(Command::Bench(args)) => commands::bench::run(&cli.elf, args),
     }
 }

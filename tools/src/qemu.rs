@@ -3,7 +3,8 @@
 //! cowpi boots the raw image (`-kernel kernel8.img`), so QEMU starts it as the Pi firmware would: core 0 at
 //! EL2 from 0x80000, the other cores parked in the spin table. Semihosting is enabled because the kernel's
 //! `poweroff` ends QEMU through it. The interactive and the test command lines differ only in where the
-//! serial console goes; keeping both here keeps them from drifting apart.
+//! serial console goes, and the benchmark command line only in its virtual clock; keeping all three here
+//! keeps them from drifting apart.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -87,6 +88,19 @@ pub fn test_command(machine: &str, image: &Path) -> Command {
     command
 }
 
+/// The benchmarks' `-icount` setting: virtual time advances by exactly 1 ns per instruction
+/// (`shift=0`), and an idle guest does not sleep in real time (`sleep=off`), so the guest's counter
+/// readings count instructions, whatever the host's speed or load. `shift=auto` follows the host's
+/// speed and would not.
+pub const BENCH_ICOUNT: &str = "shift=0,sleep=off";
+
+/// QEMU for the benchmarks: the test command line with the deterministic virtual clock.
+pub fn bench_command(machine: &str, image: &Path) -> Command {
+    let mut command = test_command(machine, image);
+    command.args(["-icount", BENCH_ICOUNT]);
+    command
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +130,18 @@ mod tests {
         assert!(joined.starts_with("-M raspi4b -kernel k/kernel8.img"), "{joined}");
         assert!(joined.contains("-monitor none") && joined.contains("-serial stdio"), "{joined}");
         assert!(joined.contains("-semihosting-config enable=on,target=native"), "{joined}");
+    }
+
+    #[test]
+    fn the_bench_command_is_the_test_command_with_a_deterministic_clock() {
+        let image = Path::new("k/kernel8.img");
+        let args = |command: Command| -> Vec<String> {
+            command.get_args().map(|a| a.to_string_lossy().into_owned()).collect()
+        };
+        let test = args(test_command("raspi3b", image));
+        let bench = args(bench_command("raspi3b", image));
+        assert_eq!(bench[..test.len()], test[..]);
+        assert_eq!(bench[test.len()..], ["-icount", "shift=0,sleep=off"]);
     }
 
     #[test]

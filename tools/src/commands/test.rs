@@ -7,14 +7,14 @@
 //! anything failed.
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use cowpi_boards::Board;
 
 use crate::cli::TestArgs;
+use crate::commands::{select_boards, workspace_root};
 use crate::driver::{Plan, SuiteReport, Timeouts, run_suite};
 use crate::host_tests;
 use crate::image::{default_image_path, write_image};
@@ -31,26 +31,6 @@ const SERIAL_BOOT: Duration = Duration::from_secs(600);
 /// Time a real board may take to come back from `reboot` (its firmware boots in seconds) before a person
 /// is asked to reset it.
 const SERIAL_REBOOT: Duration = Duration::from_secs(60);
-
-/// The cargo workspace this tool belongs to (its host tests are run from there).
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The boards named with `--board`, or every board.
-fn select_boards(names: &[String]) -> Result<Vec<Board>> {
-    let dir = cowpi_boards::boards_dir();
-    if names.is_empty() {
-        return Ok(cowpi_boards::load_all(&dir)?);
-    }
-    let mut boards: Vec<Board> = Vec::new();
-    for name in names {
-        if !boards.iter().any(|b| b.name == *name) {
-            boards.push(cowpi_boards::find(&dir, name)?);
-        }
-    }
-    Ok(boards)
-}
 
 /// What has run so far.
 #[derive(Default)]

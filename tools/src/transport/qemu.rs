@@ -7,8 +7,8 @@
 //! one; every kill waits for the process to be gone, so no QEMU outlives the run.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -29,10 +29,14 @@ struct Instance {
     stderr: JoinHandle<Vec<u8>>,
 }
 
+/// Builds the QEMU command line for a machine and an image (one of the `crate::qemu` builders).
+pub type CommandLine = fn(&str, &Path) -> Command;
+
 /// One emulated board, started on demand.
 pub struct QemuBoard {
     machine: String,
     image: PathBuf,
+    command_line: CommandLine,
     instance: Option<Instance>,
     /// Why the last instance ended, once it has (repeated for every later read).
     ended: Option<String>,
@@ -41,7 +45,12 @@ pub struct QemuBoard {
 impl QemuBoard {
     /// A board of QEMU machine `machine` booting the raw `image`; nothing runs until the first restart.
     pub fn new(machine: &str, image: PathBuf) -> QemuBoard {
-        QemuBoard { machine: machine.to_owned(), image, instance: None, ended: None }
+        QemuBoard::with_command_line(machine, image, qemu::test_command)
+    }
+
+    /// Like [`QemuBoard::new`], but QEMU is started with `command_line` (the benchmarks' virtual clock).
+    pub fn with_command_line(machine: &str, image: PathBuf, command_line: CommandLine) -> QemuBoard {
+        QemuBoard { machine: machine.to_owned(), image, command_line, instance: None, ended: None }
     }
 
     /// Kills the running QEMU, if any, and waits until it is gone.
@@ -88,7 +97,7 @@ impl Transport for QemuBoard {
     fn restart(&mut self) -> Result<()> {
         self.kill();
         self.ended = None;
-        let mut child = qemu::test_command(&self.machine, &self.image)
+        let mut child = (self.command_line)(&self.machine, &self.image)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
