@@ -60,14 +60,15 @@ kernel_test! {
         let start = time::ticks();
         let sleeper = task::spawn_kernel("sleeper", || {
             task::sleep(50);
-            // The processor time it used, in ms: a sleep that spun would have used about 50.
+            // The processor time it used, in ms: a sleep that spun would have used about 50; starting and
+            // ending the task cost a few (QEMU without icount runs at the host's pace).
             let me = task::current_pid();
             task::tasks_snapshot().iter().find(|t| t.pid == me).map_or(-1, |t| t.cpu_time().as_millis() as i64)
         });
         let used_ms = task::wait(Some(sleeper)).map(|(_, status)| status);
         let elapsed_ms = (time::ticks() - start) * 1000 / time::frequency();
         check!(elapsed_ms >= 50, "slept only {elapsed_ms} ms");
-        check!(matches!(used_ms, Ok(0..=3)), "the sleeper used {used_ms:?} ms of processor time");
+        check!(matches!(used_ms, Ok(0..=10)), "the sleeper used {used_ms:?} ms of processor time");
         Ok(())
     }
 }

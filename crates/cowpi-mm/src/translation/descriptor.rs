@@ -42,9 +42,8 @@
 //! and `KSM_MERGED` (bit 57) a frame that page merging folded together (a write fault copies, like COW).
 //! Bit 58 is reserved for later use and always 0.
 
-use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::LocalRegisterCopy;
 use tock_registers::register_bitfields;
-use tock_registers::registers::InMemoryRegister;
 
 use crate::addr::{Frame, PAGE_SHIFT};
 use crate::translation::Level;
@@ -132,7 +131,7 @@ pub enum DescriptorKind {
 impl DescriptorKind {
     /// What `descriptor` is when the walker finds it at `level`.
     pub fn of(level: Level, descriptor: u64) -> DescriptorKind {
-        let bits = InMemoryRegister::<u64, TABLE_DESCRIPTOR::Register>::new(descriptor);
+        let bits = LocalRegisterCopy::<u64, TABLE_DESCRIPTOR::Register>::new(descriptor);
         if !bits.is_set(TABLE_DESCRIPTOR::VALID) {
             return DescriptorKind::Invalid;
         }
@@ -157,7 +156,7 @@ pub fn user_table_descriptor(next: Frame) -> u64 {
         next.number() <= MAX_OUTPUT_FRAME,
         "translation table in {next}, beyond 48-bit physical addresses"
     );
-    let descriptor = InMemoryRegister::<u64, TABLE_DESCRIPTOR::Register>::new(INVALID);
+    let mut descriptor = LocalRegisterCopy::<u64, TABLE_DESCRIPTOR::Register>::new(INVALID);
     descriptor.write(
         TABLE_DESCRIPTOR::VALID::SET
             + TABLE_DESCRIPTOR::TYPE::Table
