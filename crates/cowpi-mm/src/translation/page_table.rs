@@ -388,7 +388,8 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// the start made unmapping a whole table cost 512 * 512 / 2 reads.
     fn is_empty_around(&mut self, table: Frame, index: usize) -> bool {
         let entries = self.memory.entries(table);
-        let neighbour_valid = |i: Option<usize>| i.and_then(|i| entries.get(i)).is_some_and(|&d| d != INVALID);
+        let neighbour_valid =
+            |i: Option<usize>| i.and_then(|i| entries.get(i)).is_some_and(|&d| d != INVALID);
         if neighbour_valid(index.checked_add(1)) || neighbour_valid(index.checked_sub(1)) {
             return false;
         }
