@@ -338,6 +338,39 @@ mod tests {
         assert!(matches!(parse_line(&line), Some(BenchLine::Sample(_))));
     }
 
+    proptest::proptest! {
+        /// Garbage on the serial line (any bytes the host's lossy UTF-8 decoding can produce) never
+        /// panics the parser, and whatever it accepts satisfies the format's rules.
+        #[test]
+        fn any_line_parses_without_panicking(line in ".{0,120}") {
+            if let Some(BenchLine::Sample(sample)) = parse_line(&line) {
+                proptest::prop_assert!(is_valid_name(sample.figure));
+                if let Measure::Ticks { ops, .. } = sample.measure {
+                    proptest::prop_assert!(ops > 0);
+                }
+            }
+        }
+
+        /// Every sample a guest can print parses back to the same numbers and labels.
+        #[test]
+        fn printed_samples_parse_back(
+            figure in "[a-z][a-z0-9_.]{0,20}",
+            key in "[a-z][a-z0-9_]{0,10}",
+            value in "[A-Za-z0-9_.-]{1,12}",
+            ticks in proptest::prelude::any::<u64>(),
+            ops in 1..u64::MAX,
+        ) {
+            let labels = [(key.as_str(), Value::from(value.as_str()))];
+            let line = format!("{}", SampleLine { figure: &figure, labels: &labels, ticks, ops });
+            let Some(BenchLine::Sample(sample)) = parse_line(&line) else {
+                return Err(proptest::test_runner::TestCaseError::fail(line));
+            };
+            proptest::prop_assert_eq!(sample.figure, figure.as_str());
+            proptest::prop_assert_eq!(sample.labels.get(&key), Some(value.as_str()));
+            proptest::prop_assert_eq!(sample.measure, Measure::Ticks { ticks, ops });
+        }
+    }
+
     #[test]
     fn scales_round_trip() {
         for scale in [Scale::Quick, Scale::Full] {

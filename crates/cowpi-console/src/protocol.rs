@@ -167,6 +167,25 @@ mod tests {
         assert_eq!(Expect::parse("ok"), None);
     }
 
+    proptest::proptest! {
+        /// Garbage on the serial line never panics the parser, and what it recognises is really in the
+        /// line: a test's verdict and expectation are never made up.
+        #[test]
+        fn any_line_parses_without_panicking(line in "(test-(list|end|begin)(-end)?: )?.{0,100}") {
+            let trimmed = line.trim_end_matches(['\r', '\n']);
+            match parse_line(&line) {
+                Line::TestListed { name, expect } => {
+                    proptest::prop_assert!(trimmed.contains(name) && trimmed.ends_with(expect.as_str()));
+                }
+                Line::TestEnd { name, reason: None } => {
+                    proptest::prop_assert!(trimmed.ends_with(" ok") && trimmed.contains(name));
+                }
+                Line::TestEnd { reason: Some(_), .. } => proptest::prop_assert!(line.contains("FAILED")),
+                _ => {}
+            }
+        }
+    }
+
     #[test]
     fn test_names_are_restricted() {
         assert!(is_valid_test_name("frames::alloc_2"));
