@@ -20,7 +20,7 @@ use cowpi_mm::{
     AddressSpaceTables, Asid, AsidAllocator, AsidBits, Frame, OutOfFrames, PAGE_SIZE, Page, PageFlags, Prot,
     RegionKind, Regions, TableMemory, TaggedAsid, TlbMaintenance, VirtAddr,
 };
-use cowpi_mm::{EagerCopy, WriteFault, decide_eager_copy, decide_write_fault};
+use cowpi_mm::{EagerCopy, WriteFault, decide_eager_copy, decide_protect, decide_write_fault};
 
 use super::{counters, frame_pointer, frames, zero_page};
 use crate::arch::mmu::boot_map;
@@ -187,8 +187,9 @@ impl AddressSpace {
     }
 
     /// Sets `prot` on the mapped pages of `[first, first + pages)`; with no access, drops their frames.
-    /// A page still shared (copy-on-write, zero page) stays read-only in hardware and keeps its mark, so
-    /// that its next write still takes a copy.
+    /// A page whose frame is shared stays read-only in hardware (`cowpi_mm::decide_protect`): a marked
+    /// one keeps its mark, an unmarked one (read-only at a fork) becomes copy-on-write, so that its next
+    /// write takes a copy rather than showing in the other holders.
     fn reprotect(&mut self, first: Page, pages: usize, prot: Prot) -> Result<(), Error> {
         if prot == Prot::NONE {
             self.release_pages(first, pages);
@@ -197,18 +198,9 @@ impl AddressSpace {
         let wanted = PageFlags::user(prot).map_err(|_| Error::PermissionDenied)?;
         for index in 0..pages {
             let page = first + index;
-            let Some((_, old)) = self.tables.translate(page.start_address()) else { continue };
-            let flags = if old.is_shared_for_writing() {
-                PageFlags {
-                    writable: false,
-                    cow: old.cow,
-                    zero_page: old.zero_page,
-                    ksm_merged: old.ksm_merged,
-                    ..wanted
-                }
-            } else {
-                wanted
-            };
+            let Some((frame, old)) = self.tables.translate(page.start_address()) else { continue };
+            let holders = frames::with_table(|t| t.refcount(frame)).unwrap_or(0);
+            let flags = decide_protect(old, wanted, holders);
             self.tables.protect(page, flags).map_err(|_| Error::NotMapped)?;
         }
         Ok(())

@@ -5,6 +5,7 @@ mod board;
 mod console;
 mod cow;
 mod frames;
+mod fuzz;
 mod heap;
 mod ksm;
 mod mmu;

@@ -1,8 +1,8 @@
 //! Page protections: what `MAP` and `PROTECT` take, and what the loader derives from ELF segment flags.
 //!
 //! Three bits, READ = 1, WRITE = 2, EXEC = 4; 0 means no access at all (a guard page). AArch64 page tables
-//! cannot express write-only memory, so WRITE implies READ in practice; EXEC alone may or may not be
-//! readable. cowpi enforces W^X: no page is ever writable and executable at once, so a bug that lets a
+//! cannot give EL0 write-only or execute-only memory, so system calls refuse both: every protection
+//! but NONE includes READ. cowpi enforces W^X: no page is ever writable and executable at once, so a bug that lets a
 //! task write data can never make that data run as code. [`Prot::check`] is the one place that rule lives
 //! for system-call arguments.
 //!
@@ -34,7 +34,9 @@ impl Prot {
     const KNOWN: u8 = 1 | 2 | 4;
 
     /// The protection a system-call argument asks for: [`Error::InvalidArgument`] if it has bits the ABI
-    /// does not define, [`Error::PermissionDenied`] if it asks for writable and executable memory.
+    /// does not define, [`Error::PermissionDenied`] if it asks for writable and executable memory, then
+    /// [`Error::InvalidArgument`] if it is not readable but not [`Prot::NONE`] either (write-only and
+    /// execute-only memory, which AArch64 cannot give EL0).
     pub fn check(bits: u64) -> Result<Prot, Error> {
         if bits & !u64::from(Prot::KNOWN) != 0 {
             return Err(Error::InvalidArgument);
@@ -43,6 +45,11 @@ impl Prot {
         let prot = Prot(bits as u8);
         if prot.is_writable_and_executable() {
             return Err(Error::PermissionDenied);
+        }
+        // AArch64 page tables cannot give write-only or execute-only memory to EL0; the kernel used to
+        // refuse these later with a misleading error (found by the system-call fuzzer).
+        if prot != Prot::NONE && !prot.is_readable() {
+            return Err(Error::InvalidArgument);
         }
         Ok(prot)
     }
@@ -126,9 +133,15 @@ mod tests {
     }
 
     #[test]
-    fn check_accepts_every_combination_but_write_and_exec() {
+    fn check_accepts_no_access_and_every_readable_combination_but_write_and_exec() {
         for bits in 0..8 {
-            let expected = if bits & 6 == 6 { Err(Error::PermissionDenied) } else { Ok(Prot(bits as u8)) };
+            let expected = if bits & 6 == 6 {
+                Err(Error::PermissionDenied)
+            } else if bits != 0 && bits & 1 == 0 {
+                Err(Error::InvalidArgument)
+            } else {
+                Ok(Prot(bits as u8))
+            };
             assert_eq!(Prot::check(bits), expected, "{bits}");
         }
     }

@@ -107,12 +107,38 @@ pub enum EagerCopy {
     Copy { flags: PageFlags },
 }
 
+/// The flags a mapped page gets when its task changes its rights to `wanted` (`PROTECT`), given its
+/// flags now and its frame's reference count.
+///
+/// A page whose frame has other holders must never become writable in place, whether or not it carries
+/// a sharing mark: a page that was read-only at a fork is shared with no copy-on-write mark (it needed
+/// none), and making it writable in place would let this task's writes show in the other. Such a page
+/// becomes copy-on-write instead, so its next write copies it. A page marked shared keeps its marks.
+pub fn decide_protect(current: PageFlags, wanted: PageFlags, refcount: u32) -> PageFlags {
+    let shared = current.is_shared_for_writing() || refcount > 1;
+    if !shared {
+        return wanted;
+    }
+    let marked = current.is_shared_for_writing();
+    PageFlags {
+        writable: false,
+        // An unmarked shared page is marked copy-on-write if it may now be written; a marked one keeps
+        // what it had.
+        cow: if marked { current.cow } else { wanted.writable },
+        zero_page: current.zero_page,
+        ksm_merged: current.ksm_merged,
+        ..wanted
+    }
+}
+
 /// What an eager-copy fork does with a parent mapping with `flags`. Every page the child could write
 /// is copied, whether the parent has it writable, copy-on-write from an earlier fork, or merged; the copy
 /// is the child's alone, so it is mapped writable with no sharing bits. The zero page stays shared: it
 /// holds no data of the task's, and a write to it allocates anyway.
 pub fn decide_eager_copy(flags: PageFlags) -> Result<EagerCopy, CowError> {
-    if flags.zero_page || !flags.logically_writable() {
+    // An executable page cannot be written (W^X), even if a sharing mark from before a PROTECT says it
+    // once could: it is shared like text.
+    if flags.zero_page || !flags.logically_writable() || flags.executable {
         return Ok(EagerCopy::Share { flags });
     }
     let private = flags.resolve_write_fault();

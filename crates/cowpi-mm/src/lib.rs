@@ -34,7 +34,7 @@ pub mod translation;
 
 pub use addr::{Frame, PAGE_SHIFT, PAGE_SIZE, Page, PhysAddr, VA_BITS, VirtAddr};
 pub use asid::{Asid, AsidAllocator, AsidBits, Assignment, Generation, TaggedAsid};
-pub use cow::{CowError, EagerCopy, WriteFault, decide_eager_copy, decide_write_fault};
+pub use cow::{CowError, EagerCopy, WriteFault, decide_eager_copy, decide_protect, decide_write_fault};
 pub use cowpi_abi::Prot;
 pub use frame_table::{
     AuditReport, ExpectedHolds, FrameCounters, FrameError, FrameState, FrameTable, OutOfFrames, Release,

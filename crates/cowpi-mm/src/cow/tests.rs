@@ -159,7 +159,42 @@ fn an_eager_fork_shares_what_nobody_writes_in_place() {
 }
 
 #[test]
-fn an_eager_copy_that_would_be_writable_and_executable_is_a_bug() {
+fn an_eager_fork_shares_an_executable_page_even_if_marked_copy_on_write() {
+    // A COW page its task made read-execute with PROTECT (found by the syscall fuzzer: this panicked).
     let executable_cow = PageFlags { executable: true, ..COW };
-    assert!(matches!(decide_eager_copy(executable_cow), Err(CowError::ResolvedFlags(_))));
+    assert_eq!(decide_eager_copy(executable_cow), Ok(EagerCopy::Share { flags: executable_cow }));
+}
+
+#[test]
+fn protect_makes_a_page_shared_without_a_mark_copy_on_write_not_writable() {
+    // Read-only at a fork, so shared with no mark; then PROTECT read-write (found by the syscall fuzzer:
+    // the parent's writes showed in the child).
+    let read_only = PageFlags::USER_READ_ONLY;
+    let wanted = PageFlags::USER_READ_WRITE;
+    assert_eq!(decide_protect(read_only, wanted, 2), COW);
+    // The last holder may write in place.
+    assert_eq!(decide_protect(read_only, wanted, 1), wanted);
+    // Marked pages keep their marks and stay read-only, whatever the count.
+    for marked in [COW, MERGED, ZERO] {
+        for holders in [1, 2] {
+            let flags = decide_protect(marked, wanted, holders);
+            assert!(!flags.writable && flags.is_shared_for_writing(), "{marked:?} {holders}: {flags:?}");
+        }
+    }
+    // Taking write away from a shared page never adds a mark it did not have.
+    assert_eq!(decide_protect(read_only, PageFlags::USER_READ_ONLY, 3), PageFlags::USER_READ_ONLY);
+}
+
+proptest! {
+    /// Whatever the rights asked for, a frame with other holders is never mapped writable.
+    #[test]
+    fn protect_never_makes_a_shared_frame_writable(
+        current in proptest::sample::select(std::vec![PageFlags::USER_READ_ONLY, PageFlags::USER_READ_WRITE, COW, MERGED, ZERO]),
+        wanted in proptest::sample::select(std::vec![PageFlags::USER_READ_ONLY, PageFlags::USER_READ_WRITE]),
+        refcount in 1u32..4,
+    ) {
+        let flags = decide_protect(current, wanted, refcount);
+        prop_assert!(!(flags.writable && (refcount > 1 || flags.is_shared_for_writing())), "{flags:?}");
+        prop_assert!(flags.check().is_ok());
+    }
 }
