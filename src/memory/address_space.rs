@@ -106,6 +106,28 @@ pub struct AddressSpace {
     mergeable: Vec<core::ops::Range<u64>>,
 }
 
+/// Gives the eager-fork `child` its mapping of the parent's `page` (`frame`, `flags`): the same frame with
+/// a reference for what nobody writes in place, a private copy for the rest.
+fn eager_copy_page(
+    child: &mut AddressSpace,
+    page: Page,
+    frame: Frame,
+    flags: PageFlags,
+) -> Result<(), Error> {
+    let (child_frame, child_flags) = match decide_eager_copy(flags) {
+        Ok(EagerCopy::Share { flags }) => {
+            frames::share(frame).map_err(|_| Error::OutOfMemory)?;
+            (frame, flags)
+        }
+        Ok(EagerCopy::Copy { flags }) => (frames::alloc_copy_of(frame).map_err(out_of_memory)?, flags),
+        Err(bug) => panic!("eager fork at {page}: {bug}"),
+    };
+    child.tables.map(page, child_frame, child_flags).map_err(|_| {
+        let _ = frames::release(child_frame);
+        Error::OutOfMemory
+    })
+}
+
 fn out_of_memory(_: OutOfFrames) -> Error {
     Error::OutOfMemory
 }
@@ -199,8 +221,7 @@ impl AddressSpace {
         for index in 0..pages {
             let page = first + index;
             let Some((frame, old)) = self.tables.translate(page.start_address()) else { continue };
-            let holders = frames::with_table(|t| t.refcount(frame)).unwrap_or(0);
-            let flags = decide_protect(old, wanted, holders);
+            let flags = decide_protect(old, wanted, frames::refcount(frame));
             self.tables.protect(page, flags).map_err(|_| Error::NotMapped)?;
         }
         Ok(())
@@ -251,7 +272,7 @@ impl AddressSpace {
     /// A write to a present read-only page whose region allows writing: what to do is
     /// `cowpi_mm::decide_write_fault`'s decision (host-tested); doing it is this function's.
     fn resolve_write(&mut self, page: Page, frame: Frame, current: PageFlags) -> Result<(), FaultError> {
-        let holders = frames::with_table(|t| t.refcount(frame)).unwrap_or(0);
+        let holders = frames::refcount(frame);
         let decision = match decide_write_fault(current, holders) {
             Ok(decision) => decision,
             Err(bug) => panic!("write fault at {:#x}: {bug}", page.start_address().as_u64()),
@@ -449,31 +470,13 @@ impl AddressSpace {
         let mut child = AddressSpace::new()?;
         child.regions = self.regions.clone();
         child.mergeable = self.mergeable.clone();
-        let mut failure = None;
+        let mut outcome = Ok(());
         self.tables.for_each_mapping(|page, frame, flags| {
-            if failure.is_some() {
-                return;
-            }
-            let (child_frame, child_flags) = match decide_eager_copy(flags) {
-                Ok(EagerCopy::Share { flags }) => match frames::share(frame) {
-                    Ok(_) => (frame, flags),
-                    Err(_) => return failure = Some(Error::OutOfMemory),
-                },
-                Ok(EagerCopy::Copy { flags }) => match frames::alloc_copy_of(frame) {
-                    Ok(copy) => (copy, flags),
-                    Err(_) => return failure = Some(Error::OutOfMemory),
-                },
-                Err(bug) => panic!("eager fork at {page}: {bug}"),
-            };
-            if child.tables.map(page, child_frame, child_flags).is_err() {
-                let _ = frames::release(child_frame);
-                failure = Some(Error::OutOfMemory);
+            if outcome.is_ok() {
+                outcome = eager_copy_page(&mut child, page, frame, flags);
             }
         });
-        match failure {
-            None => Ok(child),
-            Some(error) => Err(error),
-        }
+        outcome.map(|()| child)
     }
 
     /// Resident pages, those of them whose frame has other holders too, and those mapping the zero page.
@@ -481,7 +484,7 @@ impl AddressSpace {
         let mut counts = PageCounts::default();
         self.tables.for_each_mapping(|_, frame, flags| {
             counts.resident += 1;
-            if frames::with_table(|t| t.refcount(frame)).is_some_and(|count| count > 1) {
+            if frames::refcount(frame) > 1 {
                 counts.shared += 1;
             }
             if flags.zero_page {

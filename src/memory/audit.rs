@@ -58,7 +58,7 @@ fn check_no_writable_shared_frame() -> Result<(), String> {
             if !flags.writable {
                 return;
             }
-            let holders = frames::with_table(|t| t.refcount(frame)).unwrap_or(0);
+            let holders = frames::refcount(frame);
             if frame == zero || holders > 1 {
                 count += 1;
                 if violations.len() < KEPT {

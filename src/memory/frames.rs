@@ -46,6 +46,11 @@ pub fn release(frame: Frame) -> Result<Release, FrameError> {
     with_table(|t| t.release(frame))
 }
 
+/// How many holders `frame` has (0 for a free frame or one the table does not manage).
+pub fn refcount(frame: Frame) -> u32 {
+    with_table(|t| t.refcount(frame)).unwrap_or(0)
+}
+
 /// Adds one holder to `frame`.
 pub fn share(frame: Frame) -> Result<u32, FrameError> {
     with_table(|t| t.share(frame))

@@ -75,11 +75,8 @@ pub struct Status {
 
 pub fn status() -> Status {
     KSM.lock(|k| {
-        let mappings: u64 = k
-            .book
-            .stable_frames()
-            .map(|frame| u64::from(frames::with_table(|t| t.refcount(frame)).unwrap_or(1).saturating_sub(1)))
-            .sum();
+        let mappings: u64 =
+            k.book.stable_frames().map(|frame| u64::from(frames::refcount(frame).saturating_sub(1))).sum();
         let pages_shared = k.book.pages_shared();
         Status {
             counters: k.book.counters(),
@@ -135,14 +132,10 @@ fn checksum(frame: Frame, constant: bool) -> Checksum {
     if constant { Checksum(0) } else { Checksum(xxhash_rust::xxh3::xxh3_64(frame_bytes(frame))) }
 }
 
-fn refcount(frame: Frame) -> u32 {
-    frames::with_table(|t| t.refcount(frame)).unwrap_or(0)
-}
-
 /// A page the scanner may merge: mapped, private (one holder), writable.
 fn candidate(spaces: &mut TaskSpaces, pid: Pid, page: Page) -> Option<(Frame, PageFlags)> {
     let (frame, flags) = spaces.space(pid)?.translate_page(page)?;
-    (flags.writable && !flags.executable && refcount(frame) == 1).then_some((frame, flags))
+    (flags.writable && !flags.executable && frames::refcount(frame) == 1).then_some((frame, flags))
 }
 
 fn merged_flags(flags: PageFlags) -> PageFlags {
@@ -200,7 +193,7 @@ fn end_pass(k: &mut Ksm, spaces: &mut TaskSpaces) {
     let alive: alloc::vec::Vec<Pid> = spaces.pids();
     k.book.end_pass(|(pid, _)| alive.contains(&Pid(pid)));
     // A stable frame only the scanner still holds is no longer shared by anyone: let it go.
-    for frame in k.book.prune_stable(|frame| refcount(frame) > 1) {
+    for frame in k.book.prune_stable(|frame| frames::refcount(frame) > 1) {
         let _ = frames::release(frame);
     }
 }

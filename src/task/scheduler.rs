@@ -143,12 +143,19 @@ pub fn tick_count() -> u64 {
     with(|s| s.ticks)
 }
 
+/// Processor time `task` has used, in counter ticks, including its current run if it is the `current`
+/// task, switched in at counter value `since`.
+fn cpu_ticks_of(task: &Task, current: Pid, since: u64) -> u64 {
+    let running = if task.pid == current { time::ticks().wrapping_sub(since) } else { 0 };
+    task.cpu_ticks + running
+}
+
 /// Processor time task `pid` has used so far, in system counter ticks (including its current run), or
 /// `None` if there is no such task.
 pub fn cpu_ticks(pid: Pid) -> Option<u64> {
     with(|s| {
-        let running = if s.current == pid { time::ticks().wrapping_sub(s.switched_in_at) } else { 0 };
-        s.tasks.get(&pid).map(|t| t.cpu_ticks + running)
+        let (current, since) = (s.current, s.switched_in_at);
+        s.tasks.get(&pid).map(|t| cpu_ticks_of(t, current, since))
     })
 }
 
@@ -369,7 +376,7 @@ impl TaskSummary {
 
 pub fn tasks_snapshot() -> Vec<TaskSummary> {
     with(|s| {
-        let (current, running_since) = (s.current, time::ticks().wrapping_sub(s.switched_in_at));
+        let (current, since) = (s.current, s.switched_in_at);
         s.tasks
             .values_mut()
             .map(|t| TaskSummary {
@@ -377,7 +384,7 @@ pub fn tasks_snapshot() -> Vec<TaskSummary> {
                 parent: t.parent,
                 name: t.name.clone(),
                 state: t.state,
-                cpu_ticks: t.cpu_ticks + if t.pid == current { running_since } else { 0 },
+                cpu_ticks: cpu_ticks_of(t, current, since),
                 pages: t.address_space.as_mut().map(|space| space.page_counts()),
             })
             .collect()

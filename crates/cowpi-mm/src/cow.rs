@@ -115,20 +115,16 @@ pub enum EagerCopy {
 /// none), and making it writable in place would let this task's writes show in the other. Such a page
 /// becomes copy-on-write instead, so its next write copies it. A page marked shared keeps its marks.
 pub fn decide_protect(current: PageFlags, wanted: PageFlags, refcount: u32) -> PageFlags {
-    let shared = current.is_shared_for_writing() || refcount > 1;
-    if !shared {
-        return wanted;
+    if current.is_shared_for_writing() {
+        return PageFlags {
+            writable: false,
+            cow: current.cow,
+            zero_page: current.zero_page,
+            ksm_merged: current.ksm_merged,
+            ..wanted
+        };
     }
-    let marked = current.is_shared_for_writing();
-    PageFlags {
-        writable: false,
-        // An unmarked shared page is marked copy-on-write if it may now be written; a marked one keeps
-        // what it had.
-        cow: if marked { current.cow } else { wanted.writable },
-        zero_page: current.zero_page,
-        ksm_merged: current.ksm_merged,
-        ..wanted
-    }
+    if refcount > 1 && wanted.writable { wanted.copy_on_write() } else { wanted }
 }
 
 /// What an eager-copy fork does with a parent mapping with `flags`. Every page the child could write

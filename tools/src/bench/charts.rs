@@ -106,6 +106,22 @@ fn drawing<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T> {
 }
 
 /// Fork latency, COW and eager, against resident memory; `None` with nothing measured.
+/// The legend, framed, in the corner the chart's data leaves free.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    drawing(
+        chart
+            .configure_series_labels()
+            .position(position)
+            .label_font((FONT, 16))
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .draw(),
+    )
+}
+
 fn fork_chart(board: &str, points: &[ForkPoint]) -> Result<Option<String>> {
     let measured: Vec<f64> =
         points.iter().flat_map(|p| [p.cow_ns, p.eager_ns]).flatten().filter(|ns| *ns > 0.0).collect();
@@ -158,15 +174,7 @@ fn fork_chart(board: &str, points: &[ForkPoint]) -> Result<Option<String>> {
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2)));
             drawing(chart.draw_series(line.into_iter().map(|point| Circle::new(point, 4, color.filled()))))?;
         }
-        drawing(
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .label_font((FONT, 16))
-                .background_style(WHITE)
-                .border_style(BLACK)
-                .draw(),
-        )?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         drawing(root.present())?;
     }
     Ok(Some(svg))
@@ -231,15 +239,7 @@ fn bar_chart(title: &str, chart_bars: &Bars) -> Result<Option<String>> {
             });
             drawing(chart.draw_series(values))?;
         }
-        drawing(
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font((FONT, 16))
-                .background_style(WHITE)
-                .border_style(BLACK)
-                .draw(),
-        )?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         drawing(root.present())?;
     }
     Ok(Some(svg))
