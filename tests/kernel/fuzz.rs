@@ -4,9 +4,8 @@
 //! and (after every test) the memory audit passes. A failure names its seed and call number; rerun
 //! `sysfuzz <seed> <calls> trace=<call>` from the shell to see every call from there on.
 //!
-//! The last two tests exercise what the fuzzer avoids by default because the kernel is known to get it
-//! wrong (write-only and execute-only protections, eager-copy forks of executable anonymous memory); they
-//! fail until the kernel is fixed.
+//! The last two tests are short runs kept as the regression tests of two more bugs the fuzzer found; the
+//! long runs meet the same calls, but a named test says at once which promise broke.
 
 use cowpi_abi::ExitStatus;
 
@@ -28,9 +27,9 @@ kernel_test! {
     /// limit): every call returns what the ABI says, no failed call changes memory, forked children see
     /// their parent's data and keep their own writes, nothing leaks.
     ///
-    /// Fails for now: the fork at call 65671 shares a page that is read-only by protection without
-    /// marking it copy-on-write, the parent's `PROTECT` (call 65695) makes it writable, and the parent's
-    /// next write shows in the child.
+    /// The regression test of the first bug the fuzzer found: the fork at call 65671 shared a page
+    /// read-only by protection without marking it copy-on-write, the parent's `PROTECT` (call 65695) made
+    /// it writable in place, and the parent's next write showed in the child (`cowpi_mm::decide_protect`).
     fn syscalls_from_a_fixed_seed_never_hurt_the_kernel() -> TestResult {
         fuzz("1 70000")
     }
@@ -47,18 +46,19 @@ kernel_test! {
 }
 
 kernel_test! {
-    /// `MAP` and `PROTECT` accept every protection `Prot::check` accepts, write-only and execute-only
-    /// included (the kernel answers `InvalidArgument` and `NotMapped`; seed 1 meets the first at call 266).
+    /// `MAP` and `PROTECT` answer every protection as `Prot::check` says: write-only and execute-only are
+    /// refused up front with `InvalidArgument` (they used to fail late, as `InvalidArgument` from `MAP` and
+    /// `NotMapped` from `PROTECT`; seed 1 meets the first at call 266).
     fn map_and_protect_take_every_protection_the_abi_accepts() -> TestResult {
-        fuzz("1 2000 strict-prot")
+        fuzz("1 2000")
     }
 }
 
 kernel_test! {
     /// An eager-copy fork of a task with executable anonymous memory (MAP or PROTECT with READ|EXEC)
-    /// copies it, like any other page (the kernel panics: "eager fork ... would make a page with bad
-    /// flags: page both writable and executable").
+    /// shares the executable pages, as it shares program text (the kernel used to panic: "eager fork ...
+    /// would make a page with bad flags: page both writable and executable").
     fn eager_fork_of_executable_anonymous_memory() -> TestResult {
-        fuzz("12648430 2000 eager-exec")
+        fuzz("12648430 2000")
     }
 }

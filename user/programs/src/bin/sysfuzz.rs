@@ -74,14 +74,15 @@ const GAPS: [(u64, u64); 4] = [
 
 fn main(args: &str) -> i32 {
     let (Ok(seed), Ok(calls)) = (args::number(args, 0, 1), args::number(args, 1, 10_000)) else {
-        println!("usage: sysfuzz <seed> <calls> [strict | strict-prot | eager-exec]");
+        println!("usage: sysfuzz <seed> <calls> [trace=<call>]");
         return 2;
     };
-    let words = || args.split_whitespace().skip(2);
-    let strict = words().any(|word| word == "strict" || word == "strict-prot");
-    let mut fuzz = Fuzz::new(seed, strict);
-    fuzz.trace_from = words().find_map(|word| word.strip_prefix("trace=")?.parse().ok()).unwrap_or(u64::MAX);
-    fuzz.eager_exec = words().any(|word| word == "strict" || word == "eager-exec");
+    let mut fuzz = Fuzz::new(seed);
+    fuzz.trace_from = args
+        .split_whitespace()
+        .skip(2)
+        .find_map(|word| word.strip_prefix("trace=")?.parse().ok())
+        .unwrap_or(u64::MAX);
     fuzz.run(calls);
     0
 }
@@ -142,16 +143,8 @@ enum Access {
 
 struct Fuzz {
     seed: u64,
-    /// Whether write-only and execute-only protections must be accepted, as the ABI's `Prot::check` does
-    /// (the kernel refuses them: `MAP` with `InvalidArgument`, `PROTECT` with `NotMapped`).
-    strict: bool,
-    /// Whether to make eager-copy forks while a region has executable pages (they panic the kernel: `eager
-    /// fork ... would make a page with bad flags: page both writable and executable`).
-    eager_exec: bool,
     /// From this call number on, every system call is printed with its result (`trace=<n>`).
     trace_from: u64,
-    /// Calls the kernel refused for a write-only or execute-only protection the ABI accepts.
-    prot_refusals: u64,
     rng: Rng,
     pages: [[PageState; MAXP]; SLOTS],
     shadow: Vec<u8>,
@@ -175,23 +168,15 @@ fn window_of(addr: u64) -> Option<(usize, u64)> {
     (slot < SLOTS).then_some((slot, offset % WINDOW))
 }
 
-/// Write-only or execute-only: protections `Prot::check` accepts but the kernel cannot map.
-fn is_unsupported_prot(prot: u64) -> bool {
-    prot == PROT_W || prot == 4
-}
-
 fn in_gap(addr: u64) -> bool {
     GAPS.iter().any(|&(start, end)| (start..end).contains(&addr))
 }
 
 impl Fuzz {
-    fn new(seed: u64, strict: bool) -> Fuzz {
+    fn new(seed: u64) -> Fuzz {
         Fuzz {
             seed,
-            strict,
-            eager_exec: false,
             trace_from: u64::MAX,
-            prot_refusals: 0,
             rng: Rng::new(seed),
             pages: [[PageState { mapped: false, prot: 0 }; MAXP]; SLOTS],
             shadow: vec![0; SLOTS * MAXP * PAGE],
@@ -242,13 +227,6 @@ impl Fuzz {
         }
         if let Err(error) = cowpi_user::memory::memstats() {
             self.fail(format_args!("MEMSTATS at the end: {error}"));
-        }
-        if self.prot_refusals > 0 {
-            println!(
-                "sysfuzz: the kernel refused {} MAP/PROTECT calls with a write-only or execute-only \
-                 protection the ABI accepts (run with `strict` to fail on them)",
-                self.prot_refusals
-            );
         }
         println!(
             "sysfuzz: {} calls, seed {}, {} errors returned, {} forks: ok",
@@ -709,11 +687,6 @@ impl Fuzz {
             return self.expect(number, args, outcome, Err(error));
         };
         let addr = match outcome {
-            Err(Error::InvalidArgument) if !self.strict && is_unsupported_prot(args[2]) => {
-                self.errors += 1;
-                self.prot_refusals += 1;
-                return;
-            }
             Err(Error::OutOfMemory) => {
                 self.errors += 1;
                 return;
@@ -779,15 +752,6 @@ impl Fuzz {
             Ok(_) => unreachable!(),
         };
         let expected = match self.all_mapped(range.start(), range.end()) {
-            Some(true)
-                if call == Syscall::Protect
-                    && !self.strict
-                    && is_unsupported_prot(args[2])
-                    && outcome == Err(Error::NotMapped) =>
-            {
-                self.prot_refusals += 1;
-                Err(Error::NotMapped)
-            }
             Some(true) => Ok(0),
             Some(false) => Err(Error::NotMapped),
             None => self.fail(format_args!("{call} {:x?}: the model cannot tell", &args[..3])),
@@ -858,10 +822,6 @@ impl Fuzz {
         };
         if self.children.len() >= MAX_CHILDREN && args[0] <= 1 {
             args[0] = 2;
-        }
-        let executable = self.pages.iter().flatten().any(|page| page.mapped && page.prot & 4 != 0);
-        if args[0] == ForkMode::EAGER_COPY && executable && !self.eager_exec {
-            args[0] = ForkMode::COPY_ON_WRITE;
         }
         let request = Self::decode(number, args);
         let outcome = self.raw(number, args);
