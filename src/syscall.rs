@@ -6,6 +6,7 @@
 //! never dereferenced blindly, so a bad pointer is an error and never a kernel fault), the scheduler and
 //! the program table.
 
+use cowpi_abi::request::MAX_WRITE_LEN;
 use cowpi_abi::{Error, MemStats, Request, WaitTarget};
 
 use crate::arch::exception::ExceptionFrame;
@@ -46,7 +47,10 @@ fn carry_out(request: Request, frame: &mut ExceptionFrame) -> Result<u64, Error>
             task::user::exec(program, &args, frame).map(|()| EXECUTED)
         }
         Request::Write { buffer } => {
-            let bytes = user_access::read(buffer.start(), buffer.len())?;
+            // The whole buffer must be readable; only its start is printed (`MAX_WRITE_LEN`).
+            let len = buffer.len().min(MAX_WRITE_LEN as u64);
+            user_access::check_readable(buffer.start(), buffer.len())?;
+            let bytes = user_access::read(buffer.start(), len)?;
             console::with_uart(|uart| {
                 for &byte in &bytes {
                     if byte == b'\n' {
@@ -55,7 +59,7 @@ fn carry_out(request: Request, frame: &mut ExceptionFrame) -> Result<u64, Error>
                     uart.write_byte(byte);
                 }
             });
-            Ok(buffer.len())
+            Ok(len)
         }
         Request::Exit { status } => task::exit(status.to_raw()),
         Request::GetPid => Ok(u64::from(task::current_pid().0)),

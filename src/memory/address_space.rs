@@ -15,7 +15,7 @@ use core::mem::ManuallyDrop;
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, Readable, TTBR0_EL1, Writeable};
 use cowpi_abi::{Error, layout};
-use cowpi_mm::regions::{Access, Region};
+use cowpi_mm::regions::{Access, Region, RegionError};
 use cowpi_mm::{
     AddressSpaceTables, Asid, AsidAllocator, AsidBits, Frame, OutOfFrames, PAGE_SIZE, Page, PageFlags, Prot,
     RegionKind, Regions, TableMemory, TaggedAsid, TlbMaintenance, VirtAddr,
@@ -102,8 +102,6 @@ pub struct AddressSpace {
     tables: ManuallyDrop<AddressSpaceTables<KernelTableMemory, KernelTlb>>,
     regions: Regions,
     asid: Option<TaggedAsid>,
-    /// Ranges marked with `MERGEABLE`: what page merging may scan.
-    mergeable: Vec<core::ops::Range<u64>>,
 }
 
 /// Gives the eager-fork `child` its mapping of the parent's `page` (`frame`, `flags`): the same frame with
@@ -132,15 +130,20 @@ fn out_of_memory(_: OutOfFrames) -> Error {
     Error::OutOfMemory
 }
 
+/// The system-call error for a region operation the ABI's checks let through: a hole is `NotMapped`, and
+/// the region limit, like running out of frames, `OutOfMemory` (Linux's `ENOMEM` at `vm.max_map_count`).
+fn region_error(error: RegionError) -> Error {
+    match error {
+        RegionError::NotMapped { .. } | RegionError::NotAnonymous { .. } => Error::NotMapped,
+        RegionError::TooMany => Error::OutOfMemory,
+        _ => Error::InvalidArgument,
+    }
+}
+
 impl AddressSpace {
     pub fn new() -> Result<AddressSpace, Error> {
         let tables = AddressSpaceTables::new(KernelTableMemory, KernelTlb).map_err(out_of_memory)?;
-        Ok(AddressSpace {
-            tables: ManuallyDrop::new(tables),
-            regions: Regions::new(),
-            asid: None,
-            mergeable: Vec::new(),
-        })
+        Ok(AddressSpace { tables: ManuallyDrop::new(tables), regions: Regions::new(), asid: None })
     }
 
     /// The ASID allocator: 8-bit ASIDs, whatever the CPU offers (see [`hardware_asid_bits`]). The boot
@@ -182,7 +185,10 @@ impl AddressSpace {
         kind: RegionKind,
     ) -> Result<(), Error> {
         let region = Region::new(start, pages * PAGE_SIZE, prot, kind).map_err(|_| Error::InvalidArgument)?;
-        self.regions.insert(region).map_err(|_| Error::InvalidArgument)?;
+        self.regions.insert(region).map_err(|error| match error {
+            RegionError::TooMany => Error::OutOfMemory,
+            _ => Error::InvalidArgument,
+        })?;
         if kind != RegionKind::Image {
             return Ok(());
         }
@@ -218,11 +224,11 @@ impl AddressSpace {
             return Ok(());
         }
         let wanted = PageFlags::user(prot).map_err(|_| Error::PermissionDenied)?;
-        for index in 0..pages {
-            let page = first + index;
-            let Some((frame, old)) = self.tables.translate(page.start_address()) else { continue };
+        let mut pages = first..first + pages;
+        while let Some((page, frame, old)) = self.tables.next_mapping(pages.clone()) {
             let flags = decide_protect(old, wanted, frames::refcount(frame));
             self.tables.protect(page, flags).map_err(|_| Error::NotMapped)?;
+            pages.start = page + 1;
         }
         Ok(())
     }
@@ -308,10 +314,12 @@ impl AddressSpace {
 
     /// Unmaps `count` pages from `first` and drops their frames.
     fn release_pages(&mut self, first: Page, count: usize) {
-        for index in 0..count {
-            if let Some((frame, _)) = self.tables.unmap(first + index) {
+        let mut pages = first..first + count;
+        while let Some((page, ..)) = self.tables.next_mapping(pages.clone()) {
+            if let Some((frame, _)) = self.tables.unmap(page) {
                 let _ = frames::release(frame);
             }
+            pages.start = page + 1;
         }
     }
 
@@ -348,7 +356,7 @@ impl AddressSpace {
 
     /// Whether every page of `[start, start + pages)` lies in a region (mapped, possibly with no access).
     fn all_mapped(&self, start: u64, pages: u64) -> bool {
-        (0..pages).all(|i| self.regions.find(VirtAddr::new(start + i * PAGE_SIZE as u64)).is_some())
+        self.regions.covers(VirtAddr::new(start)..VirtAddr::new(start + pages * PAGE_SIZE as u64))
     }
 
     /// `UNMAP`: every page must be mapped, else nothing changes.
@@ -357,7 +365,7 @@ impl AddressSpace {
             return Err(Error::NotMapped);
         }
         let end = VirtAddr::new(start + pages * PAGE_SIZE as u64);
-        self.regions.remove(VirtAddr::new(start)..end).map_err(|_| Error::NotMapped)?;
+        self.regions.remove(VirtAddr::new(start)..end).map_err(region_error)?;
         self.release_pages(Page::containing(VirtAddr::new(start)), pages as usize);
         Ok(())
     }
@@ -370,7 +378,7 @@ impl AddressSpace {
             return Err(Error::NotMapped);
         }
         let end = VirtAddr::new(start + pages * PAGE_SIZE as u64);
-        self.regions.protect(VirtAddr::new(start)..end, prot).map_err(|_| Error::NotMapped)?;
+        self.regions.protect(VirtAddr::new(start)..end, prot).map_err(region_error)?;
         self.reprotect(Page::containing(VirtAddr::new(start)), pages as usize, prot)
     }
 
@@ -421,6 +429,12 @@ impl AddressSpace {
         Ok(out)
     }
 
+    /// Checks that the task may read `len` bytes at `address` (by its regions: untouched pages read as
+    /// zeros).
+    pub fn check_user_readable(&mut self, address: u64, len: usize) -> Result<(), Error> {
+        self.regions.check_user_buffer(VirtAddr::new(address), len, false).map_err(|_| Error::BadAddress)
+    }
+
     /// Checks that the task may write `len` bytes at `address` (by its regions: copy-on-write and untouched
     /// pages are writable too).
     pub fn check_user_writable(&mut self, address: u64, len: usize) -> Result<(), Error> {
@@ -453,7 +467,6 @@ impl AddressSpace {
         match self.tables.share_into(&mut child.tables, |frame| frames::share(frame).map(drop)) {
             Ok(_) => {
                 child.regions = self.regions.clone();
-                child.mergeable = self.mergeable.clone();
                 Ok(child)
             }
             Err(error) if error.is_out_of_frames() => Err(Error::OutOfMemory),
@@ -469,7 +482,6 @@ impl AddressSpace {
     pub fn fork_eager_copy(&mut self) -> Result<AddressSpace, Error> {
         let mut child = AddressSpace::new()?;
         child.regions = self.regions.clone();
-        child.mergeable = self.mergeable.clone();
         let mut outcome = Ok(());
         self.tables.for_each_mapping(|page, frame, flags| {
             if outcome.is_ok() {
@@ -510,33 +522,22 @@ impl AddressSpace {
     }
 
     /// `MERGEABLE`: marks anonymous memory as a candidate for page merging. Every page must lie in an
-    /// anonymous region.
+    /// anonymous region. The mark belongs to the regions (`cowpi_mm::Regions::set_mergeable`), so it goes
+    /// with them on `UNMAP` and marking a range again costs nothing.
     pub fn mark_mergeable(&mut self, start: u64, pages: u64) -> Result<(), Error> {
-        let all_anonymous = (0..pages).all(|i| {
-            self.regions
-                .find(VirtAddr::new(start + i * PAGE_SIZE as u64))
-                .is_some_and(|region| region.kind() == RegionKind::Anonymous)
-        });
-        if !all_anonymous {
-            return Err(Error::NotMapped);
-        }
-        self.mergeable.push(start..start + pages * PAGE_SIZE as u64);
-        Ok(())
+        let end = VirtAddr::new(start + pages * PAGE_SIZE as u64);
+        self.regions.set_mergeable(VirtAddr::new(start)..end).map_err(region_error)
     }
 
     /// Pages the merging scanner may look at: mapped, private and writable, in memory marked mergeable
     /// (or, with `all`, in any anonymous region or stack).
     pub fn merge_candidates(&mut self, all: bool) -> Vec<Page> {
         let mut pages = Vec::new();
-        let mergeable = &self.mergeable;
         let regions = &self.regions;
         self.tables.for_each_mapping(|page, _, flags| {
-            let address = page.start_address().as_u64();
-            let wanted = if all {
-                regions.find(page.start_address()).is_some_and(|r| r.kind() != RegionKind::Image)
-            } else {
-                mergeable.iter().any(|range| range.contains(&address))
-            };
+            let wanted = regions.find(page.start_address()).is_some_and(|region| {
+                if all { region.kind() != RegionKind::Image } else { region.is_mergeable() }
+            });
             if wanted && flags.writable && !flags.executable {
                 pages.push(page);
             }

@@ -17,6 +17,12 @@ pub fn read(address: u64, len: u64) -> Result<Vec<u8>, Error> {
     with_current_space(|space| space.read_user(address, len))
 }
 
+/// Whether the task may read all `len` bytes at `address`.
+pub fn check_readable(address: u64, len: u64) -> Result<(), Error> {
+    let len = usize::try_from(len).map_err(|_| Error::BadAddress)?;
+    with_current_space(|space| space.check_user_readable(address, len))
+}
+
 /// Whether the task may write all `len` bytes at `address`.
 pub fn check_writable(address: u64, len: u64) -> Result<(), Error> {
     let len = usize::try_from(len).map_err(|_| Error::BadAddress)?;

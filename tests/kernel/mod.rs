@@ -8,6 +8,7 @@ mod frames;
 mod fuzz;
 mod heap;
 mod ksm;
+mod limits;
 mod mmu;
 mod programs;
 mod scheduler;

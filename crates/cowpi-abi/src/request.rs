@@ -16,6 +16,18 @@ use crate::{Error, ExitStatus, MemStats, Prot, Syscall};
 /// The file descriptor of the console, the only one `WRITE` accepts.
 pub const CONSOLE_FD: u64 = 1;
 
+/// The most bytes one `WRITE` prints; it returns how many it printed, and a longer buffer takes several
+/// calls (`write_all` in user libraries loops). The kernel copies what it prints into its own memory
+/// first, so an unbounded write would let a task that mapped a few GiB exhaust the kernel's heap, and hold
+/// the console for minutes.
+pub const MAX_WRITE_LEN: usize = 4096;
+
+/// The most regions (ranges made by `MAP`, the program's segments and its stack) one task may have. A
+/// `MAP`, or an `UNMAP`, `PROTECT` or `MERGEABLE` that would split a region past it, fails with
+/// [`Error::OutOfMemory`] and changes nothing. Like Linux's `vm.max_map_count`, it keeps one task from
+/// filling the kernel's heap with bookkeeping.
+pub const MAX_REGIONS: usize = 1024;
+
 /// The longest program name `SPAWN` and `EXEC` accept, in bytes.
 pub const MAX_PROGRAM_NAME_LEN: usize = 32;
 
@@ -119,8 +131,9 @@ pub enum WaitTarget {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
     /// `WRITE(fd, ptr, len)`: `fd` not [`CONSOLE_FD`] is [`Error::BadFileDescriptor`]; the buffer outside
-    /// user space is [`Error::BadAddress`]. The kernel: any byte not readable by the task is `BadAddress`,
-    /// and then nothing is written. Returns `len`: the console takes every byte.
+    /// user space is [`Error::BadAddress`]. The kernel: any byte of the whole buffer not readable by the
+    /// task is `BadAddress`, and then nothing is written. Returns how many bytes it printed: `len`, or
+    /// [`MAX_WRITE_LEN`] if `len` is more (the first `MAX_WRITE_LEN` bytes).
     Write { buffer: UserBuffer },
     /// `EXIT(code)`: never fails, never returns. The exit status keeps `code & 0xff`.
     Exit { status: ExitStatus },
@@ -147,14 +160,16 @@ pub enum Request {
     /// user space, or unknown `prot` bits are [`Error::InvalidArgument`]; writable and executable `prot` is
     /// [`Error::PermissionDenied`]. `len` is rounded up to whole pages. The kernel: if the hinted range lies
     /// in [`MAP_AREA`](crate::layout::MAP_AREA) and nothing is mapped there, the memory goes exactly there;
-    /// otherwise anywhere free in the map area, or [`Error::OutOfMemory`]. Returns the page-aligned address
-    /// of memory that reads as zeros.
+    /// otherwise anywhere free in the map area, or [`Error::OutOfMemory`] (also for a task that has
+    /// [`MAX_REGIONS`] already). Returns the page-aligned address of memory that reads as zeros.
     Map { hint: Option<u64>, pages: u64, prot: Prot },
     /// `UNMAP(addr, len)`: the checks of [`PageRange::new`]. The kernel: any page of the range not mapped
-    /// is [`Error::NotMapped`], and then nothing is unmapped. Returns 0.
+    /// is [`Error::NotMapped`], and then nothing is unmapped; unmapping the middle of a region when the
+    /// task has [`MAX_REGIONS`] is [`Error::OutOfMemory`]. Returns 0.
     Unmap { range: PageRange },
     /// `PROTECT(addr, len, prot)`: the checks of [`PageRange::new`], then `prot` as for `MAP`. The kernel:
-    /// any page not mapped is [`Error::NotMapped`], and then nothing changes. Returns 0.
+    /// any page not mapped is [`Error::NotMapped`], and then nothing changes; a split past
+    /// [`MAX_REGIONS`] is [`Error::OutOfMemory`]. Returns 0.
     Protect { range: PageRange, prot: Prot },
     /// `MEMSTATS(ptr, size)`: `size` below [`MemStats::MIN_SIZE`] is [`Error::InvalidArgument`]; the
     /// `min(size, MemStats::SIZE)` bytes the kernel will write outside user space are
@@ -190,7 +205,9 @@ pub enum Request {
     /// difference but in [`MemStats`]: a write to a merged page faults and gets a copy of its own (or the
     /// frame back, if no one else holds it any longer), as after `FORK`. The kernel: any page of the range
     /// outside the task's anonymous memory (`MAP`ped regions, the stack, the heap) is [`Error::NotMapped`],
-    /// and then nothing is marked. Marking a page twice is harmless. Returns 0.
+    /// and then nothing is marked; a split past [`MAX_REGIONS`] is [`Error::OutOfMemory`] (the mark
+    /// belongs to regions, like the protection). Marking a page twice is harmless, and the mark goes with
+    /// the memory on `UNMAP`. Returns 0.
     Mergeable { range: PageRange },
 }
 

@@ -10,6 +10,15 @@
 //! Regions are page-aligned, non-empty, inside user space and never overlap. Removing or re-protecting
 //! part of a region splits it, as `munmap` and `mprotect` do. Neighbours with equal rights are not merged
 //! back together: a region list stays small, and keeping the pieces keeps the behaviour easy to predict.
+//!
+//! A task has at most [`Regions::LIMIT`] regions, as Linux has `vm.max_map_count`: the list lives on the
+//! kernel heap, and without a bound one task mapping single pages, or splitting a region page by page,
+//! would exhaust it and bring the whole kernel down. An operation that would pass the limit (a split
+//! counts) is refused with [`RegionError::TooMany`] and changes nothing.
+//!
+//! Whether the page-merging scanner may look at a region's pages (`MERGEABLE`, Linux's
+//! `MADV_MERGEABLE`) is a property of the region too: it splits with the region, goes with it when it is
+//! removed, and is inherited by a fork with the rest of the list.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -56,6 +65,8 @@ pub struct Region {
     len: usize,
     prot: Prot,
     kind: RegionKind,
+    /// Marked for the page-merging scanner ([`Regions::set_mergeable`]).
+    mergeable: bool,
 }
 
 /// Why a region operation refused. Nothing was changed.
@@ -73,6 +84,10 @@ pub enum RegionError {
     Overlaps(Region),
     /// [`Regions::protect`] over a range with a hole: nothing is mapped at `addr`.
     NotMapped { addr: VirtAddr },
+    /// [`Regions::set_mergeable`] over a range that is not all anonymous memory: `addr` is not.
+    NotAnonymous { addr: VirtAddr },
+    /// The operation would leave more than [`Regions::LIMIT`] regions.
+    TooMany,
 }
 
 impl fmt::Display for RegionError {
@@ -84,6 +99,8 @@ impl fmt::Display for RegionError {
             RegionError::UnsupportedProt(prot) => write!(f, "unsupported protection {prot}"),
             RegionError::Overlaps(region) => write!(f, "overlaps {region}"),
             RegionError::NotMapped { addr } => write!(f, "nothing mapped at {addr}"),
+            RegionError::NotAnonymous { addr } => write!(f, "{addr} is not anonymous memory"),
+            RegionError::TooMany => write!(f, "more than {} regions", Regions::LIMIT),
         }
     }
 }
@@ -124,7 +141,7 @@ impl Region {
         }
         check_user_range(start, len)?;
         check_prot(prot)?;
-        Ok(Region { start, len, prot, kind })
+        Ok(Region { start, len, prot, kind, mergeable: false })
     }
 
     pub fn start(&self) -> VirtAddr {
@@ -149,6 +166,11 @@ impl Region {
 
     pub fn kind(&self) -> RegionKind {
         self.kind
+    }
+
+    /// Whether the page-merging scanner may look at this region's pages.
+    pub fn is_mergeable(&self) -> bool {
+        self.mergeable
     }
 
     pub fn contains(&self, addr: VirtAddr) -> bool {
@@ -207,6 +229,10 @@ pub struct Regions {
 }
 
 impl Regions {
+    /// The most regions one address space may have: the ABI's `MAX_REGIONS`. Each costs about 60 bytes
+    /// of kernel heap; 100 tasks at the limit take about 6 MiB of the 16 MiB heap.
+    pub const LIMIT: usize = cowpi_abi::request::MAX_REGIONS;
+
     pub fn new() -> Regions {
         Regions::default()
     }
@@ -235,6 +261,9 @@ impl Regions {
         if let Some(existing) = overlapping {
             return Err(RegionError::Overlaps(*existing));
         }
+        if self.len() >= Self::LIMIT {
+            return Err(RegionError::TooMany);
+        }
         self.by_start.insert(region.start, region);
         Ok(())
     }
@@ -253,6 +282,12 @@ impl Regions {
         if range.is_empty() {
             return Ok(Vec::new());
         }
+        // The part split off at the start goes, the one at the end stays: removing the middle of one region
+        // leaves one more than before.
+        let starting_inside = self.by_start.range(range.start..range.end).count();
+        if self.len() + usize::from(self.cuts(range.end)) > Self::LIMIT + starting_inside {
+            return Err(RegionError::TooMany);
+        }
         self.split_at(range.start);
         self.split_at(range.end);
         let starts: Vec<VirtAddr> =
@@ -268,15 +303,59 @@ impl Regions {
         if let Some(hole) = self.first_hole(range.clone()) {
             return Err(RegionError::NotMapped { addr: hole });
         }
+        self.change(range, |region| region.prot = prot)
+    }
+
+    /// Marks every page of `range` for the page-merging scanner (splitting regions it cuts), as
+    /// `madvise(MADV_MERGEABLE)` does. The whole range must be anonymous memory: `MAP`ped or stack, not
+    /// the program image.
+    pub fn set_mergeable(&mut self, range: Range<VirtAddr>) -> Result<(), RegionError> {
+        check_range(&range)?;
+        let mut cursor = range.start;
+        while cursor < range.end {
+            cursor = match self.find(cursor) {
+                Some(region) if region.kind != RegionKind::Image => region.end(),
+                Some(_) => return Err(RegionError::NotAnonymous { addr: cursor }),
+                None => return Err(RegionError::NotMapped { addr: cursor }),
+            };
+        }
+        self.change(range, |region| region.mergeable = true)
+    }
+
+    /// Whether regions cover every page of `range`.
+    pub fn covers(&self, range: Range<VirtAddr>) -> bool {
+        self.first_hole(range).is_none()
+    }
+
+    /// Applies `edit` to every region in `range`, which regions cover, splitting those it cuts; refused,
+    /// with nothing changed, if the splits would pass the limit.
+    fn change(
+        &mut self,
+        range: Range<VirtAddr>,
+        mut edit: impl FnMut(&mut Region),
+    ) -> Result<(), RegionError> {
         if range.is_empty() {
             return Ok(());
+        }
+        if self.len() + self.splits_for(&range) > Self::LIMIT {
+            return Err(RegionError::TooMany);
         }
         self.split_at(range.start);
         self.split_at(range.end);
         for (_, region) in self.by_start.range_mut(range.start..range.end) {
-            region.prot = prot;
+            edit(region);
         }
         Ok(())
+    }
+
+    /// How many regions splitting at both ends of `range` adds.
+    fn splits_for(&self, range: &Range<VirtAddr>) -> usize {
+        usize::from(self.cuts(range.start)) + usize::from(self.cuts(range.end))
+    }
+
+    /// Whether a region strictly contains `addr` (not at its start): splitting there adds one region.
+    fn cuts(&self, addr: VirtAddr) -> bool {
+        self.find(addr).is_some_and(|region| region.start != addr)
     }
 
     /// The lowest address in `within` where `len` bytes (rounded up to whole pages) of user space are free

@@ -1,9 +1,10 @@
 //! Tests of the region list: each operation and refusal, splitting, buffer checks at region and user-space
-//! boundaries, and a property test against a model that records each page's rights and kind.
+//! boundaries, the region limit, and a property test against a model that records each page's rights,
+//! kind and merge mark.
 
 extern crate std;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::format;
 use std::vec::Vec;
 
@@ -255,6 +256,7 @@ enum Op {
     Insert { first: u64, pages: u64, prot: Prot, kind: RegionKind },
     Remove { first: u64, pages: u64 },
     Protect { first: u64, pages: u64, prot: Prot },
+    SetMergeable { first: u64, pages: u64 },
     CheckBuffer { start: u64, len: usize, needs_write: bool },
     FindFree { window: u64, pages: u64 },
 }
@@ -279,6 +281,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|((first, pages), prot, kind)| Op::Insert { first, pages, prot, kind }),
         1 => pages_in_window().prop_map(|(first, pages)| Op::Remove { first, pages }),
         1 => (pages_in_window(), prot()).prop_map(|((first, pages), prot)| Op::Protect { first, pages, prot }),
+        1 => pages_in_window().prop_map(|(first, pages)| Op::SetMergeable { first, pages }),
         2 => (prop::sample::select(WINDOWS.to_vec()), 0..WINDOW_PAGES * PAGE, 0..0x6000usize, any::<bool>())
             .prop_map(|(window, offset, len, needs_write)| Op::CheckBuffer {
                 start: window * PAGE + offset, len, needs_write
@@ -319,7 +322,11 @@ fn model_check_buffer(model: &Model, start: u64, len: usize, needs_write: bool) 
     Ok(())
 }
 
-fn check_against_model(regions: &Regions, model: &Model) -> Result<(), TestCaseError> {
+fn check_against_model(
+    regions: &Regions,
+    model: &Model,
+    mergeable: &BTreeSet<u64>,
+) -> Result<(), TestCaseError> {
     // The list itself: ordered, apart, aligned, non-empty, in user space.
     let mut previous_end = va(0);
     for region in regions.iter() {
@@ -332,8 +339,15 @@ fn check_against_model(regions: &Regions, model: &Model) -> Result<(), TestCaseE
     prop_assert_eq!(pages, model.len());
     for window in WINDOWS {
         for page in window..window + WINDOW_PAGES {
-            let found = regions.find(va(page * PAGE + 0x123)).map(|region| (region.prot(), region.kind()));
-            prop_assert_eq!(found, model.get(&page).copied(), "page {:#x}", page);
+            let found = regions.find(va(page * PAGE + 0x123));
+            let found_rights = found.map(|region| (region.prot(), region.kind()));
+            prop_assert_eq!(found_rights, model.get(&page).copied(), "page {:#x}", page);
+            prop_assert_eq!(
+                found.is_some_and(Region::is_mergeable),
+                mergeable.contains(&page),
+                "page {:#x}",
+                page
+            );
         }
     }
     Ok(())
@@ -344,6 +358,7 @@ proptest! {
     fn random_operations_match_a_map_of_pages(ops in proptest::collection::vec(op(), 0..100)) {
         let mut regions = Regions::new();
         let mut model = Model::new();
+        let mut mergeable = BTreeSet::new();
         for op in ops {
             match op {
                 Op::Insert { first, pages, prot, kind } => {
@@ -366,6 +381,7 @@ proptest! {
                     let removed_pages: usize = removed.iter().map(|region| region.len() / PAGE_SIZE).sum();
                     let before = model.len();
                     model.retain(|page, _| !(first..first + pages).contains(page));
+                    mergeable.retain(|page| !(first..first + pages).contains(page));
                     prop_assert_eq!(removed_pages, before - model.len());
                 }
                 Op::Protect { first, pages, prot } => {
@@ -379,6 +395,23 @@ proptest! {
                         prop_assert_eq!(result, Ok(()));
                         for page in first..first + pages {
                             model.get_mut(&page).unwrap().0 = prot;
+                        }
+                    }
+                }
+                Op::SetMergeable { first, pages } => {
+                    let result = regions.set_mergeable(at(first)..at(first + pages));
+                    let refusal = (first..first + pages).find_map(|page| match model.get(&page) {
+                        None => Some(RegionError::NotMapped { addr: at(page) }),
+                        Some((_, kind)) if *kind == RegionKind::Image => {
+                            Some(RegionError::NotAnonymous { addr: at(page) })
+                        }
+                        Some(_) => None,
+                    });
+                    match refusal {
+                        Some(error) => prop_assert_eq!(result, Err(error)),
+                        None => {
+                            prop_assert_eq!(result, Ok(()));
+                            mergeable.extend(first..first + pages);
                         }
                     }
                 }
@@ -396,7 +429,58 @@ proptest! {
                     prop_assert_eq!(regions.find_free((pages * PAGE) as usize, within), expected);
                 }
             }
-            check_against_model(&regions, &model)?;
+            check_against_model(&regions, &model, &mergeable)?;
         }
     }
+}
+
+/// One page every other page from `first`: `count` regions that cannot touch.
+fn spaced_regions(count: u64) -> Regions {
+    let mut regions = Regions::new();
+    for index in 0..count {
+        regions.insert(region(2 * index, 1, Prot::READ_WRITE, RegionKind::Anonymous)).unwrap();
+    }
+    regions
+}
+
+#[test]
+fn no_operation_passes_the_region_limit() {
+    let limit = Regions::LIMIT as u64;
+    let mut regions = spaced_regions(limit);
+    let before = regions.clone();
+    // A new region, and splits: at one end, at both, in the middle of a removal.
+    let new = region(2 * limit, 1, Prot::READ, RegionKind::Anonymous);
+    assert_eq!(regions.insert(new), Err(RegionError::TooMany));
+    let mut big = spaced_regions(limit - 1);
+    big.insert(region(2 * limit, 4, Prot::READ_WRITE, RegionKind::Anonymous)).unwrap();
+    let big_before = big.clone();
+    assert_eq!(big.protect(at(2 * limit + 1)..at(2 * limit + 4), Prot::READ), Err(RegionError::TooMany));
+    assert_eq!(big.set_mergeable(at(2 * limit + 1)..at(2 * limit + 2)), Err(RegionError::TooMany));
+    assert_eq!(big.remove(at(2 * limit + 1)..at(2 * limit + 2)), Err(RegionError::TooMany));
+    assert_eq!((&regions, &big), (&before, &big_before), "a refusal changed the list");
+    // What leaves the count as it is or lowers it still works at the limit.
+    assert_eq!(big.protect(at(2 * limit)..at(2 * limit + 4), Prot::READ), Ok(()));
+    assert_eq!(big.remove(at(2 * limit + 3)..at(2 * limit + 4)).map(|removed| removed.len()), Ok(1));
+    assert_eq!(big.remove(at(0)..at(1)).map(|removed| removed.len()), Ok(1));
+    assert_eq!(big.protect(at(2 * limit + 1)..at(2 * limit + 3), Prot::READ_WRITE), Ok(()));
+    assert_eq!(big.len(), Regions::LIMIT);
+    assert_eq!(regions.remove(at(0)..at(2 * limit)).map(|removed| removed.len()), Ok(Regions::LIMIT));
+    assert!(regions.is_empty());
+}
+
+#[test]
+fn mergeable_goes_with_its_region() {
+    let mut regions = Regions::new();
+    regions.insert(region(0, 8, Prot::READ_WRITE, RegionKind::Anonymous)).unwrap();
+    regions.insert(region(8, 1, Prot::READ, RegionKind::Image)).unwrap();
+    assert_eq!(regions.set_mergeable(at(0)..at(9)), Err(RegionError::NotAnonymous { addr: at(8) }));
+    assert_eq!(regions.set_mergeable(at(2)..at(4)), Ok(()));
+    // Marking it again changes nothing: no new region.
+    assert_eq!(regions.set_mergeable(at(2)..at(4)), Ok(()));
+    assert_eq!(regions.len(), 4);
+    let marked: Vec<bool> = (0..9).map(|page| regions.find(at(page)).unwrap().is_mergeable()).collect();
+    assert_eq!(marked, [false, false, true, true, false, false, false, false, false]);
+    regions.remove(at(0)..at(8)).unwrap();
+    regions.insert(region(0, 8, Prot::READ_WRITE, RegionKind::Anonymous)).unwrap();
+    assert!(!regions.find(at(2)).unwrap().is_mergeable(), "a new mapping inherited an old mark");
 }

@@ -674,11 +674,6 @@ impl Fuzz {
         let number = Syscall::Map.number();
         args[0] = if self.rng.one_in(3) { 0 } else { self.addr(false) };
         args[1] = self.len();
-        // A mapping that fits is at most 16 MiB: unmapping takes time in proportion to the pages of the
-        // range, even never touched (a 256 GiB one takes seconds).
-        if (1 << 24..=MAP_AREA.end - MAP_AREA.start).contains(&args[1]) {
-            args[1] = 1 << 24;
-        }
         args[2] = self.prot();
         let request = Self::decode(number, args);
         let outcome = self.raw(number, args);

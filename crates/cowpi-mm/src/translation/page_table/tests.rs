@@ -37,6 +37,8 @@ struct HostMemory {
     next_number: u64,
     /// Allocations that may still succeed; `None` for no limit.
     allocations_left: Option<usize>,
+    /// Table reads (`entries`): what walks cost.
+    reads: usize,
     log: Log,
 }
 
@@ -58,6 +60,7 @@ impl TableMemory for HostMemory {
     }
 
     fn entries(&mut self, table: Frame) -> &mut [u64; Level::ENTRIES] {
+        self.reads += 1;
         self.tables.get_mut(&table).unwrap_or_else(|| panic!("{table} is not a live table"))
     }
 
@@ -93,6 +96,7 @@ fn tables_with_limit(allocations: Option<usize>) -> (Tables, Log) {
         tables: HashMap::new(),
         next_number: FIRST_TABLE,
         allocations_left: allocations,
+        reads: 0,
         log: log.clone(),
     };
     let mut tables = Tables::new(memory, RecordingTlb { log: log.clone() }).unwrap();
@@ -313,8 +317,13 @@ fn unmap_keeps_tables_that_still_map_something() {
 #[test]
 fn tables_that_never_ran_need_no_invalidation() {
     let log = Log::default();
-    let memory =
-        HostMemory { tables: HashMap::new(), next_number: 0, allocations_left: None, log: log.clone() };
+    let memory = HostMemory {
+        tables: HashMap::new(),
+        next_number: 0,
+        allocations_left: None,
+        reads: 0,
+        log: log.clone(),
+    };
     let mut tables = Tables::new(memory, RecordingTlb { log: log.clone() }).unwrap();
     assert_eq!(tables.asid(), None);
     assert_eq!(tables.ttbr0_el1(), None);
@@ -394,7 +403,13 @@ fn running_out_of_frames_leaves_no_table_behind() {
     assert_eq!(tables.map(page(0), frame(0x80000), PageFlags::USER_READ_ONLY), Err(MapError::OutOfFrames));
     assert!(take(&log).is_empty());
     let (memory, tlb) = (
-        HostMemory { tables: HashMap::new(), next_number: 0, allocations_left: Some(0), log: Log::default() },
+        HostMemory {
+            tables: HashMap::new(),
+            next_number: 0,
+            allocations_left: Some(0),
+            reads: 0,
+            log: Log::default(),
+        },
         RecordingTlb { log: Log::default() },
     );
     assert_eq!(Tables::new(memory, tlb).err(), Some(OutOfFrames));
@@ -602,4 +617,53 @@ proptest! {
         prop_assert_eq!(tables.table_frames(), 1);
         prop_assert_eq!(live_tables(&tables), BTreeSet::from([tables.root()]));
     }
+
+    /// `next_mapping` finds exactly the first mapped page of any range.
+    #[test]
+    fn next_mapping_finds_the_first_mapped_page_of_a_range(
+        pages in proptest::collection::btree_set(interesting_page(), 0..40),
+        bounds in (interesting_page(), interesting_page()),
+    ) {
+        let (mut tables, _log) = tables();
+        for (number, &page) in pages.iter().enumerate() {
+            tables.map(page, frame(0x80000 + number as u64), PageFlags::USER_READ_ONLY).unwrap();
+        }
+        let range = bounds.0.min(bounds.1)..bounds.0.max(bounds.1);
+        let expected = pages.range(range.clone()).next().map(|&page| {
+            let number = pages.range(..page).count() as u64;
+            (page, frame(0x80000 + number), PageFlags::USER_READ_ONLY)
+        });
+        prop_assert_eq!(tables.next_mapping(range), expected);
+        // Stepping through every mapping of all user space finds each once, in order.
+        let mut found = Vec::new();
+        let mut at = page(0);
+        while let Some((page, _, _)) = tables.next_mapping(at..Page::containing(VirtAddr::USER_END)) {
+            found.push(page);
+            at = page + 1;
+        }
+        prop_assert_eq!(found, pages.into_iter().collect::<Vec<_>>());
+    }
+}
+
+/// Stepping through a huge, almost empty range costs table reads in proportion to the tables, not the
+/// pages: all of user space (2^27 pages) with three pages mapped takes about 3 600 reads of one descriptor
+/// each (one per level-1 entry, two per level-2 entry of the two level-2 tables), a page at a time 2^27
+/// walks.
+#[test]
+fn next_mapping_skips_missing_tables_whole() {
+    let (mut tables, _log) = tables();
+    let mapped = [page_at(0, 0, 5), page_at(64, 3, 511), page_at(511, 511, 0)];
+    for page in mapped {
+        tables.map(page, frame(0x80000), PageFlags::USER_READ_WRITE).unwrap();
+    }
+    tables.memory_mut().reads = 0;
+    let mut found = Vec::new();
+    let mut at = page(0);
+    while let Some((page, _, _)) = tables.next_mapping(at..Page::containing(VirtAddr::USER_END)) {
+        found.push(page);
+        at = page + 1;
+    }
+    assert_eq!(found, mapped);
+    let reads = tables.memory().reads;
+    assert!(reads < 8 * Level::ENTRIES, "{reads} table reads to step through 3 mappings");
 }

@@ -27,6 +27,7 @@ fn child_with_limit(allocations: Option<usize>) -> (Tables, Log) {
         tables: HashMap::new(),
         next_number: CHILD_FIRST_TABLE,
         allocations_left: allocations,
+        reads: 0,
         log: log.clone(),
     };
     let child = Tables::new(memory, RecordingTlb { log: log.clone() }).unwrap();
