@@ -97,6 +97,20 @@ pub enum FaultError {
     OutOfMemory,
 }
 
+/// Mappings [`AddressSpace::next_merge_candidate`] looks at in one call.
+pub const CANDIDATE_LOOKS: usize = 64;
+
+/// What [`AddressSpace::next_merge_candidate`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CandidateSearch {
+    /// A page to visit.
+    Found(Page),
+    /// None yet: search again from this page.
+    GoOn(Page),
+    /// No candidate above the page searched from.
+    End,
+}
+
 pub struct AddressSpace {
     /// Torn down explicitly in `drop`, which hands every frame back.
     tables: ManuallyDrop<AddressSpaceTables<KernelTableMemory, KernelTlb>>,
@@ -529,20 +543,31 @@ impl AddressSpace {
         self.regions.set_mergeable(VirtAddr::new(start)..end).map_err(region_error)
     }
 
-    /// Pages the merging scanner may look at: mapped, private and writable, in memory marked mergeable
-    /// (or, with `all`, in any anonymous region or stack).
-    pub fn merge_candidates(&mut self, all: bool) -> Vec<Page> {
-        let mut pages = Vec::new();
-        let regions = &self.regions;
-        self.tables.for_each_mapping(|page, _, flags| {
-            let wanted = regions.find(page.start_address()).is_some_and(|region| {
+    /// The first page at or above `from` the merging scanner may look at: mapped writable and not
+    /// executable, in memory marked mergeable (or, with `all`, in any anonymous region or stack). It looks
+    /// at no more than [`CANDIDATE_LOOKS`] mappings, and says where to go on if it found none, so one call
+    /// costs little whatever the task maps (the scanner calls it with interrupts masked).
+    pub fn next_merge_candidate(&mut self, from: Page, all: bool) -> CandidateSearch {
+        let end = Page::containing(VirtAddr::USER_END);
+        let mut at = from;
+        for _ in 0..CANDIDATE_LOOKS {
+            let Some((page, _, flags)) = self.tables.next_mapping(at..end) else {
+                return CandidateSearch::End;
+            };
+            let region = self.regions.find(page.start_address());
+            let wanted = region.is_some_and(|region| {
                 if all { region.kind() != RegionKind::Image } else { region.is_mergeable() }
             });
             if wanted && flags.writable && !flags.executable {
-                pages.push(page);
+                return CandidateSearch::Found(page);
             }
-        });
-        pages
+            // A region the scanner does not want is passed over whole.
+            at = match region {
+                Some(region) if !wanted => region.pages().end,
+                _ => page + 1,
+            };
+        }
+        CandidateSearch::GoOn(at)
     }
 
     /// Every mapping: page, frame, flags.

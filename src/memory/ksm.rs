@@ -15,12 +15,17 @@
 //!   frees the duplicate; a page of zeros goes onto the shared zero page instead;
 //! - the scanner holds one reference on every stable frame, and lets go of it once no mapping uses it;
 //! - a write to a merged page takes the ordinary copy-on-write fault: the writer gets a private copy.
-
-use alloc::collections::VecDeque;
+//!
+//! The scanner's memory is bounded whatever tasks do, since it lives on the kernel heap, which user memory
+//! can outgrow many times over: a pass walks the tasks with a cursor (task, page) rather than a list of
+//! every candidate page, and the book remembers at most [`MAX_TRACKED_PAGES`] pages and stable frames.
+//! Pages past that are left alone (`pages_untracked` counts them) until a task exits or unmaps and makes
+//! room. Without the bound, one task marking 800 MiB mergeable exhausted the 16 MiB heap: a kernel panic.
 
 use cowpi_mm::ksm::{Checksum, KsmBook, KsmCounters, Observation};
 use cowpi_mm::{Frame, PAGE_SIZE, Page, PageFlags};
 
+use super::address_space::CandidateSearch;
 use super::{frame_pointer, frames, zero_page};
 use crate::sync::IrqSafeLock;
 use crate::task::scheduler::{self, TaskSpaces};
@@ -41,19 +46,33 @@ pub struct Tunables {
     pub constant_checksum: bool,
 }
 
+/// The most pages and stable frames the book remembers. Each costs about 200 bytes of kernel heap at the
+/// peak of a pass (its remembered checksum and its unstable entry, with the B-tree nodes around them;
+/// `ksm::the_scanner_remembers_no_more_pages_than_its_limit` measures it), so the book stays under about
+/// 6.5 MiB of the 16 MiB heap. 32 768 pages are 128 MiB of mergeable memory, twice the benchmarks'.
+pub const MAX_TRACKED_PAGES: usize = 32_768;
+
 struct Ksm {
     tunables: Tunables,
     book: KsmBook<PageKey>,
-    /// The pages left to visit in this pass.
-    queue: VecDeque<(Pid, Page)>,
-    in_pass: bool,
+    /// Where the pass under way goes on: the task and the page to search from. `None` between passes.
+    cursor: Option<(Pid, Page)>,
+    /// Candidate pages left alone since boot because the book was full.
+    pages_untracked: u64,
+    /// The limit on the book: [`MAX_TRACKED_PAGES`], lower in tests.
+    max_tracked: usize,
+    /// The most pages visited under one hold of the locks since boot: how long the scanner kept
+    /// interrupts masked, in the unit its cost comes in (a checksum and a compare per page).
+    longest_hold: usize,
 }
 
 static KSM: IrqSafeLock<Ksm> = IrqSafeLock::new(Ksm {
     tunables: Tunables { run: false, sleep_ms: 20, pages_to_scan: 100, all: false, constant_checksum: false },
     book: KsmBook::new(),
-    queue: VecDeque::new(),
-    in_pass: false,
+    cursor: None,
+    pages_untracked: 0,
+    max_tracked: MAX_TRACKED_PAGES,
+    longest_hold: 0,
 });
 
 pub fn tunables() -> Tunables {
@@ -71,6 +90,13 @@ pub struct Status {
     pub pages_shared: u64,
     /// Mappings of stable frames beyond one per frame: pages saved.
     pub pages_sharing: u64,
+    /// Pages and stable frames the book remembers, and the most it may.
+    pub tracked: usize,
+    pub max_tracked: usize,
+    /// Candidate pages left alone since boot because the book was full.
+    pub pages_untracked: u64,
+    /// The most pages visited under one hold of the locks since boot (at most [`PAGES_PER_HOLD`]).
+    pub longest_hold: usize,
 }
 
 pub fn status() -> Status {
@@ -82,8 +108,18 @@ pub fn status() -> Status {
             counters: k.book.counters(),
             pages_shared,
             pages_sharing: mappings.saturating_sub(pages_shared),
+            tracked: k.book.tracked(),
+            max_tracked: k.max_tracked,
+            pages_untracked: k.pages_untracked,
+            longest_hold: k.longest_hold,
         }
     })
+}
+
+/// Sets the limit on the book (tests only: a small one is quick to reach), or back to
+/// [`MAX_TRACKED_PAGES`] with `None`.
+pub fn set_max_tracked(limit: Option<usize>) {
+    KSM.lock(|k| k.max_tracked = limit.unwrap_or(MAX_TRACKED_PAGES));
 }
 
 /// The frames the scanner holds a reference on (the stable ones), for the memory audit.
@@ -146,12 +182,12 @@ fn merged_flags(flags: PageFlags) -> PageFlags {
 /// while it works; hashing and comparing a page costs thousands of instructions, so a batch of
 /// `pages_to_scan` pages under one hold (100 000 at the maximum rate) would hold off the timer and the
 /// serial line for a good part of a second. Four pages keep that well under a millisecond.
-const PAGES_PER_HOLD: usize = 4;
+pub const PAGES_PER_HOLD: usize = 4;
 
 /// Scans up to `budget` pages, continuing the current pass or starting a new one, and stops early when a
 /// pass ends. Between small groups of pages it lets go of the locks, so interrupts are taken and the
-/// scanner can be preempted like any task.
-fn scan(budget: usize) {
+/// scanner can be preempted like any task. Public for the tests, which stop in the middle of a pass.
+pub fn scan(budget: usize) {
     let mut left = budget;
     while left > 0 {
         let group = left.min(PAGES_PER_HOLD);
@@ -162,26 +198,43 @@ fn scan(budget: usize) {
     }
 }
 
-/// Scans up to `budget` pages under one hold of the locks; true if a pass ended.
+/// Scans up to `budget` pages under one hold of the locks (a search that finds no candidate among many
+/// mappings counts as a page); true if a pass ended.
 fn scan_group(budget: usize) -> bool {
     KSM.lock(|k| {
         scheduler::with_task_spaces(|spaces| {
+            let mut visited = 0;
             for _ in 0..budget {
-                let Some((pid, page)) = k.queue.pop_front() else {
-                    if k.in_pass {
-                        end_pass(k, spaces);
-                        return true;
-                    }
-                    k.in_pass = true;
-                    let all = k.tunables.all;
-                    for pid in spaces.pids() {
-                        if let Some(space) = spaces.space(pid) {
-                            k.queue.extend(space.merge_candidates(all).into_iter().map(|page| (pid, page)));
+                let (pid, from) = match k.cursor {
+                    Some(cursor) => cursor,
+                    None => match spaces.pids().first() {
+                        Some(&first) => (first, Page::from_number(0)),
+                        None => {
+                            end_pass(k, spaces);
+                            return true;
                         }
-                    }
-                    continue;
+                    },
                 };
-                visit(k, spaces, pid, page);
+                let search = match spaces.space(pid) {
+                    Some(space) => space.next_merge_candidate(from, k.tunables.all),
+                    None => CandidateSearch::End,
+                };
+                k.cursor = match search {
+                    CandidateSearch::Found(page) => {
+                        visit(k, spaces, pid, page);
+                        visited += 1;
+                        k.longest_hold = k.longest_hold.max(visited);
+                        Some((pid, page + 1))
+                    }
+                    CandidateSearch::GoOn(page) => Some((pid, page)),
+                    CandidateSearch::End => match spaces.pids().into_iter().find(|&next| next > pid) {
+                        Some(next) => Some((next, Page::from_number(0))),
+                        None => {
+                            end_pass(k, spaces);
+                            return true;
+                        }
+                    },
+                };
             }
             false
         })
@@ -189,7 +242,7 @@ fn scan_group(budget: usize) -> bool {
 }
 
 fn end_pass(k: &mut Ksm, spaces: &mut TaskSpaces) {
-    k.in_pass = false;
+    k.cursor = None;
     let alive: alloc::vec::Vec<Pid> = spaces.pids();
     k.book.end_pass(|(pid, _)| alive.contains(&Pid(pid)));
     // A stable frame only the scanner still holds is no longer shared by anyone: let it go.
@@ -200,8 +253,12 @@ fn end_pass(k: &mut Ksm, spaces: &mut TaskSpaces) {
 
 fn visit(k: &mut Ksm, spaces: &mut TaskSpaces, pid: Pid, page: Page) {
     let Some((frame, flags)) = candidate(spaces, pid, page) else { return };
-    let sum = checksum(frame, k.tunables.constant_checksum);
     let key = (pid.0, page.number());
+    if !k.book.knows(key) && k.book.tracked() >= k.max_tracked {
+        k.pages_untracked += 1;
+        return;
+    }
+    let sum = checksum(frame, k.tunables.constant_checksum);
     if k.book.observe(key, sum) == Observation::Volatile {
         return;
     }

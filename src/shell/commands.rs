@@ -265,6 +265,8 @@ fn ksm(args: &[&str]) {
             println!("full_scans: {}", s.counters.full_scans);
             println!("zero_pages_merged: {}", s.counters.zero_pages_merged);
             println!("pages_scanned: {}", s.counters.pages_scanned);
+            println!("pages_tracked: {} (at most {})", s.tracked, s.max_tracked);
+            println!("pages_untracked: {}", s.pages_untracked);
         }
         ["on"] => ksm::set_tunables(|t| t.run = true),
         ["off"] => ksm::set_tunables(|t| t.run = false),

@@ -46,9 +46,15 @@ pub struct KsmCounters {
 
 /// The scanner's memory between visits. `K` names a page (the kernel uses task id and page number).
 pub struct KsmBook<K> {
-    previous: BTreeMap<K, Checksum>,
+    /// Each page's checksum at its last visit, and the pass of that visit (the count of full scans then).
+    previous: BTreeMap<K, (Checksum, u64)>,
     stable: BTreeMap<Checksum, Vec<Frame>>,
-    unstable: BTreeMap<Checksum, Vec<(K, Frame)>>,
+    /// Keyed by checksum and page, with `None` below every page, so that the pages of one checksum are
+    /// found with one range lookup. One flat map: a list per checksum would cost an allocation per page,
+    /// and the kernel heap pays for every page the scanner remembers.
+    unstable: BTreeMap<(Checksum, Option<K>), Frame>,
+    /// Frames in `stable`, kept so that [`KsmBook::tracked`], asked at every visit, costs nothing.
+    stable_count: usize,
     /// Volatile pages seen so far in the current pass.
     volatile_this_pass: u64,
     counters: KsmCounters,
@@ -66,6 +72,7 @@ impl<K: Ord + Copy> KsmBook<K> {
             previous: BTreeMap::new(),
             stable: BTreeMap::new(),
             unstable: BTreeMap::new(),
+            stable_count: 0,
             volatile_this_pass: 0,
             counters: KsmCounters {
                 full_scans: 0,
@@ -80,8 +87,8 @@ impl<K: Ord + Copy> KsmBook<K> {
     /// Records the page's checksum at this visit and says whether it changed since the last one.
     pub fn observe(&mut self, key: K, checksum: Checksum) -> Observation {
         self.counters.pages_scanned += 1;
-        match self.previous.insert(key, checksum) {
-            Some(before) if before == checksum => Observation::Unchanged,
+        match self.previous.insert(key, (checksum, self.counters.full_scans)) {
+            Some((before, _)) if before == checksum => Observation::Unchanged,
             _ => {
                 self.volatile_this_pass += 1;
                 Observation::Volatile
@@ -97,21 +104,22 @@ impl<K: Ord + Copy> KsmBook<K> {
     /// A page of this pass with the same checksum, taken out of the unstable set (the caller merges with
     /// it, or puts it back with [`KsmBook::add_unstable`] if the bytes differ).
     pub fn take_unstable(&mut self, checksum: Checksum) -> Option<(K, Frame)> {
-        let pages = self.unstable.get_mut(&checksum)?;
-        let taken = pages.pop();
-        if pages.is_empty() {
-            self.unstable.remove(&checksum);
+        let (&(found, key), _) = self.unstable.range((checksum, None)..).next()?;
+        if found != checksum {
+            return None;
         }
-        taken
+        let frame = self.unstable.remove(&(found, key))?;
+        Some((key?, frame))
     }
 
     pub fn add_unstable(&mut self, key: K, frame: Frame, checksum: Checksum) {
-        self.unstable.entry(checksum).or_default().push((key, frame));
+        self.unstable.insert((checksum, Some(key)), frame);
     }
 
     /// A frame that now backs merged pages.
     pub fn add_stable(&mut self, frame: Frame, checksum: Checksum) {
         self.stable.entry(checksum).or_default().push(frame);
+        self.stable_count += 1;
     }
 
     /// Every stable frame.
@@ -133,6 +141,7 @@ impl<K: Ord + Copy> KsmBook<K> {
             });
             !frames.is_empty()
         });
+        self.stable_count -= dropped.len();
         dropped
     }
 
@@ -140,24 +149,38 @@ impl<K: Ord + Copy> KsmBook<K> {
         self.counters.zero_pages_merged += 1;
     }
 
-    /// Ends a full pass: the unstable set starts again empty, and pages `alive` no longer knows (their task
-    /// or mapping is gone) are forgotten.
+    /// Ends a full pass: the unstable set starts again empty, and pages not visited in this pass (unmapped,
+    /// merged, no longer writable) or that `alive` no longer knows (their task is gone) are forgotten, so
+    /// that what the book remembers follows what is mapped now. A forgotten page that comes back is
+    /// volatile at its first visit, as a new one is.
     pub fn end_pass(&mut self, mut alive: impl FnMut(K) -> bool) {
         self.counters.full_scans += 1;
-        self.counters.pages_unshared = self.unstable.values().map(|pages| pages.len() as u64).sum();
+        self.counters.pages_unshared = self.unstable.len() as u64;
         self.counters.pages_volatile = self.volatile_this_pass;
         self.volatile_this_pass = 0;
         self.unstable.clear();
-        self.previous.retain(|&key, _| alive(key));
+        let pass = self.counters.full_scans - 1;
+        self.previous.retain(|&key, &mut (_, visited)| visited == pass && alive(key));
     }
 
     pub fn counters(&self) -> KsmCounters {
         self.counters
     }
 
+    /// Whether the book remembers `key` from an earlier visit.
+    pub fn knows(&self, key: K) -> bool {
+        self.previous.contains_key(&key)
+    }
+
+    /// Pages and frames the book holds an entry for: every page it remembers, and every stable frame.
+    /// What its memory grows with: the kernel caps it (see the kernel's `ksm::MAX_TRACKED_PAGES`).
+    pub fn tracked(&self) -> usize {
+        self.previous.len() + self.stable_count
+    }
+
     /// Stable frames held.
     pub fn pages_shared(&self) -> u64 {
-        self.stable.values().map(|frames| frames.len() as u64).sum()
+        self.stable_count as u64
     }
 }
 

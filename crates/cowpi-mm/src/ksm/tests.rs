@@ -71,3 +71,34 @@ fn forgotten_pages_start_over_as_volatile() {
     );
     assert_eq!(book.counters().full_scans, 1);
 }
+
+#[test]
+fn tracked_counts_remembered_pages_and_stable_frames() {
+    let mut book = KsmBook::<Key>::new();
+    assert_eq!(book.tracked(), 0);
+    book.observe((1, 1), Checksum(1));
+    book.observe((1, 2), Checksum(1));
+    book.observe((1, 1), Checksum(1));
+    assert!(book.knows((1, 2)) && !book.knows((2, 2)));
+    book.add_stable(Frame::from_number(9), Checksum(1));
+    assert_eq!(book.tracked(), 3);
+    // Pages of a task that is gone are forgotten at the end of the pass.
+    book.end_pass(|(pid, page)| pid == 1 && page == 1);
+    assert_eq!(book.tracked(), 2);
+    book.prune_stable(|_| false);
+    assert_eq!(book.tracked(), 1);
+}
+
+#[test]
+fn pages_not_visited_in_a_pass_are_forgotten() {
+    let mut book = KsmBook::<Key>::new();
+    book.observe((1, 1), Checksum(1));
+    book.observe((1, 2), Checksum(1));
+    book.end_pass(|_| true);
+    // Page 2 is not visited in the second pass (unmapped, say).
+    assert_eq!(book.observe((1, 1), Checksum(1)), Observation::Unchanged);
+    book.end_pass(|_| true);
+    assert!(book.knows((1, 1)) && !book.knows((1, 2)));
+    assert_eq!(book.tracked(), 1);
+    assert_eq!(book.observe((1, 2), Checksum(1)), Observation::Volatile, "a forgotten page is new again");
+}
