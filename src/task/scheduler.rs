@@ -250,17 +250,34 @@ pub fn for_each_address_space(mut f: impl FnMut(&mut AddressSpace)) {
 
 /// Sleeps for at least `milliseconds`; other tasks run meanwhile.
 pub fn sleep(milliseconds: u64) {
-    let ticks = milliseconds.div_ceil(TICK_MS).max(1);
     let saved = cpu::mask_irqs();
     with(|s| {
-        // The current tick is partly over: one more makes the sleep at least `milliseconds` long.
-        let until_tick = s.ticks + ticks + 1;
+        let until_tick = wake_tick(s.ticks, milliseconds);
         s.current_task().state = State::Sleeping { until_tick };
         let me = s.current;
         s.sleepers.insert((until_tick, me));
     });
     schedule();
     cpu::restore_irqs(saved);
+}
+
+/// The tick a sleep of `milliseconds` that starts during tick `now` ends at. The current tick is partly
+/// over: one more makes the sleep at least `milliseconds` long. A task may ask for `u64::MAX` ms
+/// (`SLEEP` takes any value): that saturates to never, where plain addition overflowed (a kernel panic in
+/// a debug build, an instant wake-up in a release one).
+fn wake_tick(now: u64, milliseconds: u64) -> u64 {
+    now.saturating_add(milliseconds.div_ceil(TICK_MS).max(1)).saturating_add(1)
+}
+
+crate::kernel_test! {
+    fn a_sleep_ends_after_its_last_whole_tick_or_never() -> TestResult {
+        crate::check_eq!(wake_tick(10, 0), 12);
+        crate::check_eq!(wake_tick(10, 1), 12);
+        crate::check_eq!(wake_tick(10, 5), 16);
+        crate::check_eq!(wake_tick(10, u64::MAX), u64::MAX);
+        crate::check_eq!(wake_tick(u64::MAX - 1, 1), u64::MAX);
+        Ok(())
+    }
 }
 
 /// Ends the running task with `status`. Its parent, if waiting, wakes up.
