@@ -264,6 +264,8 @@ fn ksm(args: &[&str]) {
             println!("pages_volatile: {}", s.counters.pages_volatile);
             println!("full_scans: {}", s.counters.full_scans);
             println!("zero_pages_merged: {}", s.counters.zero_pages_merged);
+            println!("merges: {}", s.counters.merges);
+            println!("unmerges: {}", crate::memory::counters::KSM_UNMERGES.get());
             println!("pages_scanned: {}", s.counters.pages_scanned);
         }
         ["on"] => ksm::set_tunables(|t| t.run = true),

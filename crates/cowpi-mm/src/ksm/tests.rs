@@ -71,3 +71,14 @@ fn forgotten_pages_start_over_as_volatile() {
     );
     assert_eq!(book.counters().full_scans, 1);
 }
+
+#[test]
+fn merges_and_zero_page_merges_are_counted_apart_and_across_passes() {
+    let mut book = KsmBook::<Key>::new();
+    book.note_merge();
+    book.note_zero_page_merge();
+    book.end_pass(|_| true);
+    book.note_merge();
+    let counters = book.counters();
+    assert_eq!((counters.merges, counters.zero_pages_merged), (2, 1));
+}
