@@ -40,7 +40,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::fmt;
 
-use cowpi_programs::region::{Region, WORDS_PER_PAGE};
+use cowpi_programs::region::{Difference, Region, WORDS_PER_PAGE};
 use cowpi_programs::{args, stats};
 use cowpi_user::abi::layout::PAGE_SIZE;
 use cowpi_user::task::{self, Fork};
@@ -251,11 +251,10 @@ impl Task<'_> {
     /// Compares every page with the model, word by word.
     fn check(&mut self, stage: Stage) -> Result<(), Mismatch> {
         for (page, model) in self.model.iter().enumerate() {
-            for word in 0..WORDS_PER_PAGE {
-                let (found, expected) = (self.region.read(page, word), model.word(word));
-                if found != expected {
-                    return Err(Mismatch { task: self.number, stage, page, word, found, expected });
-                }
+            if let Some(Difference { page, word, found, expected }) =
+                self.region.page_difference(page, |word| model.word(word))
+            {
+                return Err(Mismatch { task: self.number, stage, page, word, found, expected });
             }
         }
         self.pages_checked += self.model.len() as u64;
@@ -447,12 +446,18 @@ fn child_cycle(me: &mut Task, config: Config) -> Result<(), Mismatch> {
     me.check(Stage::ChildEnd)
 }
 
+/// How often a sleeping child looks at the scanner's progress. Every look costs a wake-up and a system
+/// call, each a context switch; in QEMU those cost a good deal of host time.
+const POLL_MS: u64 = 3;
+
 /// Sleeps until the scanner has finished two more full passes (a page is merged at its second unchanged
 /// visit at the earliest), or for `most_ms` ms if it does not get that far (it may be off).
 fn wait_for_scans(most_ms: u64) {
     let target = stats::now().ksm_full_scans + 2;
-    for _ in 0..most_ms {
-        task::sleep(1);
+    let mut slept = 0;
+    while slept < most_ms {
+        task::sleep(POLL_MS);
+        slept += POLL_MS;
         if stats::now().ksm_full_scans >= target {
             return;
         }
