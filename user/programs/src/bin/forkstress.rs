@@ -37,6 +37,7 @@
 
 extern crate alloc;
 
+use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -50,7 +51,7 @@ use rand_xorshift::XorShiftRng;
 
 entry!(main);
 
-const USAGE: &str = "usage: forkstress <seed> <cycles> [pages=64] [live=4] [writes=12] [sleep_ms=3]";
+const USAGE: &str = "usage: forkstress <seed> <cycles> [pages=32] [live=4] [writes=12] [sleep_ms=30]";
 
 /// Page patterns: pattern 0 is all zeros, the others a tag, their number and the word's index.
 const PATTERNS: u64 = 4;
@@ -216,19 +217,28 @@ impl Task<'_> {
         (self.rng.next_u64() % n as u64) as usize
     }
 
+    fn random_pattern(&mut self) -> u8 {
+        (self.rng.next_u64() % PATTERNS) as u8
+    }
+
+    /// Fills `page` with `pattern`, in memory and in the model.
+    fn fill(&mut self, page: usize, pattern: u8) {
+        self.model[page] = PageModel { pattern, stamp: None };
+        for word in 0..WORDS_PER_PAGE {
+            self.region.write(page, word, pattern_word(pattern, word));
+        }
+    }
+
     /// Makes one random write to `page`, in memory and in the model.
     fn write(&mut self, page: usize) {
         self.writes += 1;
-        let model = &mut self.model[page];
         // Three writes in five fill the page, so pages keep becoming identical to others.
         if self.rng.next_u32() % 5 < 3 {
-            let pattern = (self.rng.next_u64() % PATTERNS) as u8;
-            *model = PageModel { pattern, stamp: None };
-            for word in 0..WORDS_PER_PAGE {
-                self.region.write(page, word, pattern_word(pattern, word));
-            }
+            let pattern = self.random_pattern();
+            self.fill(page, pattern);
         } else {
-            let word = (self.rng.next_u64() % WORDS_PER_PAGE as u64) as usize;
+            let word = self.below(WORDS_PER_PAGE);
+            let model = &mut self.model[page];
             let value = STAMP_TAG << 56 | self.number << 32 | (self.writes & 0xffff_ffff);
             if let Some((old, _)) = model.stamp.take() {
                 self.region.write(page, old, pattern_word(model.pattern, old));
@@ -286,17 +296,14 @@ fn main(args: &str) -> i32 {
     let mut parent = Task {
         number: 0,
         region: &region,
-        model: Vec::new(),
+        model: vec![PageModel { pattern: 0, stamp: None }; config.pages],
         rng: XorShiftRng::seed_from_u64(config.seed),
         writes: 0,
         pages_checked: 0,
     };
     for page in 0..config.pages {
-        let pattern = (parent.rng.next_u64() % PATTERNS) as u8;
-        parent.model.push(PageModel { pattern, stamp: None });
-        for word in 0..WORDS_PER_PAGE {
-            region.write(page, word, pattern_word(pattern, word));
-        }
+        let pattern = parent.random_pattern();
+        parent.fill(page, pattern);
     }
     if let Err(error) = memory::mergeable(region.address(), config.pages * PAGE_SIZE as usize) {
         println!("forkstress: FAILED: MERGEABLE: {error}");
