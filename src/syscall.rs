@@ -131,6 +131,8 @@ fn carry_out(request: Request, frame: &mut ExceptionFrame) -> Result<u64, Error>
                 ksm_full_scans: ksm.counters.full_scans,
                 ksm_zero_pages_merged: ksm.counters.zero_pages_merged,
                 ksm_scanner_ns: memory::ksm::scanner_cpu_ns(),
+                ksm_merges: ksm.counters.merges,
+                ksm_unmerges: events::KSM_UNMERGES.get(),
             };
             let (bytes, written) = stats.to_bytes(buffer.len() as usize);
             user_access::write(buffer.start(), &bytes[..written])?;

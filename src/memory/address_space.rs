@@ -299,6 +299,9 @@ impl AddressSpace {
         };
         if !current.zero_page && decision != WriteFault::Denied {
             counters::COW_FAULTS.add();
+            if current.ksm_merged {
+                counters::KSM_UNMERGES.add();
+            }
         }
         match decision {
             WriteFault::Denied => Err(FaultError::Illegal),

@@ -25,6 +25,8 @@ pub static COW_FAULTS: Counter = Counter::new();
 pub static COW_COPIES: Counter = Counter::new();
 /// COW faults resolved in place: the faulting task was the frame's last holder.
 pub static COW_REUSES: Counter = Counter::new();
+/// COW faults on pages merged by KSM: the writer unmerges its page (counted in `COW_FAULTS` too).
+pub static KSM_UNMERGES: Counter = Counter::new();
 /// Faults that gave a page a fresh zeroed frame (first write to anonymous memory or the zero page).
 pub static ZERO_FILL_FAULTS: Counter = Counter::new();
 /// Tasks killed because no frame was left for them.

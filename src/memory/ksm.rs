@@ -292,6 +292,7 @@ fn visit(k: &mut Ksm, spaces: &mut TaskSpaces, pid: Pid, page: Page) {
         if frame_bytes(frame) == frame_bytes(stable) && unchanged(space) && frames::share(stable).is_ok() {
             if space.replace_page(page, stable, merged_flags(flags)) {
                 let _ = frames::release(frame);
+                k.book.note_merge();
                 return;
             }
             let _ = frames::release(stable);
@@ -307,6 +308,7 @@ fn visit(k: &mut Ksm, spaces: &mut TaskSpaces, pid: Pid, page: Page) {
                 restore(spaces, pid, page, frame, flags);
             } else {
                 k.book.add_stable(other_frame, sum);
+                k.book.note_merge();
             }
         }
         _ => {

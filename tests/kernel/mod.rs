@@ -13,5 +13,6 @@ mod mmu;
 mod programs;
 mod scheduler;
 mod selftest;
+mod stress;
 mod timer;
 mod user;

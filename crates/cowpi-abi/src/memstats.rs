@@ -70,6 +70,15 @@ pub struct MemStats {
     /// counter at every task switch, so exact to a counter tick). Its share of a stretch of time is its
     /// share of the processor, since cowpi runs tasks on one core.
     pub ksm_scanner_ns: u64,
+
+    // Version 5 (160 bytes): page merging's events, machine-wide, counted since boot.
+    /// Pages the merging task moved onto another page's identical frame, giving their own frame back: each
+    /// one saves a frame. (The first two pages of a new merged frame count one: one of them keeps its
+    /// frame. Zero pages count in `ksm_zero_pages_merged` instead.)
+    pub ksm_merges: u64,
+    /// Write faults on merged pages: each gives the writer a private copy again (or, for the last page
+    /// still mapping the frame, the frame itself). Counted in `cow_faults` too.
+    pub ksm_unmerges: u64,
 }
 
 impl MemStats {
@@ -90,6 +99,10 @@ impl MemStats {
     /// The size of the third version, up to `ksm_zero_pages_merged`: what programs built before the
     /// scanner's processor time was counted ask for.
     pub const V3_SIZE: usize = offset_of!(MemStats, ksm_scanner_ns);
+
+    /// The size of the fourth version, up to `ksm_scanner_ns`: what programs built before merges and
+    /// unmerges were counted ask for.
+    pub const V4_SIZE: usize = offset_of!(MemStats, ksm_merges);
 
     /// The fields in memory order, as the kernel copies them out.
     const fn fields(&self) -> [u64; MemStats::SIZE / 8] {
@@ -112,6 +125,8 @@ impl MemStats {
             self.ksm_full_scans,
             self.ksm_zero_pages_merged,
             self.ksm_scanner_ns,
+            self.ksm_merges,
+            self.ksm_unmerges,
         ]
     }
 
@@ -130,7 +145,8 @@ impl MemStats {
 
 // `to_bytes` relies on the fields being consecutive u64s with no padding, in declaration order.
 const _: () = {
-    assert!(MemStats::SIZE == 18 * 8);
+    assert!(MemStats::SIZE == 20 * 8);
+    assert!(MemStats::V4_SIZE == 18 * 8);
     assert!(MemStats::V3_SIZE == 17 * 8);
     assert!(MemStats::V1_SIZE == 6 * 8);
     assert!(MemStats::V2_SIZE == 13 * 8);
@@ -152,6 +168,8 @@ const _: () = {
     assert!(offset_of!(MemStats, ksm_full_scans) == 120);
     assert!(offset_of!(MemStats, ksm_zero_pages_merged) == 128);
     assert!(offset_of!(MemStats, ksm_scanner_ns) == 136);
+    assert!(offset_of!(MemStats, ksm_merges) == 144);
+    assert!(offset_of!(MemStats, ksm_unmerges) == 152);
 };
 
 #[cfg(test)]
@@ -178,6 +196,8 @@ mod tests {
             ksm_full_scans: 12,
             ksm_zero_pages_merged: 256,
             ksm_scanner_ns: 999,
+            ksm_merges: 77,
+            ksm_unmerges: 33,
         }
     }
 
@@ -188,8 +208,9 @@ mod tests {
     #[test]
     fn a_full_buffer_gets_every_field() {
         let (bytes, filled) = sample().to_bytes(MemStats::SIZE);
-        assert_eq!(filled, 144);
-        let expected = [144, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256, 999];
+        assert_eq!(filled, 160);
+        let expected =
+            [160, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256, 999, 77, 33];
         for (index, value) in expected.into_iter().enumerate() {
             assert_eq!(field(&bytes, index), value, "field {index}");
         }
@@ -217,6 +238,14 @@ mod tests {
         assert_eq!(filled, 136);
         assert_eq!(field(&bytes, 0), 136);
         assert_eq!(field(&bytes, 16), 256);
+    }
+
+    #[test]
+    fn a_program_from_before_merges_were_counted_gets_the_fourth_version() {
+        let (bytes, filled) = sample().to_bytes(MemStats::V4_SIZE);
+        assert_eq!(filled, 144);
+        assert_eq!(field(&bytes, 0), 144);
+        assert_eq!(field(&bytes, 17), 999);
     }
 
     #[test]

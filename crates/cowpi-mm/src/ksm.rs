@@ -42,6 +42,9 @@ pub struct KsmCounters {
     /// Pages left in the unstable set at the end of the last completed pass.
     pub pages_unshared: u64,
     pub zero_pages_merged: u64,
+    /// Pages moved onto another page's identical frame, their own frame given back (zero pages not
+    /// included: they count in `zero_pages_merged`).
+    pub merges: u64,
 }
 
 /// The scanner's memory between visits. `K` names a page (the kernel uses task id and page number).
@@ -80,6 +83,7 @@ impl<K: Ord + Copy> KsmBook<K> {
                 pages_volatile: 0,
                 pages_unshared: 0,
                 zero_pages_merged: 0,
+                merges: 0,
             },
         }
     }
@@ -147,6 +151,11 @@ impl<K: Ord + Copy> KsmBook<K> {
 
     pub fn note_zero_page_merge(&mut self) {
         self.counters.zero_pages_merged += 1;
+    }
+
+    /// A page now maps a stable frame instead of its own, which was given back.
+    pub fn note_merge(&mut self) {
+        self.counters.merges += 1;
     }
 
     /// Ends a full pass: the unstable set starts again empty, and pages not visited in this pass (unmapped,

@@ -108,6 +108,23 @@ impl Region {
         None
     }
 
+    /// The first word of page `page` that does not hold `expected(word)`, if any. One bounds check for the
+    /// whole page, then a plain loop of volatile reads: for programs that check many pages many times.
+    ///
+    /// # Panics
+    ///
+    /// If the page is outside the region.
+    pub fn page_difference(&self, page: usize, mut expected: impl FnMut(usize) -> u64) -> Option<Difference> {
+        let first = self.at(page, 0);
+        (0..WORDS_PER_PAGE).find_map(|word| {
+            // SAFETY: `at` checked that the page is inside the region, so all its words are, and the region
+            // stays mapped and readable; the access is volatile and no reference to the region exists.
+            let found = unsafe { first.add(word).read_volatile() };
+            let expected = expected(word);
+            (found != expected).then_some(Difference { page, word, found, expected })
+        })
+    }
+
     /// Checks that `pages` hold the pattern of `seed`.
     pub fn check_holds(&self, checks: &mut Checks, what: &str, pages: Range<usize>, seed: u64) {
         match self.first_difference(pages, seed) {

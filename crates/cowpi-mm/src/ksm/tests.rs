@@ -102,3 +102,14 @@ fn pages_not_visited_in_a_pass_are_forgotten() {
     assert_eq!(book.tracked(), 1);
     assert_eq!(book.observe((1, 2), Checksum(1)), Observation::Volatile, "a forgotten page is new again");
 }
+
+#[test]
+fn merges_and_zero_page_merges_are_counted_apart_and_across_passes() {
+    let mut book = KsmBook::<Key>::new();
+    book.note_merge();
+    book.note_zero_page_merge();
+    book.end_pass(|_| true);
+    book.note_merge();
+    let counters = book.counters();
+    assert_eq!((counters.merges, counters.zero_pages_merged), (2, 1));
+}
