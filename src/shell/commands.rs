@@ -1,5 +1,6 @@
 //! The shell's commands.
 
+use alloc::vec::Vec;
 use core::fmt::Write;
 
 use cowpi_console::protocol;
@@ -74,22 +75,14 @@ const COMMANDS: &[Command] = &[
     },
 ];
 
-/// Runs one command line.
+/// Runs one command line. Every word goes to the command: a line of at most `MAX_LINE` characters has at
+/// most half as many words, so no limit of its own is needed (a fixed array of 8 once cut `upload` and `run`
+/// off from the arguments a line has room for).
 pub fn execute(line: &str) {
-    let mut words = [""; 8];
-    let mut count = 0;
-    for word in line.split_whitespace() {
-        if count == words.len() {
-            println!("error: too many words (at most {})", words.len());
-            return;
-        }
-        words[count] = word;
-        count += 1;
-    }
-    let words = &words[..count];
-    let Some(&name) = words.first() else { return };
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some((&name, args)) = words.split_first() else { return };
     match COMMANDS.iter().find(|c| c.name == name) {
-        Some(command) => (command.run)(&words[1..]),
+        Some(command) => (command.run)(args),
         None => println!("error: unknown command '{}'; type 'help' for the list", Printable(name)),
     }
 }

@@ -122,6 +122,9 @@ fn corrupt(line: &str) -> String {
 /// The kernel's next upload reply line (one `upload::parse_reply` reads), skipping any other line.
 fn next_reply(session: &mut Session) -> Result<String> {
     let deadline = Instant::now() + REPLY_TIMEOUT;
+    // What the shell said last that was not a reply nor the echo of a command: if it gives up on the
+    // upload, that line is its reason, and the only useful thing to report.
+    let mut said = None;
     loop {
         match session.next(deadline) {
             Heard::Line(line) => {
@@ -131,8 +134,14 @@ fn next_reply(session: &mut Session) -> Result<String> {
                 if upload::parse_reply(&line).is_some() {
                     return Ok(line);
                 }
+                if !line.starts_with(protocol::PROMPT) && !line.trim().is_empty() {
+                    said = Some(line);
+                }
             }
-            Heard::Prompt => bail!("the shell prompted again in the middle of the upload"),
+            Heard::Prompt => match said {
+                Some(line) => bail!("the shell answered `{line}` instead of going on with the upload"),
+                None => bail!("the shell prompted again in the middle of the upload"),
+            },
             Heard::Timeout => bail!("no answer from the kernel within {} s", REPLY_TIMEOUT.as_secs()),
             Heard::Closed(why) => bail!("{why} during the upload"),
         }
@@ -169,6 +178,8 @@ fn collect_run(session: &mut Session, name: &str, timeout: Duration, out: &mut d
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Transport;
+    use crate::transport::fake::{FakeBoard, Script};
 
     #[test]
     fn a_corrupted_line_is_refused_by_the_receiver() {
@@ -178,5 +189,31 @@ mod tests {
             assert_ne!(bad, line);
             assert!(upload::parse_chunk(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_shell_error_instead_of_a_reply_is_reported_as_it_is() {
+        let image = [7u8; 10];
+        let args: Vec<String> = (1..=8).map(|n| n.to_string()).collect();
+        let command = format!("upload seven 10 {:08x} 1 2 3 4 5 6 7 8", upload::crc32(&image));
+        let mut board = FakeBoard::new([
+            Script::ready("raspi3b").reply(&command, "error: too many words (at most 8)\r\ncowpi> ")
+        ]);
+        board.restart().unwrap();
+        let mut session = Session::new(&mut board);
+        loop {
+            match session.next(Instant::now()) {
+                Heard::Prompt => break,
+                Heard::Line(_) => {}
+                other => panic!("no prompt after the boot: {other:?}"),
+            }
+        }
+        let upload = Upload { name: "seven", image: &image, args: &args, corrupt_chunk: None };
+        let error =
+            upload_and_run(&mut session, &upload, Duration::from_secs(1), &mut Vec::new()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the shell answered `error: too many words (at most 8)` instead of going on with the upload"
+        );
     }
 }
