@@ -133,6 +133,16 @@ impl<const N: usize> LineEditor<N> {
         self.text(self.len)
     }
 
+    /// Forgets the unfinished line and any half-received key, without echo: for a reader that gives up
+    /// in the middle of a line nobody saw (the upload's chunk lines are not echoed), so it cannot become
+    /// the start of the next command. An LF still pairs with the CR that ended the line before.
+    pub fn discard_partial_line(&mut self) {
+        self.clear();
+        if self.pending != Pending::LineFeedAfterReturn {
+            self.pending = Pending::Nothing;
+        }
+    }
+
     /// Marks the byte just read as part of a sequence that goes on: it is swallowed.
     fn await_more(&mut self, pending: Pending) -> bool {
         self.pending = pending;
@@ -400,6 +410,21 @@ mod tests {
         let (inputs, echoed) = type_into::<16>(&bytes);
         assert_eq!(inputs, [line("ab")]);
         assert_eq!(echoed, b"ab\r\n");
+    }
+
+    #[test]
+    fn a_discarded_partial_line_is_gone_and_line_ends_still_pair() {
+        let mut editor = LineEditor::<4>::new();
+        feed_all(&mut editor, b"abcdef\x1b[1");
+        editor.discard_partial_line();
+        assert_eq!(editor.partial_line(), "");
+        assert_eq!(
+            feed_all(&mut editor, b"ok\r"),
+            (std::vec![line("ok")], b"ok\r\n".to_vec()),
+            "no overflow, no escape left"
+        );
+        editor.discard_partial_line();
+        assert_eq!(feed_all(&mut editor, b"\nx\r").0, [line("x")], "the LF still belongs to the CR before");
     }
 
     #[test]
