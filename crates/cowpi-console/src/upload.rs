@@ -99,16 +99,19 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 
 /// What is wrong with an `upload` command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeaderError {
+pub enum HeaderError<'a> {
     Usage,
     BadName,
     BadLength,
     Empty,
-    TooLong { length: usize },
+    /// The length as it was written: a number too big for a `usize` must not be shown as another one.
+    TooLong {
+        length: &'a str,
+    },
     BadCrc,
 }
 
-impl fmt::Display for HeaderError {
+impl fmt::Display for HeaderError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HeaderError::Usage => f.write_str("usage: upload <name> <length> <crc32 hex> [args]"),
@@ -139,25 +142,30 @@ pub fn is_valid_name(name: &str) -> bool {
 
 /// Parses the words after `upload`: `<name> <length> <crc32>`, then the program's arguments, returned as
 /// they are.
-pub fn parse_header<'w, 'a>(words: &'w [&'a str]) -> Result<(Header<'a>, &'w [&'a str]), HeaderError> {
+pub fn parse_header<'w, 'a>(words: &'w [&'a str]) -> Result<(Header<'a>, &'w [&'a str]), HeaderError<'a>> {
     let [name, length, crc, args @ ..] = words else { return Err(HeaderError::Usage) };
     Ok((parse_header_words(name, length, crc)?, args))
 }
 
 /// Parses `<name> <length> <crc32>`.
-pub fn parse_header_words<'a>(name: &'a str, length: &str, crc: &str) -> Result<Header<'a>, HeaderError> {
+pub fn parse_header_words<'a>(
+    name: &'a str,
+    length: &'a str,
+    crc: &str,
+) -> Result<Header<'a>, HeaderError<'a>> {
     if !is_valid_name(name) {
         return Err(HeaderError::BadName);
     }
     if length.is_empty() || !length.bytes().all(|b| b.is_ascii_digit()) {
         return Err(HeaderError::BadLength);
     }
+    let typed = length;
     let length = length.parse::<usize>().unwrap_or(usize::MAX);
     if length == 0 {
         return Err(HeaderError::Empty);
     }
     if length > MAX_LENGTH {
-        return Err(HeaderError::TooLong { length });
+        return Err(HeaderError::TooLong { length: typed });
     }
     let crc = parse_hex_u32(crc).ok_or(HeaderError::BadCrc)?;
     Ok(Header { name, length, crc })
@@ -504,13 +512,22 @@ mod tests {
             (&["", "100", "0000abcd"], HeaderError::BadName),
             (&["hello", "0", "0000abcd"], HeaderError::Empty),
             (&["hello", "-1", "0000abcd"], HeaderError::BadLength),
-            (&["hello", "1048577", "0000abcd"], HeaderError::TooLong { length: MAX_LENGTH + 1 }),
-            (&["hello", "99999999999999999999999", "0000abcd"], HeaderError::TooLong { length: usize::MAX }),
+            (&["hello", "1048577", "0000abcd"], HeaderError::TooLong { length: "1048577" }),
+            (
+                &["hello", "99999999999999999999999", "0000abcd"],
+                HeaderError::TooLong { length: "99999999999999999999999" },
+            ),
             (&["hello", "100", "abcd"], HeaderError::BadCrc),
             (&["hello", "100", "0000abcg"], HeaderError::BadCrc),
         ] {
             assert_eq!(parse_header(words).map(|h| h.0), Err(error), "{words:?}");
         }
+    }
+
+    #[test]
+    fn a_length_too_big_for_a_number_is_shown_as_written() {
+        let error = parse_header(&["hello", "99999999999999999999999", "0000abcd"]).unwrap_err();
+        assert_eq!(error.to_string(), "99999999999999999999999 bytes is more than the limit of 1048576");
     }
 
     #[test]
