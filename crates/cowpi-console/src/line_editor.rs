@@ -506,6 +506,39 @@ mod tests {
             }
         }
 
+        /// Noise rich in what the editor treats specially (escape sequences whole, cut off and garbled,
+        /// line ends, erasing, Ctrl-C, bytes no sequence takes), then Ctrl-C and a command: the command
+        /// always comes through whole, whatever state the noise left the editor in, and the screen kept
+        /// in step all along. This is what lets the shell (and a person) recover from line noise.
+        #[test]
+        fn ctrl_c_recovers_a_clean_line_after_any_noise(
+            noise in proptest::collection::vec(
+                prop_oneof![
+                    3 => prop::sample::select(std::vec![
+                        ESCAPE, b'[', b'O', b';', b'0', b'9', b'?', b'~', b'A', b' ', CR, LF, BACKSPACE, DELETE,
+                        CTRL_U, CTRL_C, 0x00, 0x04, 0x7e, 0x80, 0x9b, 0xff,
+                    ]),
+                    1 => any::<u8>(),
+                ],
+                0..300,
+            ),
+        ) {
+            let mut editor = LineEditor::<CAPACITY>::new();
+            let mut screen = Screen::default();
+            for byte in noise.iter().copied().chain([CTRL_C]) {
+                let mut echoed = Vec::new();
+                let finished = editor.feed(byte, |bytes: &[u8]| echoed.extend_from_slice(bytes)).is_some();
+                screen.show(&echoed)?;
+                if !finished {
+                    prop_assert_eq!(screen.visible()?, editor.partial_line().as_bytes());
+                }
+            }
+            prop_assert_eq!(editor.partial_line(), "");
+            let (inputs, echoed) = feed_all(&mut editor, b"help\r");
+            prop_assert_eq!(inputs, std::vec![line("help")]);
+            prop_assert_eq!(echoed, b"help\r\n".to_vec());
+        }
+
         /// Typing interleaved with cursor and function keys yields exactly the typed characters, or
         /// TooLong when they do not fit; the keys never leave a trace.
         #[test]

@@ -649,6 +649,69 @@ mod tests {
             prop_assert_eq!(buffer, image);
         }
 
+        /// Whatever words follow `upload`, the parser answers without panicking, and as a plain model of
+        /// the rules says; what it accepts formats back to the same words, and every refusal is one line,
+        /// as the kernel prints it after `upload: error `.
+        #[test]
+        fn any_header_words_are_judged_by_the_rules(
+            name in prop_oneof!["[a-zA-Z0-9_-]{1,32}", "[a-z]{33,40}", any::<String>()],
+            length in prop_oneof!["0{1,4}", "0{0,3}[1-9][0-9]{0,7}", "[0-9]{20,30}", any::<String>()],
+            crc in prop_oneof!["[0-9a-fA-F]{8}", "[0-9a-fA-F]{0,10}", any::<String>()],
+            args in proptest::collection::vec(any::<String>(), 0..3),
+            count in 0usize..7,
+        ) {
+            let all: Vec<&str> =
+                [name.as_str(), length.as_str(), crc.as_str()].into_iter().chain(args.iter().map(String::as_str)).collect();
+            let words = &all[..count.min(all.len())];
+            let expected = match words {
+                [name, length, crc, ..] => {
+                    let digits = length.trim_start_matches('0');
+                    if !(1..=MAX_NAME).contains(&name.len())
+                        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    {
+                        Err(HeaderError::BadName)
+                    } else if length.is_empty() || !length.bytes().all(|b| b.is_ascii_digit()) {
+                        Err(HeaderError::BadLength)
+                    } else if digits.is_empty() {
+                        Err(HeaderError::Empty)
+                    } else if digits.len() > 7 || digits.parse::<usize>().unwrap() > MAX_LENGTH {
+                        Err(HeaderError::TooLong { length })
+                    } else if crc.len() != 8 || !crc.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        Err(HeaderError::BadCrc)
+                    } else {
+                        Ok(())
+                    }
+                }
+                _ => Err(HeaderError::Usage),
+            };
+            match parse_header(words) {
+                Ok((header, rest)) => {
+                    prop_assert_eq!(expected, Ok(()));
+                    prop_assert_eq!(rest, &words[3..]);
+                    let line = HeaderLine(header).to_string();
+                    let again: Vec<&str> = line.split(' ').skip(1).collect();
+                    prop_assert_eq!(parse_header(&again).map(|h| h.0), Ok(header));
+                    prop_assert_eq!(again[1], words[1].trim_start_matches('0'));
+                    prop_assert!(again[2].eq_ignore_ascii_case(words[2]));
+                }
+                Err(error) => {
+                    prop_assert_eq!(Err(error), expected);
+                    let text = error.to_string();
+                    prop_assert!(!text.is_empty() && !text.contains(['\r', '\n']), "{:?}", text);
+                }
+            }
+        }
+
+        /// Lines of any characters (the host reads the kernel's output lossily, so replies may hold any)
+        /// never panic the chunk parser, the receiver or the reply parser.
+        #[test]
+        fn arbitrary_text_never_panics(line in any::<String>()) {
+            let image = [0u8; 100];
+            let _ = receive_all(&image, core::slice::from_ref(&line));
+            let _ = parse_reply(&line);
+            let _ = parse_chunk(&line);
+        }
+
         #[test]
         fn arbitrary_lines_never_panic(line in "[ -~]{0,130}") {
             let image = [0u8; 100];
