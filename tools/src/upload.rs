@@ -46,6 +46,14 @@ pub fn upload_and_run(
 ) -> Result<Ran> {
     let header = Header { name: upload.name, length: upload.image.len(), crc: upload::crc32(upload.image) };
     check_header(&header)?;
+    // The shell's line editor drops anything else without echo, so typing it would stall on the missing
+    // echo, and on a real board leave half a command line behind.
+    if let Some(arg) = upload.args.iter().find(|arg| !arg.bytes().all(|b| (0x20..=0x7e).contains(&b))) {
+        bail!(
+            "cannot upload {}: the argument {arg:?} is not printable ASCII, all the shell takes",
+            upload.name
+        );
+    }
     let mut command = HeaderLine(header).to_string();
     for arg in upload.args {
         command.push(' ');
@@ -134,9 +142,8 @@ fn next_reply(session: &mut Session) -> Result<String> {
                 if upload::parse_reply(&line).is_some() {
                     return Ok(line);
                 }
-                if !line.starts_with(protocol::PROMPT) && !line.trim().is_empty() {
-                    said = Some(line);
-                }
+                // A line after the prompt is the echo of a command: what came before it is older news.
+                said = (!line.starts_with(protocol::PROMPT) && !line.trim().is_empty()).then_some(line);
             }
             Heard::Prompt => match said {
                 Some(line) => bail!("the shell answered `{line}` instead of going on with the upload"),
@@ -215,5 +222,26 @@ mod tests {
             error.to_string(),
             "the shell answered `error: too many words (at most 8)` instead of going on with the upload"
         );
+    }
+
+    #[test]
+    fn an_argument_the_shell_cannot_take_is_refused_before_typing() {
+        for arg in ["é", "a\tb", "\u{1b}[A"] {
+            let mut board = FakeBoard::new([Script::ready("raspi3b")]);
+            board.restart().unwrap();
+            let mut session = Session::new(&mut board);
+            let args = [arg.to_owned()];
+            let upload = Upload { name: "seven", image: &[7; 10], args: &args, corrupt_chunk: None };
+            let error =
+                upload_and_run(&mut session, &upload, Duration::from_secs(1), &mut Vec::new()).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "cannot upload seven: the argument {arg:?} is not printable ASCII, all the shell takes"
+                )
+            );
+            drop(session);
+            assert!(board.commands.is_empty(), "typed {:?}", board.commands);
+        }
     }
 }
