@@ -32,7 +32,7 @@ const MAX_LINE: usize = 128;
 /// The kernel's limit on the silence between two upload lines (`src/shell/upload.rs`).
 const UPLOAD_LINE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest any one answer may take to arrive, on a loaded machine.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The shell's commands: noise that happens to type one would run it, so the model refuses such a seed.
 const COMMANDS: [&str; 14] = [
     "help", "info", "mem", "programs", "run", "upload", "demo", "ksm", "ps", "audit", "test", "bench",
@@ -186,10 +186,10 @@ impl Shell {
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(
                 !left.is_zero(),
-                "{}: no {what} within {} s; unchecked output: {}",
+                "{}: no {what} within {} s; the last of the unchecked output: {}",
                 self.board.name,
                 ANSWER_TIMEOUT.as_secs(),
-                shown(&output[self.checked..])
+                shown(&output[output.len().saturating_sub(400).max(self.checked)..])
             );
             output = arrived.wait_timeout(output, left).unwrap().0;
         }
@@ -205,17 +205,24 @@ impl Shell {
     /// Checks that the kernel's next output is exactly `expected`.
     fn expect(&mut self, expected: &[u8], what: &str) {
         let len = expected.len();
-        self.wait_for(|out| (out.len() >= len).then_some(len), what);
+        // Waiting stops at the first byte that differs, so a wrong answer fails at once.
+        let arrived = self.wait_for(
+            |out| {
+                let n = out.len().min(len);
+                (n == len || out[..n] != expected[..n]).then_some(n)
+            },
+            what,
+        );
         let output = self.output.0.lock().unwrap();
-        let got = &output[self.checked..self.checked + len];
-        if got != expected {
-            let at = got.iter().zip(expected).position(|(a, b)| a != b).unwrap_or(0);
+        let got = &output[self.checked..self.checked + arrived];
+        let at = got.iter().zip(expected).position(|(a, b)| a != b).unwrap_or(arrived);
+        if at < len {
             let from = at.saturating_sub(200);
             panic!(
                 "{}: {what}: the kernel's output differs at byte {at} of {len}\n  expected: {}\n  received: {}",
                 self.board.name,
                 shown(&expected[from..(at + 200).min(len)]),
-                shown(&got[from..(at + 200).min(len)])
+                shown(&got[from..(at + 200).min(arrived)])
             );
         }
         self.checked += len;
