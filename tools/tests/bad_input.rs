@@ -77,6 +77,11 @@ fn kernel_image() -> Option<&'static Path> {
 
 /// Runs `scenario` on every board at once, each in a fresh QEMU, and prints the bad bytes each was sent.
 fn on_every_board(test: &str, scenario: fn(&mut Shell)) {
+    on_every_board_after(test, &[], scenario);
+}
+
+/// Like [`on_every_board`], with `early` bad bytes sent the moment QEMU starts, before the shell runs.
+fn on_every_board_after(test: &str, early: &[u8], scenario: fn(&mut Shell)) {
     let Some(image) = kernel_image() else { return };
     let boards = cowpi_boards::load_all(&cowpi_boards::boards_dir()).expect("the board files parse");
     assert!(!boards.is_empty());
@@ -84,7 +89,7 @@ fn on_every_board(test: &str, scenario: fn(&mut Shell)) {
         for board in &boards {
             scope.spawn(move || {
                 let started = Instant::now();
-                let mut shell = Shell::boot(board, image);
+                let mut shell = Shell::boot(board, image, early);
                 // `info` and `audit` once first, so whatever they keep from their first run is in the baseline.
                 shell.command(b"info", false);
                 shell.command(b"audit", false);
@@ -134,7 +139,9 @@ impl Drop for Shell {
 }
 
 impl Shell {
-    fn boot(board: &Board, image: &Path) -> Shell {
+    /// Starts QEMU, sends `early` at once, and checks the boot up to the prompt and the shell's answers
+    /// to `early` (ended with Ctrl-C).
+    fn boot(board: &Board, image: &Path, early: &[u8]) -> Shell {
         let mut child = Command::new("qemu-system-aarch64")
             .args(["-M", &board.qemu_machine, "-kernel"])
             .arg(image)
@@ -166,11 +173,15 @@ impl Shell {
             bad_bytes: 0,
             baseline: None,
         };
+        let early_answers = [shell_answers(&mut shell, early), shell_answers(&mut shell, b"\x03")].concat();
+        shell.bad_bytes += early.len();
         let ready = format!("{READY} board={}\r\n", board.name);
-        let at = shell.wait_for(|out| find(out, ready.as_bytes()), "the ready line");
-        shell.checked = at;
-        let prompt = shell.wait_for(|out| find(out, PROMPT.as_bytes()), "the first prompt");
-        shell.checked += prompt;
+        shell.checked = shell.wait_for(|out| find(out, ready.as_bytes()), "the ready line");
+        let banner = format!("Type 'help' for the commands.\r\n{PROMPT}");
+        shell.expect(
+            &[banner.as_bytes(), &early_answers].concat(),
+            "the banner and the answers to early noise",
+        );
         shell
     }
 
@@ -382,6 +393,14 @@ fn random_bytes_at_the_shell_are_answered_and_lose_nothing() {
             shell.noise(piece, &format!("random bytes, piece {n}"));
         }
         shell.check_health("random bytes");
+    });
+}
+
+#[test]
+fn random_bytes_during_the_boot_are_answered_once_the_shell_runs() {
+    let noise = random_bytes(&mut rng(6), 4096);
+    on_every_board_after("random_bytes_during_boot", &noise, |shell| {
+        shell.check_health("random bytes during the boot")
     });
 }
 
