@@ -1,8 +1,8 @@
 //! The shell's `upload` command: receives a user program's ELF image over the serial console and runs it.
 //!
 //! The protocol and its receiving state machine are `cowpi_console::upload` (host-tested); this file moves
-//! bytes: it reads the chunk lines itself, without echo (the host waits for each ack instead), into a heap
-//! buffer, then checks the image with the loader and starts it like `run` does. Every way out drops the
+//! bytes: it reads the chunk lines itself, through the shell's line editor but without echo (the host
+//! waits for each ack instead), into a heap buffer, then checks the image with the loader and starts it like `run` does. Every way out drops the
 //! buffer, so a failed or cancelled upload leaves the heap and the frame table as they were.
 
 use alloc::format;
