@@ -75,9 +75,8 @@ const COMMANDS: &[Command] = &[
     },
 ];
 
-/// Runs one command line. Every word goes to the command: a line of at most `MAX_LINE` characters has at
-/// most half as many words, so no limit of its own is needed (a fixed array of 8 once cut `upload` and `run`
-/// off from the arguments a line has room for).
+/// Runs one command line. Every word goes to the command: the line's length is the only limit (a fixed
+/// array of 8 words once refused `upload` and `run` with arguments the line had room for).
 pub fn execute(line: &str) {
     let words: Vec<&str> = line.split_whitespace().collect();
     let Some((&name, args)) = words.split_first() else { return };
