@@ -252,6 +252,7 @@ impl Shell {
         self.bad_bytes += bytes.len();
         let expected = [shell_answers(self, bytes), shell_answers(self, b"\x03")].concat();
         self.expect(&expected, what);
+        self.check_health(what);
     }
 
     /// Types a command line with Enter (bad or not: `bad` counts it) and returns the lines it printed
@@ -270,6 +271,7 @@ impl Shell {
     fn refused(&mut self, line: &[u8], answer: &[&str]) {
         let said = self.command(line, true);
         assert_eq!(said, answer, "{}: the answer to {}", self.board.name, shown(line));
+        self.check_health(&shown(line));
     }
 
     fn health(&mut self) -> Health {
@@ -399,7 +401,6 @@ fn random_bytes_at_the_shell_are_answered_and_lose_nothing() {
         for (n, piece) in noise.chunks(4096).enumerate() {
             shell.noise(piece, &format!("random bytes, piece {n}"));
         }
-        shell.check_health("random bytes");
     });
 }
 
@@ -426,7 +427,6 @@ fn over_long_lines_are_refused_whole() {
         shell.noise(&with_keys, "too long with cursor keys inside");
         shell.noise(&[&longest[..], b"abc\x15ok\r"].concat(), "too long, then Ctrl-U and a new line");
         shell.noise(&[&printable[..4000], b"\r\n"].concat(), "too long, CR LF");
-        shell.check_health("over-long lines");
     });
 }
 
@@ -457,7 +457,6 @@ fn control_characters_and_escape_sequences_are_handled() {
         for (what, bytes) in cases {
             shell.noise(&bytes, what);
         }
-        shell.check_health("control characters");
     });
 }
 
@@ -555,32 +554,30 @@ fn bad_uploads_get_clear_errors() {
         let lines = chunk_lines(&junk, "\r");
         let bad_checksum = lines[0].replacen(&format!("{:08x}", upload::crc32(&junk[..48])), "00000000", 1);
         let wrong_total = HeaderLine(Header { name: "junk", length: junk.len(), crc: !crc }).to_string();
-        let said = shell.upload(
+        shell.upload_answered(
             &wrong_total,
             "\r",
             &[bad_checksum.as_str(), &lines[0], &lines[1], &lines[2]].concat(),
-        );
-        assert_eq!(
-            said,
-            replies(&[
+            &[
                 Reply::Ready,
                 Reply::Nak(0, "checksum mismatch"),
                 Reply::Ack(0),
                 Reply::Ack(1),
                 Reply::Error(&format!("crc32 mismatch: announced {:08x}, received {crc:08x}", !crc)),
-            ])
+            ],
         );
 
         // CR LF line ends, on the command and on every chunk: each is one line end, as at the prompt.
-        let said = shell.upload(&header, "\r\n", &chunk_lines(&junk, "\r\n").concat());
-        assert_eq!(
-            said,
-            replies(&[
+        shell.upload_answered(
+            &header,
+            "\r\n",
+            &chunk_lines(&junk, "\r\n").concat(),
+            &[
                 Reply::Ready,
                 Reply::Ack(0),
                 Reply::Ack(1),
                 Reply::Error("not a program cowpi can run: not an ELF file (bad magic)"),
-            ])
+            ],
         );
 
         // As many program arguments as the line has room for.
@@ -588,13 +585,17 @@ fn bad_uploads_get_clear_errors() {
         while many.len() + 2 <= MAX_LINE {
             many.push_str(" a");
         }
-        let said = shell.upload(&many, "\r", &format!("{}\r", upload::ABORT));
-        assert_eq!(said, replies(&[Reply::Ready, Reply::Error("aborted")]));
+        shell.upload_answered(
+            &many,
+            "\r",
+            &format!("{}\r", upload::ABORT),
+            &[Reply::Ready, Reply::Error("aborted")],
+        );
         shell.refused(format!("{many} b").as_bytes(), &[TOO_LONG.trim_end()]);
 
         // The largest image announced, then Ctrl-C: its megabyte of heap must come back.
-        let said = shell.upload(&format!("upload big {} 00000000", upload::MAX_LENGTH), "\r", "\x03");
-        assert_eq!(said, replies(&[Reply::Ready, Reply::Error("aborted")]));
+        let big = format!("upload big {} 00000000", upload::MAX_LENGTH);
+        shell.upload_answered(&big, "\r", "\x03", &[Reply::Ready, Reply::Error("aborted")]);
 
         // Garbage bytes in the payload: random bytes of any value put into the chunk lines, each corrupt
         // line followed by the good one, as a resending host would. Every answer is predicted by the
@@ -616,6 +617,7 @@ fn bad_uploads_get_clear_errors() {
         shell.send_payload(noise);
         let expected: Vec<String> = [Reply::Ready.to_string()].into_iter().chain(answers).collect();
         assert_eq!(shell.answers_until_prompt(), expected);
+        shell.check_health("garbage in the payload");
 
         // A short payload, then silence: the kernel gives up after its timeout, and the half-sent line it
         // was reading does not become the start of the next command.
@@ -627,7 +629,7 @@ fn bad_uploads_get_clear_errors() {
         );
         assert!(started.elapsed() >= UPLOAD_LINE_TIMEOUT, "gave up after {:?}", started.elapsed());
         shell.editor.discard_partial_line();
-        shell.check_health("bad uploads");
+        shell.check_health("a short payload, then silence");
     });
 }
 
@@ -638,6 +640,19 @@ impl Shell {
         self.start_upload(command, ending);
         self.send_payload(payload.as_bytes());
         self.answers_until_prompt()
+    }
+
+    /// Like [`Shell::upload`], then checks the answers are `expected` and the kernel is whole.
+    fn upload_answered(&mut self, command: &str, ending: &str, payload: &str, expected: &[Reply<'_>]) {
+        let said = self.upload(command, ending, payload);
+        assert_eq!(
+            said,
+            replies(expected),
+            "{}: the answers to {}",
+            self.board.name,
+            shown(command.as_bytes())
+        );
+        self.check_health(command);
     }
 
     fn start_upload(&mut self, command: &str, ending: &str) {
