@@ -1,5 +1,6 @@
 //! The shell's commands.
 
+use alloc::vec::Vec;
 use core::fmt::Write;
 
 use cowpi_console::protocol;
@@ -74,22 +75,13 @@ const COMMANDS: &[Command] = &[
     },
 ];
 
-/// Runs one command line.
+/// Runs one command line. Every word goes to the command: the line's length is the only limit (a fixed
+/// array of 8 words once refused `upload` and `run` with arguments the line had room for).
 pub fn execute(line: &str) {
-    let mut words = [""; 8];
-    let mut count = 0;
-    for word in line.split_whitespace() {
-        if count == words.len() {
-            println!("error: too many words (at most {})", words.len());
-            return;
-        }
-        words[count] = word;
-        count += 1;
-    }
-    let words = &words[..count];
-    let Some(&name) = words.first() else { return };
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some((&name, args)) = words.split_first() else { return };
     match COMMANDS.iter().find(|c| c.name == name) {
-        Some(command) => (command.run)(&words[1..]),
+        Some(command) => (command.run)(args),
         None => println!("error: unknown command '{}'; type 'help' for the list", Printable(name)),
     }
 }

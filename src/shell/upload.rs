@@ -1,8 +1,8 @@
 //! The shell's `upload` command: receives a user program's ELF image over the serial console and runs it.
 //!
 //! The protocol and its receiving state machine are `cowpi_console::upload` (host-tested); this file moves
-//! bytes: it reads the chunk lines itself, without echo (the host waits for each ack instead), into a heap
-//! buffer, then checks the image with the loader and starts it like `run` does. Every way out drops the
+//! bytes: it reads the chunk lines itself, through the shell's line editor but without echo (the host
+//! waits for each ack instead), into a heap buffer, then checks the image with the loader and starts it like `run` does. Every way out drops the
 //! buffer, so a failed or cancelled upload leaves the heap and the frame table as they were.
 
 use alloc::format;
@@ -10,10 +10,9 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use cowpi_console::line_editor::{Input, LineEditor};
 use cowpi_console::upload::{self, Header, Receiver, Reply, Step};
 
-use super::MAX_LINE;
+use super::Entered;
 use crate::arch::time;
 use crate::{console, println, task};
 
@@ -102,28 +101,29 @@ fn receive(
     Some(image)
 }
 
-/// The host's next line, read without echo; a line too long for the shell comes back as one the receiver
-/// refuses as malformed, so it is naked and resent like any corrupt chunk.
+/// The host's next line, read without echo through the shell's own line editor (so a CR LF ending the
+/// previous line is one line end); a line too long for the shell comes back as one the receiver refuses as
+/// malformed, so it is naked and resent like any corrupt chunk.
 fn read_line() -> Result<String, &'static str> {
-    let mut editor = LineEditor::<MAX_LINE>::new();
     let mut deadline = time::uptime() + LINE_TIMEOUT;
     loop {
         let Some(Some(byte)) = console::with_uart(|uart| uart.try_read_byte()) else {
             if time::uptime() > deadline {
+                super::discard_partial_line();
                 return Err("timed out waiting for the next chunk");
             }
             // Busy-poll while a line is arriving: the host sends a whole chunk line at once and the UART's
             // receive FIFO holds only 16 bytes. Between lines others may run.
-            if editor.partial_line().is_empty() {
+            if !super::line_in_progress() {
                 task::scheduler::yield_now();
             }
             continue;
         };
         deadline = time::uptime() + LINE_TIMEOUT;
-        match editor.feed(byte, |_| {}) {
-            Some(Input::Line(line)) => return Ok(line.to_string()),
-            Some(Input::TooLong) => return Ok(String::from("too-long")),
-            Some(Input::Cancelled) => return Ok(String::new()),
+        match super::feed(byte, |_| {}) {
+            Some(Entered::Line(line)) => return Ok(line),
+            Some(Entered::TooLong) => return Ok(String::from("too-long")),
+            Some(Entered::Cancelled) => return Ok(String::new()),
             None => {}
         }
     }

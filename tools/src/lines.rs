@@ -58,6 +58,8 @@ impl LineSplitter {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn line(text: &str) -> Piece {
@@ -99,5 +101,44 @@ mod tests {
         splitter.push(b"half a li");
         splitter.reset();
         assert_eq!(splitter.push(b"ne\n"), [line("ne")]);
+    }
+
+    proptest! {
+        /// Any bytes, split into reads anywhere: the pieces are those of the whole stream read at once
+        /// (a line or prompt never depends on where a read ended), no line holds a line feed, and a
+        /// prompt is reported exactly where the unfinished line comes to end with one.
+        #[test]
+        fn any_stream_splits_the_same_however_it_is_read(
+            stream in proptest::collection::vec(
+                prop_oneof![
+                    3 => any::<u8>().prop_map(|b| vec![b]),
+                    1 => prop::sample::select(vec![
+                        PROMPT.as_bytes().to_vec(), b"\r\n".to_vec(), b"cowpi".to_vec(), b"> ".to_vec(),
+                    ]),
+                ],
+                0..200,
+            ).prop_map(|pieces| pieces.concat()),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..10),
+        ) {
+            let whole = LineSplitter::default().push(&stream);
+            let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut.index(stream.len() + 1)).collect();
+            cuts.extend([0, stream.len()]);
+            cuts.sort_unstable();
+            let mut splitter = LineSplitter::default();
+            let pieces: Vec<Piece> = cuts.windows(2).flat_map(|w| splitter.push(&stream[w[0]..w[1]])).collect();
+            prop_assert_eq!(&pieces, &whole);
+            let mut line_start = 0;
+            let mut expected = Vec::new();
+            for (at, &byte) in stream.iter().enumerate() {
+                if byte == b'\n' {
+                    let line = String::from_utf8_lossy(&stream[line_start..at]).trim_end_matches('\r').to_owned();
+                    expected.push(Piece::Line(line));
+                    line_start = at + 1;
+                } else if stream[line_start..=at].ends_with(PROMPT.as_bytes()) {
+                    expected.push(Piece::Prompt);
+                }
+            }
+            prop_assert_eq!(whole, expected);
+        }
     }
 }

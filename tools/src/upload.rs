@@ -46,6 +46,14 @@ pub fn upload_and_run(
 ) -> Result<Ran> {
     let header = Header { name: upload.name, length: upload.image.len(), crc: upload::crc32(upload.image) };
     check_header(&header)?;
+    // The shell's line editor drops anything else without echo, so typing it would stall on the missing
+    // echo, and on a real board leave half a command line behind.
+    if let Some(arg) = upload.args.iter().find(|arg| !arg.bytes().all(|b| (0x20..=0x7e).contains(&b))) {
+        bail!(
+            "cannot upload {}: the argument {arg:?} is not printable ASCII, all the shell takes",
+            upload.name
+        );
+    }
     let mut command = HeaderLine(header).to_string();
     for arg in upload.args {
         command.push(' ');
@@ -122,6 +130,9 @@ fn corrupt(line: &str) -> String {
 /// The kernel's next upload reply line (one `upload::parse_reply` reads), skipping any other line.
 fn next_reply(session: &mut Session) -> Result<String> {
     let deadline = Instant::now() + REPLY_TIMEOUT;
+    // What the shell said last that was not a reply nor the echo of a command: if it gives up on the
+    // upload, that line is its reason, and the only useful thing to report.
+    let mut said = None;
     loop {
         match session.next(deadline) {
             Heard::Line(line) => {
@@ -131,8 +142,13 @@ fn next_reply(session: &mut Session) -> Result<String> {
                 if upload::parse_reply(&line).is_some() {
                     return Ok(line);
                 }
+                // A line after the prompt is the echo of a command: what came before it is older news.
+                said = (!line.starts_with(protocol::PROMPT) && !line.trim().is_empty()).then_some(line);
             }
-            Heard::Prompt => bail!("the shell prompted again in the middle of the upload"),
+            Heard::Prompt => match said {
+                Some(line) => bail!("the shell answered `{line}` instead of going on with the upload"),
+                None => bail!("the shell prompted again in the middle of the upload"),
+            },
             Heard::Timeout => bail!("no answer from the kernel within {} s", REPLY_TIMEOUT.as_secs()),
             Heard::Closed(why) => bail!("{why} during the upload"),
         }
@@ -169,6 +185,8 @@ fn collect_run(session: &mut Session, name: &str, timeout: Duration, out: &mut d
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Transport;
+    use crate::transport::fake::{FakeBoard, Script};
 
     #[test]
     fn a_corrupted_line_is_refused_by_the_receiver() {
@@ -177,6 +195,53 @@ mod tests {
             let bad = corrupt(&line);
             assert_ne!(bad, line);
             assert!(upload::parse_chunk(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_shell_error_instead_of_a_reply_is_reported_as_it_is() {
+        let image = [7u8; 10];
+        let args: Vec<String> = (1..=8).map(|n| n.to_string()).collect();
+        let command = format!("upload seven 10 {:08x} 1 2 3 4 5 6 7 8", upload::crc32(&image));
+        let mut board = FakeBoard::new([
+            Script::ready("raspi3b").reply(&command, "error: too many words (at most 8)\r\ncowpi> ")
+        ]);
+        board.restart().unwrap();
+        let mut session = Session::new(&mut board);
+        loop {
+            match session.next(Instant::now()) {
+                Heard::Prompt => break,
+                Heard::Line(_) => {}
+                other => panic!("no prompt after the boot: {other:?}"),
+            }
+        }
+        let upload = Upload { name: "seven", image: &image, args: &args, corrupt_chunk: None };
+        let error =
+            upload_and_run(&mut session, &upload, Duration::from_secs(1), &mut Vec::new()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the shell answered `error: too many words (at most 8)` instead of going on with the upload"
+        );
+    }
+
+    #[test]
+    fn an_argument_the_shell_cannot_take_is_refused_before_typing() {
+        for arg in ["é", "a\tb", "\u{1b}[A"] {
+            let mut board = FakeBoard::new([Script::ready("raspi3b")]);
+            board.restart().unwrap();
+            let mut session = Session::new(&mut board);
+            let args = [arg.to_owned()];
+            let upload = Upload { name: "seven", image: &[7; 10], args: &args, corrupt_chunk: None };
+            let error =
+                upload_and_run(&mut session, &upload, Duration::from_secs(1), &mut Vec::new()).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "cannot upload seven: the argument {arg:?} is not printable ASCII, all the shell takes"
+                )
+            );
+            drop(session);
+            assert!(board.commands.is_empty(), "typed {:?}", board.commands);
         }
     }
 }

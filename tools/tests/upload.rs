@@ -92,6 +92,19 @@ fn an_uploaded_program_runs_and_its_exit_status_is_shown() {
 }
 
 #[test]
+fn every_argument_the_line_has_room_for_reaches_the_uploaded_program() {
+    let test = "every_argument_the_line_has_room_for_reaches_the_uploaded_program";
+    let (Some(kernel), Some(hello)) = (kernel_copy(test), user_program(test, "hello")) else { return };
+    // Twelve arguments: the shell once split a line into at most 8 words, so `upload` lost all but four.
+    let words: Vec<String> = (1..=12).map(|n| format!("w{n}")).collect();
+    let mut args: Vec<&std::ffi::OsStr> = vec![kernel.as_os_str(), "upload".as_ref(), hello.as_os_str()];
+    args.extend(words.iter().map(std::ffi::OsStr::new));
+    let (output, stdout, stderr) = cowpi(&args);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("args: \"{}\"", words.join(" "))), "{stdout}");
+}
+
+#[test]
 fn a_corrupt_chunk_is_refused_then_resent() {
     let test = "a_corrupt_chunk_is_refused_then_resent";
     let (Some(kernel), Some(hello)) = (kernel_copy(test), user_program(test, "hello")) else { return };

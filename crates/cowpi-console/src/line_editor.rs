@@ -133,6 +133,16 @@ impl<const N: usize> LineEditor<N> {
         self.text(self.len)
     }
 
+    /// Forgets the unfinished line and any half-received key, without echo: for a reader that gives up
+    /// in the middle of a line nobody saw (the upload's chunk lines are not echoed), so it cannot become
+    /// the start of the next command. An LF still pairs with the CR that ended the line before.
+    pub fn discard_partial_line(&mut self) {
+        self.clear();
+        if self.pending != Pending::LineFeedAfterReturn {
+            self.pending = Pending::Nothing;
+        }
+    }
+
     /// Marks the byte just read as part of a sequence that goes on: it is swallowed.
     fn await_more(&mut self, pending: Pending) -> bool {
         self.pending = pending;
@@ -403,6 +413,21 @@ mod tests {
     }
 
     #[test]
+    fn a_discarded_partial_line_is_gone_and_line_ends_still_pair() {
+        let mut editor = LineEditor::<4>::new();
+        feed_all(&mut editor, b"abcdef\x1b[1");
+        editor.discard_partial_line();
+        assert_eq!(editor.partial_line(), "");
+        assert_eq!(
+            feed_all(&mut editor, b"ok\r"),
+            (std::vec![line("ok")], b"ok\r\n".to_vec()),
+            "no overflow, no escape left"
+        );
+        editor.discard_partial_line();
+        assert_eq!(feed_all(&mut editor, b"\nx\r").0, [line("x")], "the LF still belongs to the CR before");
+    }
+
+    #[test]
     fn partial_line_shows_what_was_typed() {
         let mut editor = LineEditor::<8>::new();
         feed_all(&mut editor, b"mem\x1b[Ast");
@@ -479,6 +504,39 @@ mod tests {
                     }
                 }
             }
+        }
+
+        /// Noise rich in what the editor treats specially (escape sequences whole, cut off and garbled,
+        /// line ends, erasing, Ctrl-C, bytes no sequence takes), then Ctrl-C and a command: the command
+        /// always comes through whole, whatever state the noise left the editor in, and the screen kept
+        /// in step all along. This is what lets the shell (and a person) recover from line noise.
+        #[test]
+        fn ctrl_c_recovers_a_clean_line_after_any_noise(
+            noise in proptest::collection::vec(
+                prop_oneof![
+                    3 => prop::sample::select(std::vec![
+                        ESCAPE, b'[', b'O', b';', b'0', b'9', b'?', b'~', b'A', b' ', CR, LF, BACKSPACE, DELETE,
+                        CTRL_U, CTRL_C, 0x00, 0x04, 0x7e, 0x80, 0x9b, 0xff,
+                    ]),
+                    1 => any::<u8>(),
+                ],
+                0..300,
+            ),
+        ) {
+            let mut editor = LineEditor::<CAPACITY>::new();
+            let mut screen = Screen::default();
+            for byte in noise.iter().copied().chain([CTRL_C]) {
+                let mut echoed = Vec::new();
+                let finished = editor.feed(byte, |bytes: &[u8]| echoed.extend_from_slice(bytes)).is_some();
+                screen.show(&echoed)?;
+                if !finished {
+                    prop_assert_eq!(screen.visible()?, editor.partial_line().as_bytes());
+                }
+            }
+            prop_assert_eq!(editor.partial_line(), "");
+            let (inputs, echoed) = feed_all(&mut editor, b"help\r");
+            prop_assert_eq!(inputs, std::vec![line("help")]);
+            prop_assert_eq!(echoed, b"help\r\n".to_vec());
         }
 
         /// Typing interleaved with cursor and function keys yields exactly the typed characters, or

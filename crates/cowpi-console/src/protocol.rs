@@ -132,6 +132,8 @@ pub fn is_valid_test_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
 
     #[test]
@@ -183,6 +185,15 @@ mod tests {
                 Line::TestEnd { reason: Some(_), .. } => proptest::prop_assert!(line.contains("FAILED")),
                 _ => {}
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text at all, as the host's lossy reading of a noisy line may hold, parses without panicking.
+        #[test]
+        fn any_text_parses_without_panicking(line in proptest::prelude::any::<std::string::String>()) {
+            let _ = parse_line(&line);
+            let _ = is_valid_test_name(&line);
         }
     }
 

@@ -99,16 +99,19 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 
 /// What is wrong with an `upload` command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeaderError {
+pub enum HeaderError<'a> {
     Usage,
     BadName,
     BadLength,
     Empty,
-    TooLong { length: usize },
+    /// The length as it was written: a number too big for a `usize` must not be shown as another one.
+    TooLong {
+        length: &'a str,
+    },
     BadCrc,
 }
 
-impl fmt::Display for HeaderError {
+impl fmt::Display for HeaderError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HeaderError::Usage => f.write_str("usage: upload <name> <length> <crc32 hex> [args]"),
@@ -139,25 +142,30 @@ pub fn is_valid_name(name: &str) -> bool {
 
 /// Parses the words after `upload`: `<name> <length> <crc32>`, then the program's arguments, returned as
 /// they are.
-pub fn parse_header<'w, 'a>(words: &'w [&'a str]) -> Result<(Header<'a>, &'w [&'a str]), HeaderError> {
+pub fn parse_header<'w, 'a>(words: &'w [&'a str]) -> Result<(Header<'a>, &'w [&'a str]), HeaderError<'a>> {
     let [name, length, crc, args @ ..] = words else { return Err(HeaderError::Usage) };
     Ok((parse_header_words(name, length, crc)?, args))
 }
 
 /// Parses `<name> <length> <crc32>`.
-pub fn parse_header_words<'a>(name: &'a str, length: &str, crc: &str) -> Result<Header<'a>, HeaderError> {
+pub fn parse_header_words<'a>(
+    name: &'a str,
+    length: &'a str,
+    crc: &str,
+) -> Result<Header<'a>, HeaderError<'a>> {
     if !is_valid_name(name) {
         return Err(HeaderError::BadName);
     }
     if length.is_empty() || !length.bytes().all(|b| b.is_ascii_digit()) {
         return Err(HeaderError::BadLength);
     }
+    let typed = length;
     let length = length.parse::<usize>().unwrap_or(usize::MAX);
     if length == 0 {
         return Err(HeaderError::Empty);
     }
     if length > MAX_LENGTH {
-        return Err(HeaderError::TooLong { length });
+        return Err(HeaderError::TooLong { length: typed });
     }
     let crc = parse_hex_u32(crc).ok_or(HeaderError::BadCrc)?;
     Ok(Header { name, length, crc })
@@ -504,13 +512,22 @@ mod tests {
             (&["", "100", "0000abcd"], HeaderError::BadName),
             (&["hello", "0", "0000abcd"], HeaderError::Empty),
             (&["hello", "-1", "0000abcd"], HeaderError::BadLength),
-            (&["hello", "1048577", "0000abcd"], HeaderError::TooLong { length: MAX_LENGTH + 1 }),
-            (&["hello", "99999999999999999999999", "0000abcd"], HeaderError::TooLong { length: usize::MAX }),
+            (&["hello", "1048577", "0000abcd"], HeaderError::TooLong { length: "1048577" }),
+            (
+                &["hello", "99999999999999999999999", "0000abcd"],
+                HeaderError::TooLong { length: "99999999999999999999999" },
+            ),
             (&["hello", "100", "abcd"], HeaderError::BadCrc),
             (&["hello", "100", "0000abcg"], HeaderError::BadCrc),
         ] {
             assert_eq!(parse_header(words).map(|h| h.0), Err(error), "{words:?}");
         }
+    }
+
+    #[test]
+    fn a_length_too_big_for_a_number_is_shown_as_written() {
+        let error = parse_header(&["hello", "99999999999999999999999", "0000abcd"]).unwrap_err();
+        assert_eq!(error.to_string(), "99999999999999999999999 bytes is more than the limit of 1048576");
     }
 
     #[test]
@@ -630,6 +647,69 @@ mod tests {
             );
             prop_assert_eq!(*steps.last().unwrap(), Step::Complete);
             prop_assert_eq!(buffer, image);
+        }
+
+        /// Whatever words follow `upload`, the parser answers without panicking, and as a plain model of
+        /// the rules says; what it accepts formats back to the same words, and every refusal is one line,
+        /// as the kernel prints it after `upload: error `.
+        #[test]
+        fn any_header_words_are_judged_by_the_rules(
+            name in prop_oneof!["[a-zA-Z0-9_-]{1,32}", "[a-z]{33,40}", any::<String>()],
+            length in prop_oneof!["0{1,4}", "0{0,3}[1-9][0-9]{0,7}", "[0-9]{20,30}", any::<String>()],
+            crc in prop_oneof!["[0-9a-fA-F]{8}", "[0-9a-fA-F]{0,10}", any::<String>()],
+            args in proptest::collection::vec(any::<String>(), 0..3),
+            count in 0usize..7,
+        ) {
+            let all: Vec<&str> =
+                [name.as_str(), length.as_str(), crc.as_str()].into_iter().chain(args.iter().map(String::as_str)).collect();
+            let words = &all[..count.min(all.len())];
+            let expected = match words {
+                [name, length, crc, ..] => {
+                    let digits = length.trim_start_matches('0');
+                    if !(1..=MAX_NAME).contains(&name.len())
+                        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    {
+                        Err(HeaderError::BadName)
+                    } else if length.is_empty() || !length.bytes().all(|b| b.is_ascii_digit()) {
+                        Err(HeaderError::BadLength)
+                    } else if digits.is_empty() {
+                        Err(HeaderError::Empty)
+                    } else if digits.len() > 7 || digits.parse::<usize>().unwrap() > MAX_LENGTH {
+                        Err(HeaderError::TooLong { length })
+                    } else if crc.len() != 8 || !crc.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        Err(HeaderError::BadCrc)
+                    } else {
+                        Ok(())
+                    }
+                }
+                _ => Err(HeaderError::Usage),
+            };
+            match parse_header(words) {
+                Ok((header, rest)) => {
+                    prop_assert_eq!(expected, Ok(()));
+                    prop_assert_eq!(rest, &words[3..]);
+                    let line = HeaderLine(header).to_string();
+                    let again: Vec<&str> = line.split(' ').skip(1).collect();
+                    prop_assert_eq!(parse_header(&again).map(|h| h.0), Ok(header));
+                    prop_assert_eq!(again[1], words[1].trim_start_matches('0'));
+                    prop_assert!(again[2].eq_ignore_ascii_case(words[2]));
+                }
+                Err(error) => {
+                    prop_assert_eq!(Err(error), expected);
+                    let text = error.to_string();
+                    prop_assert!(!text.is_empty() && !text.contains(['\r', '\n']), "{:?}", text);
+                }
+            }
+        }
+
+        /// Lines of any characters (the host reads the kernel's output lossily, so replies may hold any)
+        /// never panic the chunk parser, the receiver or the reply parser.
+        #[test]
+        fn arbitrary_text_never_panics(line in any::<String>()) {
+            let image = [0u8; 100];
+            let _ = receive_all(&image, core::slice::from_ref(&line));
+            let _ = parse_reply(&line);
+            let _ = parse_chunk(&line);
         }
 
         #[test]
