@@ -70,6 +70,16 @@ pub struct MemStats {
     /// counter at every task switch, so exact to a counter tick). Its share of a stretch of time is its
     /// share of the processor, since cowpi runs tasks on one core.
     pub ksm_scanner_ns: u64,
+
+    // Version 5 (168 bytes): tasks, so that a program can see the task limit coming (a fork bomb meets it).
+    /// Tasks that exist right now: the idle task, kernel tasks (the shell, the merging task), and every
+    /// user task, those that have exited but whose parent has not yet collected them included. This is
+    /// what `task_limit` bounds.
+    pub tasks: u64,
+    /// The most tasks that may exist at once: at that count `SPAWN` and `FORK` fail with `TooManyTasks`.
+    pub task_limit: u64,
+    /// `SPAWN`s and `FORK`s refused with `TooManyTasks` since boot, machine-wide.
+    pub tasks_refused: u64,
 }
 
 impl MemStats {
@@ -90,6 +100,10 @@ impl MemStats {
     /// The size of the third version, up to `ksm_zero_pages_merged`: what programs built before the
     /// scanner's processor time was counted ask for.
     pub const V3_SIZE: usize = offset_of!(MemStats, ksm_scanner_ns);
+
+    /// The size of the fourth version, up to `ksm_scanner_ns`: what programs built before the task
+    /// counters ask for.
+    pub const V4_SIZE: usize = offset_of!(MemStats, tasks);
 
     /// The fields in memory order, as the kernel copies them out.
     const fn fields(&self) -> [u64; MemStats::SIZE / 8] {
@@ -112,6 +126,9 @@ impl MemStats {
             self.ksm_full_scans,
             self.ksm_zero_pages_merged,
             self.ksm_scanner_ns,
+            self.tasks,
+            self.task_limit,
+            self.tasks_refused,
         ]
     }
 
@@ -130,7 +147,8 @@ impl MemStats {
 
 // `to_bytes` relies on the fields being consecutive u64s with no padding, in declaration order.
 const _: () = {
-    assert!(MemStats::SIZE == 18 * 8);
+    assert!(MemStats::SIZE == 21 * 8);
+    assert!(MemStats::V4_SIZE == 18 * 8);
     assert!(MemStats::V3_SIZE == 17 * 8);
     assert!(MemStats::V1_SIZE == 6 * 8);
     assert!(MemStats::V2_SIZE == 13 * 8);
@@ -152,6 +170,9 @@ const _: () = {
     assert!(offset_of!(MemStats, ksm_full_scans) == 120);
     assert!(offset_of!(MemStats, ksm_zero_pages_merged) == 128);
     assert!(offset_of!(MemStats, ksm_scanner_ns) == 136);
+    assert!(offset_of!(MemStats, tasks) == 144);
+    assert!(offset_of!(MemStats, task_limit) == 152);
+    assert!(offset_of!(MemStats, tasks_refused) == 160);
 };
 
 #[cfg(test)]
@@ -178,6 +199,9 @@ mod tests {
             ksm_full_scans: 12,
             ksm_zero_pages_merged: 256,
             ksm_scanner_ns: 999,
+            tasks: 5,
+            task_limit: 100,
+            tasks_refused: 17,
         }
     }
 
@@ -188,8 +212,9 @@ mod tests {
     #[test]
     fn a_full_buffer_gets_every_field() {
         let (bytes, filled) = sample().to_bytes(MemStats::SIZE);
-        assert_eq!(filled, 144);
-        let expected = [144, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256, 999];
+        assert_eq!(filled, 168);
+        let expected =
+            [168, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256, 999, 5, 100, 17];
         for (index, value) in expected.into_iter().enumerate() {
             assert_eq!(field(&bytes, index), value, "field {index}");
         }
@@ -217,6 +242,14 @@ mod tests {
         assert_eq!(filled, 136);
         assert_eq!(field(&bytes, 0), 136);
         assert_eq!(field(&bytes, 16), 256);
+    }
+
+    #[test]
+    fn a_program_from_before_the_task_counters_gets_the_fourth_version() {
+        let (bytes, filled) = sample().to_bytes(MemStats::V4_SIZE);
+        assert_eq!(filled, 144);
+        assert_eq!(field(&bytes, 0), 144);
+        assert_eq!(field(&bytes, 17), 999);
     }
 
     #[test]
