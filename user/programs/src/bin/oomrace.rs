@@ -54,10 +54,11 @@ const BYSTANDER_SEED: u64 = 0xB5;
 /// Racer `i` writes with seed `RACER_SEED + i`; its checker with `CHECKER_SEED + i`.
 const RACER_SEED: u64 = 0x100;
 const CHECKER_SEED: u64 = 0x200;
-/// A racer writes every `STRIDE`-th word of a page (one per 64-byte cache line) and checks all of them,
-/// the others included, which must still read as zeros: eight times fewer stores than filling the page
-/// (the race writes more than all of RAM), and a frame that was not zeroed, or was copied only in part,
-/// still shows.
+/// A racer writes every `STRIDE`-th word of a page (one per 64-byte cache line, starting at a word that
+/// depends on its seed) and checks all of them, the others included, which must still read as zeros:
+/// eight times fewer stores than filling the page (the race writes more than all of RAM), and a frame
+/// that was not zeroed (another racer's words lie elsewhere in the page) or was copied only in part still
+/// shows.
 const STRIDE: usize = 8;
 /// A racer yields after this many pages, so that the racers' writes interleave.
 const YIELD_EVERY: usize = 32;
@@ -298,13 +299,18 @@ fn checker(index: usize, region: &Region, written: usize, racer_seed: u64) -> ! 
 /// What word `word` of page `page` of a racer's region holds once written with `seed` by
 /// [`write_sparse`].
 fn sparse_pattern(seed: u64, page: usize, word: usize) -> u64 {
-    if word.is_multiple_of(STRIDE) { Region::pattern(seed, page, word) } else { 0 }
+    if word % STRIDE == first_word(seed) { Region::pattern(seed, page, word) } else { 0 }
+}
+
+/// The first word of each page that [`write_sparse`] writes with `seed`.
+fn first_word(seed: u64) -> usize {
+    (seed % STRIDE as u64) as usize
 }
 
 /// Writes every `STRIDE`-th word of `pages` with the pattern of `seed`.
 fn write_sparse(region: &Region, pages: Range<usize>, seed: u64) {
     for page in pages {
-        for word in (0..WORDS_PER_PAGE).step_by(STRIDE) {
+        for word in (first_word(seed)..WORDS_PER_PAGE).step_by(STRIDE) {
             region.write(page, word, Region::pattern(seed, page, word));
         }
     }
