@@ -2,11 +2,13 @@
 //!
 //! The task limit is kept here, under the scheduler lock: a user task first reserves a [`TaskSlot`]
 //! (refused once tasks and reservations reach the limit), builds its address space, then fills the slot.
-//! Checking the count and inserting the task later would let two forks preempted in between both pass.
+//! Checking the count first and inserting the task later would let two spawns (or forks) both pass
+//! the check if one is preempted in between, while it loads its program or allocates its kernel stack.
 //!
 //! A task that exits before its children leaves them to its own parent if that is a user task (which
-//! collects them with `wait`, as it does its own), else detaches them: a detached task is freed as soon
-//! as it has exited and switched away. Either way no exited task is kept for a parent that is gone.
+//! collects them with `wait`, as it does its own), else detaches them: a detached task that has exited
+//! is freed the next time the scheduler counts its tasks or reserves a place. Either way no exited task
+//! is kept for a parent that is gone.
 //!
 //! Every switch goes through [`schedule`], with IRQs masked: the lock is dropped before the actual switch
 //! (the next task may need it at once), but the pointers to both contexts stay valid because tasks are
