@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use cowpi_abi::ExitStatus;
 
-use super::programs::run;
+use super::programs::{finish, run, start};
 use crate::arch::time;
 use crate::memory::{counters, frames};
 use crate::task::{self, scheduler, user::MAX_TASKS, user::TASKS_REFUSED};
@@ -149,6 +149,33 @@ kernel_test! {
             task::sleep(10);
         }
         check_eq!(scheduler::task_count(), tasks_before);
+        Ok(())
+    }
+}
+
+kernel_test! {
+    /// `WAIT` whose status page needs a frame (shared copy-on-write with a sibling) when none is free fails
+    /// with `OutOfMemory` before it reaps the child, so the status is not lost: `waitoom` gets it once
+    /// frames are free again. The test takes every free frame while `waitoom` waits for the shortage.
+    fn wait_with_no_frame_for_the_status_keeps_the_child() -> TestResult {
+        let free_before = frames::counters().free;
+        let parent = start("waitoom", "")?;
+        // The shortage starts once the parent and the holder sleep, their stacks touched.
+        let deadline = time::ticks() + 5 * time::frequency();
+        let ready = || {
+            let tasks = task::tasks_snapshot();
+            let sleeping = |t: &&task::scheduler::TaskSummary| matches!(t.state, task::State::Sleeping { .. });
+            tasks.iter().filter(|t| t.pid == parent || t.parent == Some(parent)).filter(sleeping).count() == 2
+        };
+        while !ready() && time::ticks() < deadline {
+            task::sleep(1);
+        }
+        check!(ready(), "waitoom and its holder never got to wait for the shortage");
+        let ballast = Ballast::leaving_free(0);
+        task::sleep(300);
+        drop(ballast);
+        check_eq!(finish(parent)?, Some(ExitStatus::Exited(0)));
+        check_eq!(frames::counters().free, free_before);
         Ok(())
     }
 }
