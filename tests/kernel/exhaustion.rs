@@ -161,16 +161,25 @@ kernel_test! {
         let free_before = frames::counters().free;
         let parent = start("waitoom", "")?;
         // The shortage starts once the parent and the holder sleep, their stacks touched.
-        let deadline = time::ticks() + 5 * time::frequency();
-        let ready = || {
+        let family = || -> Vec<(task::Pid, &'static str)> {
             let tasks = task::tasks_snapshot();
-            let sleeping = |t: &&task::scheduler::TaskSummary| matches!(t.state, task::State::Sleeping { .. });
-            tasks.iter().filter(|t| t.pid == parent || t.parent == Some(parent)).filter(sleeping).count() == 2
+            let mine = tasks.iter().filter(|t| t.pid == parent || t.parent == Some(parent));
+            mine.map(|t| (t.pid, t.state.name())).collect()
         };
-        while !ready() && time::ticks() < deadline {
-            task::sleep(1);
+        // Once seen asleep, a task is past its stack's touching (it sleeps only in its polls). Yielding,
+        // not sleeping, so that this loop does not wake in step with their 1 ms polls and always find
+        // them just woken.
+        let mut seen_asleep = Vec::new();
+        let deadline = time::ticks() + 5 * time::frequency();
+        while seen_asleep.len() < 2 && time::ticks() < deadline {
+            for (pid, state) in family() {
+                if state == "sleeping" && !seen_asleep.contains(&pid) {
+                    seen_asleep.push(pid);
+                }
+            }
+            task::yield_now();
         }
-        check!(ready(), "waitoom and its holder never got to wait for the shortage");
+        check!(seen_asleep.len() == 2, "waitoom and its holder never both slept waiting for the shortage: {:?}", family());
         let ballast = Ballast::leaving_free(0);
         task::sleep(300);
         drop(ballast);

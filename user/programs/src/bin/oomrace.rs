@@ -36,7 +36,7 @@
 use core::ops::Range;
 
 use cowpi_programs::region::{Difference, Region, WORDS_PER_PAGE};
-use cowpi_programs::{args, stats};
+use cowpi_programs::{args, stack, stats};
 use cowpi_user::abi::Signal;
 use cowpi_user::task::{self, Fork};
 use cowpi_user::{Error, ExitStatus, entry, println, time};
@@ -66,9 +66,6 @@ const YIELD_EVERY: usize = 32;
 const CHECKER_REWRITES: usize = 512;
 /// How often the bystander looks whether the storm is over.
 const BYSTANDER_POLL_MS: u64 = 5;
-/// Bytes of stack the parent and the bystander touch before the storm, so that they need no frame
-/// during it (after a fork every page they had is shared; its next write would need a copy).
-const STACK_PREFAULT_BYTES: usize = 16 * 1024;
 
 /// A racer's (and a checker's) exit codes besides 0.
 const CHECKER_KILLED: u8 = 1;
@@ -156,7 +153,7 @@ fn main(text: &str) -> i32 {
             }
         }
     }
-    prefault_stack();
+    stack::prefault();
     let tally = collect(&racers[..options.racers], bystander);
     let after = stats::now();
     report(&options, &tally, &shared, quota, &before, &after, started)
@@ -168,17 +165,6 @@ fn quota(free: usize, racers: usize) -> usize {
     (free * 3 / 2 / racers).min(free * 3 / 4)
 }
 
-/// Writes to every page of `STACK_PREFAULT_BYTES` of stack below the caller's frame, so that the calls
-/// made later find their stack pages private and writable.
-#[inline(never)]
-fn prefault_stack() {
-    let mut scratch = [0_u8; STACK_PREFAULT_BYTES];
-    for byte in scratch.iter_mut().step_by(512) {
-        *byte = 1;
-    }
-    core::hint::black_box(&mut scratch);
-}
-
 /// The bystander: writes its pages, then waits, touching nothing new, until it and the parent are the
 /// only tasks of the program left (`tasks_alone` tasks on the machine), and checks its pages and the
 /// shared ones.
@@ -188,7 +174,7 @@ fn bystander(shared: &Region, tasks_alone: u64) -> ! {
         task::exit(i32::from(MAP_FAILED))
     };
     own.fill(0..BYSTANDER_PAGES, BYSTANDER_SEED);
-    prefault_stack();
+    stack::prefault();
     let kills_before = stats::now().oom_kills;
     let mut seen_more = false;
     loop {

@@ -14,7 +14,7 @@
 #![no_main]
 
 use cowpi_programs::region::Region;
-use cowpi_programs::stats;
+use cowpi_programs::{stack, stats};
 use cowpi_user::abi::{Syscall, result};
 use cowpi_user::task::{self, Fork};
 use cowpi_user::{Error, ExitStatus, entry, println, syscall};
@@ -23,8 +23,6 @@ entry!(main);
 
 /// The ended child's exit code.
 const ENDED_CODE: u8 = 42;
-/// Bytes of stack each task touches before the shortage, so that its own calls need no frame during it.
-const STACK_PREFAULT_BYTES: usize = 16 * 1024;
 /// How often the tasks look at the free frames.
 const POLL_MS: u64 = 1;
 
@@ -45,7 +43,7 @@ fn main(_args: &str) -> i32 {
     match task::fork() {
         Ok(Fork::Child) => {
             // The holder: keeps the status page shared until the shortage is over.
-            prefault_stack();
+            stack::prefault();
             wait_for_frames(|free| free == 0);
             wait_for_frames(|free| free > 0);
             task::exit(0)
@@ -56,7 +54,7 @@ fn main(_args: &str) -> i32 {
             return 1;
         }
     }
-    prefault_stack();
+    stack::prefault();
     let (during, after) = through_the_shortage(ended, &status_page);
     let mut failed = false;
     if during != Err(Error::OutOfMemory) {
@@ -80,7 +78,7 @@ fn main(_args: &str) -> i32 {
 }
 
 /// Waits for the shortage, calls `WAIT` for `ended` during it and again after it; returns both results.
-/// A function of its own, called after `prefault_stack`, so that everything it writes lies in the stack
+/// A function of its own, called after `stack::prefault`, so that everything it writes lies in the stack
 /// pages touched already: the caller's frame may still share its page with the holder.
 #[inline(never)]
 fn through_the_shortage(
@@ -106,15 +104,4 @@ fn wait_for_frames(condition: impl Fn(u64) -> bool) {
     while !condition(stats::now().frames_free) {
         task::sleep(POLL_MS);
     }
-}
-
-/// Writes to every page of `STACK_PREFAULT_BYTES` of stack below the caller's frame, so that the calls
-/// made later find their stack pages private and writable.
-#[inline(never)]
-fn prefault_stack() {
-    let mut scratch = [0_u8; STACK_PREFAULT_BYTES];
-    for byte in scratch.iter_mut().step_by(512) {
-        *byte = 1;
-    }
-    core::hint::black_box(&mut scratch);
 }
