@@ -6,6 +6,8 @@
 //! never dereferenced blindly, so a bad pointer is an error and never a kernel fault), the scheduler and
 //! the program table.
 
+use core::sync::atomic::Ordering;
+
 use cowpi_abi::request::MAX_WRITE_LEN;
 use cowpi_abi::{Error, MemStats, Request, WaitTarget};
 
@@ -84,9 +86,10 @@ fn carry_out(request: Request, frame: &mut ExceptionFrame) -> Result<u64, Error>
             Ok(u64::from(pid.0))
         }
         Request::Wait { target, status } => {
-            // The status buffer must be writable before anyone is reaped, or the status would be lost.
+            // The status buffer must be writable, with its frame, before anyone is reaped, or the status
+            // would be lost (to a bad pointer, or to a copy-on-write fault finding no free frame).
             if let Some(buffer) = status {
-                user_access::check_writable(buffer.start(), buffer.len())?;
+                user_access::prepare_write(buffer.start(), buffer.len())?;
             }
             let pid = match target {
                 WaitTarget::AnyChild => None,
@@ -131,6 +134,9 @@ fn carry_out(request: Request, frame: &mut ExceptionFrame) -> Result<u64, Error>
                 ksm_full_scans: ksm.counters.full_scans,
                 ksm_zero_pages_merged: ksm.counters.zero_pages_merged,
                 ksm_scanner_ns: memory::ksm::scanner_cpu_ns(),
+                tasks: task::scheduler::task_count() as u64,
+                task_limit: task::user::MAX_TASKS as u64,
+                tasks_refused: task::user::TASKS_REFUSED.load(Ordering::Relaxed),
                 ksm_merges: ksm.counters.merges,
                 ksm_unmerges: events::KSM_UNMERGES.get(),
             };

@@ -458,19 +458,28 @@ impl AddressSpace {
         self.regions.check_user_buffer(VirtAddr::new(address), len, true).map_err(|_| Error::BadAddress)
     }
 
-    /// Writes `bytes` where the task may write them, or `BadAddress` (and nothing written). Each page is
-    /// first made writable exactly as a write by the task would (a shared frame is copied first), so the
-    /// kernel never writes into a frame another task still sees.
-    pub fn write_user(&mut self, address: u64, bytes: &[u8]) -> Result<(), Error> {
-        self.check_user_writable(address, bytes.len())?;
+    /// Makes every page of `[address, address + len)` writable in place exactly as a write by the task would
+    /// (a shared frame is copied first, an untouched page gets a frame), so that the kernel can then write
+    /// there without needing a frame: `BadAddress` if the task may not write there, `OutOfMemory` if a page
+    /// needs a frame and none is free.
+    pub fn prepare_user_write(&mut self, address: u64, len: usize) -> Result<(), Error> {
+        self.check_user_writable(address, len)?;
         let mut page_address = address & !(PAGE_SIZE as u64 - 1);
-        while page_address < address + bytes.len() as u64 {
+        while page_address < address + len as u64 {
             self.resolve_fault(page_address.max(address), Access::Write).map_err(|error| match error {
                 FaultError::OutOfMemory => Error::OutOfMemory,
                 FaultError::Illegal => Error::BadAddress,
             })?;
             page_address += PAGE_SIZE as u64;
         }
+        Ok(())
+    }
+
+    /// Writes `bytes` where the task may write them, or `BadAddress` (and nothing written). Each page is
+    /// first made writable exactly as a write by the task would ([`AddressSpace::prepare_user_write`]),
+    /// so the kernel never writes into a frame another task still sees.
+    pub fn write_user(&mut self, address: u64, bytes: &[u8]) -> Result<(), Error> {
+        self.prepare_user_write(address, bytes.len())?;
         self.write(address, bytes)
     }
 

@@ -23,10 +23,11 @@ pub fn check_readable(address: u64, len: u64) -> Result<(), Error> {
     with_current_space(|space| space.check_user_readable(address, len))
 }
 
-/// Whether the task may write all `len` bytes at `address`.
-pub fn check_writable(address: u64, len: u64) -> Result<(), Error> {
+/// Makes the `len` bytes at `address` ready for a later [`write`] that cannot fail for want of a frame:
+/// `BadAddress` if the task may not write them all, `OutOfMemory` if a page needs a frame and none is free.
+pub fn prepare_write(address: u64, len: u64) -> Result<(), Error> {
     let len = usize::try_from(len).map_err(|_| Error::BadAddress)?;
-    with_current_space(|space| space.check_user_writable(address, len))
+    with_current_space(|space| space.prepare_user_write(address, len))
 }
 
 /// Writes `bytes` at `address` if the task may write them all; otherwise writes nothing.

@@ -1,5 +1,15 @@
 //! The round-robin scheduler: a run queue, sleeping by timer ticks, and `wait` for children.
 //!
+//! The task limit is kept here, under the scheduler lock: a user task first reserves a [`TaskSlot`]
+//! (refused once tasks and reservations reach the limit), builds its address space, then fills the slot.
+//! Checking the count first and inserting the task later would let two spawns (or forks) both pass
+//! the check if one is preempted in between, while it loads its program or allocates its kernel stack.
+//!
+//! A task that exits before its children leaves them to its own parent if that is a user task (which
+//! collects them with `wait`, as it does its own), else detaches them: a detached task that has exited
+//! is freed the next time the scheduler counts its tasks or reserves a place. Either way no exited task
+//! is kept for a parent that is gone.
+//!
 //! Every switch goes through [`schedule`], with IRQs masked: the lock is dropped before the actual switch
 //! (the next task may need it at once), but the pointers to both contexts stay valid because tasks are
 //! boxed and a running or switched-out task is never freed. The timer interrupt calls [`tick`], and
@@ -38,6 +48,10 @@ struct Scheduler {
     /// Sleeping tasks by wake-up tick, so a tick looks only at the ones due, not at every task.
     sleepers: BTreeSet<(u64, Pid)>,
     asids: AsidAllocator,
+    /// Slots reserved by [`reserve_slot`] whose task is not in `tasks` yet; they count against the limit.
+    reserved: usize,
+    /// The most tasks that existed at once since the last [`take_peak_task_count`].
+    peak_tasks: usize,
 }
 
 static SCHEDULER: IrqSafeLock<Option<Scheduler>> = IrqSafeLock::new(None);
@@ -61,6 +75,8 @@ pub fn init() {
             switched_in_at: time::ticks(),
             sleepers: BTreeSet::new(),
             asids: AddressSpace::asid_allocator(),
+            reserved: 0,
+            peak_tasks: 1,
         });
     });
 }
@@ -106,6 +122,26 @@ impl Scheduler {
         let from: *mut Context = &mut self.tasks.get_mut(&current).expect("current task").context;
         let to: *const Context = &self.tasks[&next].context;
         Some((from, to))
+    }
+
+    /// Takes out of the table every detached task that has exited and is not the one running (which may
+    /// still be on its way out, on its own kernel stack); the caller drops them outside the lock.
+    fn take_detached_exited(&mut self) -> Vec<Task> {
+        let current = self.current;
+        let dead: Vec<Pid> = self
+            .tasks
+            .values()
+            .filter(|t| t.parent.is_none() && t.pid != current && matches!(t.state, State::Exited(_)))
+            .map(|t| t.pid)
+            .collect();
+        dead.iter().filter_map(|pid| self.tasks.remove(pid)).map(|task| *task).collect()
+    }
+
+    fn insert(&mut self, task: Box<Task>) {
+        let pid = task.pid;
+        self.tasks.insert(pid, task);
+        self.ready.push_back(pid);
+        self.peak_tasks = self.peak_tasks.max(self.tasks.len());
     }
 
     fn make_ready(&mut self, pid: Pid) {
@@ -159,14 +195,16 @@ pub fn cpu_ticks(pid: Pid) -> Option<u64> {
     })
 }
 
-/// Starts a kernel task running `entry`; its result becomes the exit status.
+/// Starts a kernel task running `entry`; its result becomes the exit status. Kernel tasks are not
+/// counted against the task limit: the kernel decides how many it starts.
 pub fn spawn_kernel(name: &str, entry: impl FnOnce() -> i64 + Send + 'static) -> Pid {
     let boxed: Box<KernelEntry> = Box::new(Box::new(entry));
     let argument = Box::into_raw(boxed) as usize;
     spawn(|pid, parent| Task::new_kernel(pid, String::from(name), parent, kernel_task_main, argument))
 }
 
-/// Adds the task `make(pid, parent)` builds, as a child of the running task, and makes it ready.
+/// Adds the task `make(pid, parent)` builds, as a child of the running task, and makes it ready. No limit:
+/// for kernel tasks; user tasks go through [`reserve_slot`].
 pub fn spawn(make: impl FnOnce(Pid, Option<Pid>) -> Task) -> Pid {
     let (pid, parent) = with(|s| {
         let pid = Pid(s.next_pid);
@@ -175,11 +213,64 @@ pub fn spawn(make: impl FnOnce(Pid, Option<Pid>) -> Task) -> Pid {
     });
     // Built outside the lock: it allocates a kernel stack.
     let task = Box::new(make(pid, parent));
-    with(|s| {
-        s.tasks.insert(pid, task);
-        s.ready.push_back(pid);
-    });
+    with(|s| s.insert(task));
     pid
+}
+
+/// The task limit was reached: as many tasks exist (or are being made) as `reserve_slot` allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskLimitReached;
+
+/// A place for one more task, reserved against the limit; [`TaskSlot::fill`] puts the task in it, and
+/// dropping it unfilled gives the place back.
+pub struct TaskSlot {
+    pid: Pid,
+    parent: Pid,
+}
+
+/// Reserves a place for a child of the running task, if fewer than `limit` tasks exist or are reserved.
+/// Exited detached tasks are freed first, so they never stand in the way.
+pub fn reserve_slot(limit: usize) -> Result<TaskSlot, TaskLimitReached> {
+    let (dead, slot) = with(|s| {
+        let dead = s.take_detached_exited();
+        if s.tasks.len() + s.reserved >= limit {
+            return (dead, Err(TaskLimitReached));
+        }
+        s.reserved += 1;
+        let pid = Pid(s.next_pid);
+        s.next_pid += 1;
+        (dead, Ok(TaskSlot { pid, parent: s.current }))
+    });
+    drop(dead);
+    slot
+}
+
+impl TaskSlot {
+    /// Adds the task `make(pid, parent)` builds in this slot and makes it ready.
+    pub fn fill(self, make: impl FnOnce(Pid, Option<Pid>) -> Task) -> Pid {
+        let (pid, parent) = (self.pid, self.parent);
+        // Built outside the lock: it allocates a kernel stack.
+        let task = Box::new(make(pid, Some(parent)));
+        // The reservation becomes the task: `drop` must not give it back as well.
+        core::mem::forget(self);
+        with(|s| {
+            s.reserved -= 1;
+            s.insert(task);
+        });
+        pid
+    }
+}
+
+impl Drop for TaskSlot {
+    fn drop(&mut self) {
+        with(|s| s.reserved -= 1);
+    }
+}
+
+/// The most tasks that existed at once since the previous call (or boot); the count starts again from
+/// the tasks that exist now. For the tests of the task limit.
+pub fn take_peak_task_count() -> usize {
+    with(|s| core::mem::replace(&mut s.peak_tasks, s.tasks.len()))
 }
 
 /// The ASID allocator's generation: it grows each time the ASIDs run out and are handed out afresh.
@@ -192,9 +283,15 @@ pub fn current_name() -> String {
     with(|s| s.current_task().name.clone())
 }
 
-/// How many tasks exist (the idle task and exited ones not yet collected included).
+/// How many tasks exist (the idle task and exited ones not yet collected included): what the task limit
+/// bounds. Exited detached tasks are freed first.
 pub fn task_count() -> usize {
-    with(|s| s.tasks.len())
+    let (dead, count) = with(|s| {
+        let dead = s.take_detached_exited();
+        (dead, s.tasks.len())
+    });
+    drop(dead);
+    count
 }
 
 /// Runs `f` on the running task's address space, if it has one.
@@ -290,8 +387,15 @@ pub fn exit(status: i64) -> ! {
         drop(space);
     }
     with(|s| {
+        let me = s.current;
         let parent = s.current_task().parent;
         s.current_task().state = State::Exited(status);
+        // A user task is still alive while it has its address space; a kernel task never has one.
+        let adopter = parent.filter(|p| s.tasks.get(p).is_some_and(|t| t.address_space.is_some()));
+        for child in s.tasks.values_mut().filter(|t| t.parent == Some(me)) {
+            child.parent = adopter;
+        }
+        // Waking the parent for this task's end also lets it find the children it adopted that ended.
         if let Some(parent) = parent
             && s.tasks.get(&parent).is_some_and(|p| p.state == State::Waiting)
         {

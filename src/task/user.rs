@@ -5,6 +5,7 @@
 //! the kernel only through exceptions: system calls, faults and interrupts.
 
 use alloc::boxed::Box;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use cowpi_abi::{Error, ExitStatus, ForkMode, Signal, layout};
 
@@ -17,8 +18,21 @@ use cowpi_mm::regions::Access;
 use crate::memory::address_space::{AddressSpace, FaultError};
 use crate::programs::Program;
 
-/// The most tasks that may exist at once (a fork bomb meets this limit, not a hang).
+/// The most tasks that may exist at once, kernel tasks and exited tasks not yet collected included: at
+/// this count `SPAWN` and `FORK` fail with `TooManyTasks`, so a fork bomb meets a clear error, not a hang
+/// or an exhausted heap (each task has a 32 KiB kernel stack).
 pub const MAX_TASKS: usize = 100;
+
+/// `SPAWN`s and `FORK`s refused with `TooManyTasks` since boot.
+pub static TASKS_REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// A place for one more user task, or `TooManyTasks` (counted).
+fn reserve_task_slot() -> Result<scheduler::TaskSlot, Error> {
+    scheduler::reserve_slot(MAX_TASKS).map_err(|scheduler::TaskLimitReached| {
+        TASKS_REFUSED.fetch_add(1, Ordering::Relaxed);
+        Error::TooManyTasks
+    })
+}
 
 /// Where a new user task starts at EL0.
 struct UserStart {
@@ -49,12 +63,10 @@ pub fn spawn(program: &Program, args: &[u8]) -> Result<Pid, Error> {
 /// child of the running task called `name`. The image is copied into the task's own frames, so the caller
 /// may drop it as soon as this returns.
 pub fn spawn_image(name: &str, elf: &[u8], args: &[u8]) -> Result<Pid, Error> {
-    if scheduler::task_count() >= MAX_TASKS {
-        return Err(Error::TooManyTasks);
-    }
+    let slot = reserve_task_slot()?;
     let (space, start) = load(name, elf, args)?;
     let argument = Box::into_raw(Box::new(start)) as usize;
-    Ok(scheduler::spawn(|pid, parent| {
+    Ok(slot.fill(|pid, parent| {
         let mut task =
             Task::new_kernel(pid, alloc::string::String::from(name), parent, user_task_main, argument);
         task.address_space = Some(space);
@@ -95,9 +107,7 @@ pub fn exec(program: &Program, args: &[u8], frame: &mut ExceptionFrame) -> Resul
 /// the benchmarks' baseline, holds copies of them made now), and whose registers are the caller's with
 /// x0 = 0. Returns the child's pid.
 pub fn fork(frame: &ExceptionFrame, mode: ForkMode) -> Result<Pid, Error> {
-    if scheduler::task_count() >= MAX_TASKS {
-        return Err(Error::TooManyTasks);
-    }
+    let slot = reserve_task_slot()?;
     let space = with_current_space(|space| match mode {
         ForkMode::CopyOnWrite => space.fork(),
         ForkMode::EagerCopy => space.fork_eager_copy(),
@@ -106,7 +116,7 @@ pub fn fork(frame: &ExceptionFrame, mode: ForkMode) -> Result<Pid, Error> {
     child_frame.x[0] = 0;
     let argument = Box::into_raw(child_frame) as usize;
     let name = scheduler::current_name();
-    Ok(scheduler::spawn(|pid, parent| {
+    Ok(slot.fill(|pid, parent| {
         let mut task = Task::new_kernel(pid, name, parent, fork_child_main, argument);
         task.address_space = Some(space);
         task
@@ -142,8 +152,6 @@ extern "C" fn user_task_main(argument: usize) -> ! {
     unsafe { crate::arch::exception::return_to_user(&frame) }
 }
 
-/// Ends the running user task for an exception it cannot recover from, with a one-line report: task,
-/// program, what it did, where.
 /// Handles a synchronous exception from EL0 that is not a system call: resolves a page fault the task
 /// may take (a first touch, a write to a shared page) and returns to retry the instruction, or ends the
 /// task.
@@ -159,19 +167,26 @@ pub fn handle_fault(frame: &ExceptionFrame, syndrome: Syndrome) {
         let resolved = scheduler::with_current_address_space(|space| space.resolve_fault(frame.far, access));
         match resolved {
             Some(Ok(())) => return,
-            Some(Err(FaultError::OutOfMemory)) => kill_out_of_memory(frame.far),
+            Some(Err(FaultError::OutOfMemory)) => kill_out_of_memory(frame, syndrome),
             _ => {}
         }
     }
     kill_for_fault(frame, syndrome)
 }
 
-/// Ends the running task because no frame is left for it; the kernel and every other task go on.
-fn kill_out_of_memory(address: u64) -> ! {
+/// Ends the running task because its page fault needed a frame and none was free, with a one-line report
+/// in the form of [`kill_for_fault`]'s: `task 5 (oomrace) killed: out of memory: data abort from a lower
+/// exception level (EC 0x24): translation fault at level 3, on a write at 0x1000003000 (pc 0x400123)`.
+/// The kernel and every other task go on.
+fn kill_out_of_memory(frame: &ExceptionFrame, syndrome: Syndrome) -> ! {
     crate::memory::counters::OOM_KILLS.add();
     let pid = scheduler::current_pid();
     let name = scheduler::current_name();
-    crate::println!("out of memory: task {pid} {name} at {address:#x}");
+    crate::println!(
+        "task {pid} ({name}) killed: out of memory: {syndrome} at {:#x} (pc {:#x})",
+        frame.far,
+        frame.elr
+    );
     scheduler::exit(ExitStatus::Killed(Signal::Killed).to_raw())
 }
 

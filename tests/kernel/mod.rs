@@ -4,6 +4,7 @@
 mod board;
 mod console;
 mod cow;
+mod exhaustion;
 mod frames;
 mod fuzz;
 mod heap;

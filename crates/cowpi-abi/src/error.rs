@@ -25,7 +25,8 @@ pub enum Error {
     NoSuchProgram = 5,
     /// `WAIT` has no child to wait for: none at all, or the pid is not a child of the caller.
     NoChild = 6,
-    /// `SPAWN` would exceed the kernel's task limit.
+    /// `SPAWN` or `FORK` would exceed the kernel's task limit (`MemStats::task_limit`: every task counts,
+    /// kernel tasks and exited ones not yet collected included).
     TooManyTasks = 7,
     /// The program's ELF image was refused by the loader.
     BadExecutable = 8,

@@ -71,7 +71,8 @@ pub struct MemStats {
     /// share of the processor, since cowpi runs tasks on one core.
     pub ksm_scanner_ns: u64,
 
-    // Version 5 (160 bytes): page merging's events, machine-wide, counted since boot.
+    // Version 5 (184 bytes): page merging's events, machine-wide, counted since boot, and tasks, so that a
+    // program can see the task limit coming (a fork bomb meets it).
     /// Pages the merging task moved onto another page's identical frame, giving their own frame back: each
     /// one saves a frame. (The first two pages of a new merged frame count one: one of them keeps its
     /// frame. Zero pages count in `ksm_zero_pages_merged` instead.)
@@ -79,6 +80,14 @@ pub struct MemStats {
     /// Write faults on merged pages: each gives the writer a private copy again (or, for the last page
     /// still mapping the frame, the frame itself). Counted in `cow_faults` too.
     pub ksm_unmerges: u64,
+    /// Tasks that exist right now: the idle task, kernel tasks (the shell, the merging task), and every
+    /// user task, those that have exited but whose parent has not yet collected them included. This is
+    /// what `task_limit` bounds.
+    pub tasks: u64,
+    /// The most tasks that may exist at once: at that count `SPAWN` and `FORK` fail with `TooManyTasks`.
+    pub task_limit: u64,
+    /// `SPAWN`s and `FORK`s refused with `TooManyTasks` since boot, machine-wide.
+    pub tasks_refused: u64,
 }
 
 impl MemStats {
@@ -100,8 +109,8 @@ impl MemStats {
     /// scanner's processor time was counted ask for.
     pub const V3_SIZE: usize = offset_of!(MemStats, ksm_scanner_ns);
 
-    /// The size of the fourth version, up to `ksm_scanner_ns`: what programs built before merges and
-    /// unmerges were counted ask for.
+    /// The size of the fourth version, up to `ksm_scanner_ns`: what programs built before merges,
+    /// unmerges and tasks were counted ask for.
     pub const V4_SIZE: usize = offset_of!(MemStats, ksm_merges);
 
     /// The fields in memory order, as the kernel copies them out.
@@ -127,6 +136,9 @@ impl MemStats {
             self.ksm_scanner_ns,
             self.ksm_merges,
             self.ksm_unmerges,
+            self.tasks,
+            self.task_limit,
+            self.tasks_refused,
         ]
     }
 
@@ -145,7 +157,7 @@ impl MemStats {
 
 // `to_bytes` relies on the fields being consecutive u64s with no padding, in declaration order.
 const _: () = {
-    assert!(MemStats::SIZE == 20 * 8);
+    assert!(MemStats::SIZE == 23 * 8);
     assert!(MemStats::V4_SIZE == 18 * 8);
     assert!(MemStats::V3_SIZE == 17 * 8);
     assert!(MemStats::V1_SIZE == 6 * 8);
@@ -170,6 +182,9 @@ const _: () = {
     assert!(offset_of!(MemStats, ksm_scanner_ns) == 136);
     assert!(offset_of!(MemStats, ksm_merges) == 144);
     assert!(offset_of!(MemStats, ksm_unmerges) == 152);
+    assert!(offset_of!(MemStats, tasks) == 160);
+    assert!(offset_of!(MemStats, task_limit) == 168);
+    assert!(offset_of!(MemStats, tasks_refused) == 176);
 };
 
 #[cfg(test)]
@@ -198,6 +213,9 @@ mod tests {
             ksm_scanner_ns: 999,
             ksm_merges: 77,
             ksm_unmerges: 33,
+            tasks: 5,
+            task_limit: 100,
+            tasks_refused: 17,
         }
     }
 
@@ -208,9 +226,10 @@ mod tests {
     #[test]
     fn a_full_buffer_gets_every_field() {
         let (bytes, filled) = sample().to_bytes(MemStats::SIZE);
-        assert_eq!(filled, 160);
-        let expected =
-            [160, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256, 999, 77, 33];
+        assert_eq!(filled, 184);
+        let expected = [
+            184, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256, 999, 77, 33, 5, 100, 17,
+        ];
         for (index, value) in expected.into_iter().enumerate() {
             assert_eq!(field(&bytes, index), value, "field {index}");
         }
@@ -241,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn a_program_from_before_merges_were_counted_gets_the_fourth_version() {
+    fn a_program_from_before_the_fifth_version_gets_the_fourth() {
         let (bytes, filled) = sample().to_bytes(MemStats::V4_SIZE);
         assert_eq!(filled, 144);
         assert_eq!(field(&bytes, 0), 144);

@@ -154,7 +154,10 @@ pub enum Request {
     /// [`Error::BadAddress`] (0 means "do not store the status"). The kernel: no such child is
     /// [`Error::NoChild`]; otherwise it blocks until the child ends, stores its `i64` status
     /// ([`ExitStatus::to_raw`]) and returns its pid, and the child is gone. If the status cannot be stored
-    /// (unmapped buffer) the call fails with `BadAddress` *before* waiting, and reaps no one.
+    /// the call fails *before* waiting, and reaps no one: `BadAddress` for a buffer the task may not
+    /// write, [`Error::OutOfMemory`] if its page needs a frame (untouched, or shared copy-on-write) and
+    /// none is free. A child that ends after its own parent is adopted by the grandparent, if that is a
+    /// user task, and collected like any other child.
     Wait { target: WaitTarget, status: Option<UserBuffer> },
     /// `MAP(hint, len, prot)`: a `hint` that is not 0 and not page-aligned, a `len` of zero or larger than
     /// user space, or unknown `prot` bits are [`Error::InvalidArgument`]; writable and executable `prot` is

@@ -7,6 +7,7 @@
 //! - [`region`]: mapped pages filled with a pattern that tells who wrote each word, for the copy-on-write
 //!   programs.
 //! - [`stats`]: reading and printing `MEMSTATS`, page-merging counters included.
+//! - [`stack`]: touching the stack ahead of time, so that a task needs no frame while memory is short.
 //! - [`bench`]: what the benchmark programs (`benchfault`, `benchfork`, `benchmem`, `benchksm`) share:
 //!   mapped pages touched a byte at a time, the benchmark lines, and their `error:` reports.
 #![no_std]
@@ -15,4 +16,5 @@ pub mod args;
 pub mod bench;
 pub mod checks;
 pub mod region;
+pub mod stack;
 pub mod stats;
