@@ -18,7 +18,9 @@
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
-use crate::driver::{self, Timeouts, explain, read_rest_of_fatal_report, wait_for};
+use cowpi_console::protocol::{Line, parse_line};
+
+use crate::driver::{self, Interrupted, Timeouts, explain, read_rest_of_fatal_report, wait_for};
 use crate::outcome::seconds;
 use crate::session::{Heard, Session};
 use crate::transport::Transport;
@@ -180,7 +182,7 @@ impl Fuzz<'_, '_, '_> {
             let after = self.frames_free()?;
             run.frames_free.1 = Some(after);
             if after != free {
-                return Err(format!("{} frames free after the run, {free} before", after));
+                return Err(format!("{after} frames free after the run, {free} before"));
             }
             Ok(())
         });
@@ -214,9 +216,7 @@ impl Fuzz<'_, '_, '_> {
                 }
                 Heard::Closed(why) => return Err(format!("{why} during the run")),
             };
-            if let cowpi_console::protocol::Line::Fatal { message } =
-                cowpi_console::protocol::parse_line(&line)
-            {
+            if let Line::Fatal { message } = parse_line(&line) {
                 let message = message.to_owned();
                 read_rest_of_fatal_report(self.session, &timeouts);
                 return Err(format!("the kernel stopped: {message}"));
@@ -279,7 +279,7 @@ impl Fuzz<'_, '_, '_> {
             _ => None,
         });
         if let Err(interrupted) = answered {
-            if matches!(interrupted, driver::Interrupted::Fatal(_)) {
+            if matches!(interrupted, Interrupted::Fatal(_)) {
                 read_rest_of_fatal_report(self.session, &timeouts);
             }
             return Err(format!("`{command}`: {}", explain(interrupted, "prompt", timeouts.reply)));

@@ -180,3 +180,18 @@ fn a_board_that_does_not_boot_a_run_that_never_ends_and_a_missing_program_are_fa
     );
     assert!(log.iter().any(|line| line.starts_with("error: no program")), "{log:?}");
 }
+
+#[test]
+fn progress_and_exit_lines_are_read_strictly() {
+    assert_eq!(calls_made("sysfuzz: 30000 calls, 12 errors, 3 forks"), Some(30_000));
+    assert_eq!(calls_made("sysfuzz: 2000 calls, seed 1, 5 errors returned, 0 forks: ok"), Some(2000));
+    assert_eq!(calls_made("sysfuzz: FAILED MAP returned 3 calls, not 4 (seed 1, call #5)"), None);
+    assert_eq!(calls_made("sysfuzz child: 10 calls, 1 errors"), None);
+    assert_eq!(exit_status("sysfuzz (task 12): exited with 0"), Some("exited with 0"));
+    assert_eq!(
+        exit_status("sysfuzz (task 3): killed by segmentation fault (signal 11)"),
+        Some("killed by segmentation fault (signal 11)")
+    );
+    assert_eq!(exit_status("sysfuzz (task x): exited with 0"), None);
+    assert_eq!(exit_status("hello (task 4): exited with 0"), None);
+}
