@@ -101,13 +101,11 @@ pub struct Status {
 
 pub fn status() -> Status {
     KSM.lock(|k| {
-        let mappings: u64 =
-            k.book.stable_frames().map(|frame| u64::from(frames::refcount(frame).saturating_sub(1))).sum();
-        let pages_shared = k.book.pages_shared();
+        let sharing = k.book.sharing(frames::refcount);
         Status {
             counters: k.book.counters(),
-            pages_shared,
-            pages_sharing: mappings.saturating_sub(pages_shared),
+            pages_shared: sharing.pages_shared,
+            pages_sharing: sharing.pages_sharing,
             tracked: k.book.tracked(),
             max_tracked: k.max_tracked,
             pages_untracked: k.pages_untracked,
@@ -299,19 +297,19 @@ fn visit(k: &mut Ksm, spaces: &mut TaskSpaces, pid: Pid, page: Page) {
         }
     }
 
-    match k.book.take_unstable(sum) {
-        Some(((other_pid, other_number), other_frame)) if (other_pid, other_number) != key => {
-            let other_page = Page::from_number(other_number);
-            if !merge_pair(spaces, (pid, page, frame, flags), (Pid(other_pid), other_page, other_frame)) {
-                k.book.add_unstable((other_pid, other_number), other_frame, sum);
-                k.book.add_unstable(key, frame, sum);
-                restore(spaces, pid, page, frame, flags);
-            } else {
-                k.book.add_stable(other_frame, sum);
-                k.book.note_merge();
-            }
+    // Every page of this pass with the checksum gets its turn: with colliding checksums the identical one
+    // may lie behind others.
+    let ours = (pid, page, frame, flags);
+    let merged = k.book.merge_unstable(sum, |(other_pid, other_number), other_frame| {
+        (other_pid, other_number) != key
+            && merge_pair(spaces, ours, (Pid(other_pid), Page::from_number(other_number), other_frame))
+    });
+    match merged {
+        Some((_, other_frame)) => {
+            k.book.add_stable(other_frame, sum);
+            k.book.note_merge();
         }
-        _ => {
+        None => {
             k.book.add_unstable(key, frame, sum);
             restore(spaces, pid, page, frame, flags);
         }

@@ -78,6 +78,21 @@ kernel_test! {
 }
 
 kernel_test! {
+    /// With every checksum equal, identical pages still merge within two scans when a different page was
+    /// seen between them: the byte comparison tries every page of the pass with the checksum, not only the
+    /// latest. The tasks start in this order, so the scan meets same, unique x4, same.
+    fn equal_checksums_still_merge_identical_pages() -> TestResult {
+        let free_before = frames::counters().free;
+        ksm::set_tunables(|t| t.constant_checksum = true);
+        let pids = [start("same 1 1000")?, start("unique 4 1000")?, start("same 1 1000")?];
+        let result = merge(2);
+        ksm::set_tunables(|t| t.constant_checksum = false);
+        check_eq!(result, (1, 0));
+        finish_all(&pids, free_before)
+    }
+}
+
+kernel_test! {
     /// The task rewrites its pages every 5 ms, all with the same bytes at any moment: only their
     /// volatility keeps them from being merged. The passes are 20 ms apart, as the scanner's are.
     fn a_page_rewritten_between_scans_is_never_merged() -> TestResult {

@@ -2,9 +2,12 @@
 //!
 //! The kernel ELF always comes first because `cargo run -- ARGS` calls `tools/cargo-runner <ELF> ARGS`.
 //! Without a subcommand the kernel boots interactively, which is what `cargo run` should do; `test`,
-//! `bench` and `image` are the other things one does with a built kernel.
+//! `bench`, `fuzz` and `image` are the other things one does with a built kernel.
 
+use std::fmt;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -58,6 +61,12 @@ pub enum Command {
     /// count instructions and do not depend on the host. Publish figures from a release kernel:
     /// `cargo run --release -- bench`. Exits non-zero if any benchmark failed.
     Bench(BenchArgs),
+    /// Run the system-call fuzzer (sysfuzz) for longer than the test suite does, on each board in QEMU
+    ///
+    /// For each board: boot, then `run sysfuzz <seed> <calls>` for every seed, each followed by the
+    /// memory audit and a check that every frame came back. Prints the calls made and the rate; exits
+    /// non-zero with the seed and the end of the serial log if any seed failed.
+    Fuzz(FuzzArgs),
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +134,86 @@ impl BenchArgs {
     /// Repetitions per benchmark: one is enough to see that a quick run works.
     pub fn reps(&self) -> u32 {
         self.reps.unwrap_or(if self.quick { 1 } else { 5 })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct FuzzArgs {
+    /// Fuzz on this board in QEMU; repeat for several [default: every board under boards/]
+    #[arg(long = "board", value_name = "BOARD")]
+    pub boards: Vec<String>,
+
+    /// The seeds: FIRST..LAST (both included), or a count N for 1..N
+    #[arg(long, value_name = "SEEDS", default_value = "1..8")]
+    pub seeds: Seeds,
+
+    /// System calls per seed
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub calls: u64,
+
+    /// Seconds one seed may run [default: 60, plus one per 1000 calls]
+    #[arg(long, value_name = "SECS", value_parser = seconds())]
+    pub timeout: Option<u64>,
+}
+
+impl FuzzArgs {
+    /// Seconds one seed may run: the fuzzer makes about 5 000 calls a second in QEMU, so one per 1000
+    /// calls leaves room for a loaded machine, and the minute for a short run's start and end.
+    pub fn timeout(&self) -> u64 {
+        self.timeout.unwrap_or(60 + self.calls / 1000)
+    }
+}
+
+/// The seeds of a fuzz run: consecutive numbers, at least one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seeds(RangeInclusive<u64>);
+
+impl Seeds {
+    pub fn range(&self) -> RangeInclusive<u64> {
+        self.0.clone()
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.end() - self.0.start() + 1
+    }
+}
+
+/// Why `--seeds` was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedsError(String);
+
+impl fmt::Display for SeedsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SeedsError {}
+
+impl FromStr for Seeds {
+    type Err = SeedsError;
+
+    fn from_str(text: &str) -> Result<Seeds, SeedsError> {
+        let number = |word: &str| {
+            word.trim()
+                .parse::<u64>()
+                .map_err(|_| SeedsError(format!("{word:?} is not a seed (a whole number)")))
+        };
+        let Some((first, last)) = text.split_once("..") else {
+            let count = number(text)?;
+            if count == 0 {
+                return Err(SeedsError("a count of seeds must be at least 1".to_owned()));
+            }
+            return Ok(Seeds(1..=count));
+        };
+        let (first, last) = (number(first)?, number(last.strip_prefix('=').unwrap_or(last))?);
+        if first > last {
+            return Err(SeedsError(format!("the seeds {first}..{last} run backwards")));
+        }
+        if first == 0 && last == u64::MAX {
+            return Err(SeedsError("that is every seed there is; pick fewer".to_owned()));
+        }
+        Ok(Seeds(first..=last))
     }
 }
 
@@ -259,6 +348,60 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_defaults_to_every_board_seeds_1_to_8_and_100_000_calls() {
+        let cli = parse(&["k.elf", "fuzz"]).unwrap();
+        let Some(Command::Fuzz(args)) = cli.command else { panic!("{cli:?}") };
+        assert!(args.boards.is_empty());
+        assert_eq!((args.seeds.range(), args.seeds.count(), args.calls), (1..=8, 8, 100_000));
+        assert_eq!(args.timeout(), 160);
+    }
+
+    #[test]
+    fn fuzz_takes_boards_a_range_or_a_count_of_seeds_calls_and_a_timeout() {
+        let cli = parse(&[
+            "k.elf",
+            "fuzz",
+            "--board",
+            "raspi3b",
+            "--seeds",
+            "5..9",
+            "--calls",
+            "2000000",
+            "--timeout",
+            "900",
+        ])
+        .unwrap();
+        let Some(Command::Fuzz(args)) = cli.command else { panic!("{cli:?}") };
+        assert_eq!(args.boards, ["raspi3b"]);
+        assert_eq!((args.seeds.range(), args.seeds.count()), (5..=9, 5));
+        assert_eq!((args.calls, args.timeout()), (2_000_000, 900));
+
+        let cli = parse(&["k.elf", "fuzz", "--seeds", "3", "--calls", "2000"]).unwrap();
+        let Some(Command::Fuzz(args)) = cli.command else { panic!("{cli:?}") };
+        assert_eq!((args.seeds.range(), args.timeout()), (1..=3, 62));
+        for (text, seeds) in [
+            ("7..=7", 7..=7),
+            ("0..0", 0..=0),
+            ("18446744073709551615..18446744073709551615", u64::MAX..=u64::MAX),
+        ] {
+            assert_eq!(text.parse::<Seeds>().map(|s| s.range()), Ok(seeds), "{text}");
+        }
+    }
+
+    #[test]
+    fn fuzz_refuses_seeds_it_cannot_run_with_a_reason() {
+        for (text, reason) in [
+            ("0", "a count of seeds must be at least 1"),
+            ("9..2", "the seeds 9..2 run backwards"),
+            ("1..x", "\"x\" is not a seed (a whole number)"),
+            ("-1", "\"-1\" is not a seed (a whole number)"),
+            ("0..18446744073709551615", "that is every seed there is; pick fewer"),
+        ] {
+            assert_eq!(text.parse::<Seeds>().unwrap_err().to_string(), reason, "{text}");
+        }
+    }
+
+    #[test]
     fn nonsense_is_refused() {
         for args in [
             &["k.elf", "test", "--timeout", "0"][..],
@@ -268,6 +411,10 @@ mod tests {
             &["k.elf", "bench", "--reps", "0"],
             &["k.elf", "bench", "--timeout", "0"],
             &["k.elf", "bench", "--only"],
+            &["k.elf", "fuzz", "--calls", "0"],
+            &["k.elf", "fuzz", "--timeout", "0"],
+            &["k.elf", "fuzz", "--seeds", "1..0"],
+            &["k.elf", "fuzz", "--seeds"],
             &[],
         ] {
             assert!(parse(args).is_err(), "{args:?}");

@@ -1,6 +1,7 @@
 //! What `cowpi` does with a built kernel, one module per subcommand, and what several of them share.
 
 pub mod bench;
+pub mod fuzz;
 pub mod image;
 pub mod run;
 pub mod sdcard;

@@ -3,12 +3,13 @@
 //! cargo calls it through `tools/cargo-runner` with the ELF first. It flattens the ELF into the raw
 //! `kernel8.img` the Pi boots, then boots it in QEMU for a person to use, drives the kernel's test suite
 //! over the serial console (in QEMU or on a real Pi) after running the host unit tests, or runs its
-//! benchmarks in QEMU. Errors are reported as one line, `cowpi: <what went wrong>`.
+//! benchmarks or a long system-call fuzzing run in QEMU. Errors are reported as one line, `cowpi: <what went wrong>`.
 
 mod bench;
 mod cli;
 mod commands;
 mod driver;
+mod fuzz;
 mod host_tests;
 mod image;
 mod info_check;
@@ -55,5 +56,6 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Some(Command::Sdcard(args)) => commands::sdcard::run(&cli.elf, args),
         Some(Command::Upload(args)) => commands::upload::run(&cli.elf, args),
         Some(Command::Bench(args)) => commands::bench::run(&cli.elf, args),
+        Some(Command::Fuzz(args)) => commands::fuzz::run(&cli.elf, args),
     }
 }

@@ -5,13 +5,15 @@
 //! not looked at. The test needs the debug kernel (`cargo build`) and QEMU. Without the kernel it says so
 //! and checks nothing; with it, anything missing (QEMU included) fails the test rather than skipping it.
 
-use std::fs::{self, File};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::fs;
+use std::time::Duration;
 
 use serde_json::Value;
+
+#[path = "support/kernel_run.rs"]
+mod kernel_run;
+
+use kernel_run::{kernel_copy, run_cowpi, workspace};
 
 /// The longest the whole quick run may take, over every board.
 const RUN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -33,10 +35,6 @@ const EXPECTED_FIGURES: [&str; 13] = [
     "ksm.scanner_share",
 ];
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 /// Every board described under boards/.
 fn boards() -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(workspace().join("boards"))
@@ -49,24 +47,6 @@ fn boards() -> Vec<String> {
     names
 }
 
-/// Waits for `child` at most `timeout`; past it the child and everything it started (QEMU) are killed.
-fn wait_bounded(mut child: Child, timeout: Duration) -> ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("cowpi can be waited for") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            // cowpi leads its own process group (see `process_group` below), so this reaches QEMU too.
-            let _ = Command::new("kill").args(["-KILL", &format!("-{}", child.id())]).status();
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("cowpi bench took longer than {} s", timeout.as_secs());
-        }
-        thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// The series of `figure` in a board's results.
 fn series_of<'a>(board: &'a Value, figure: &str) -> Vec<&'a Value> {
     let series = board["series"].as_array().expect("a board has a list of series");
@@ -75,34 +55,10 @@ fn series_of<'a>(board: &'a Value, figure: &str) -> Vec<&'a Value> {
 
 #[test]
 fn a_quick_run_on_every_board_reports_every_figure_and_writes_the_files() {
-    let kernel = workspace().join("target/aarch64-unknown-none/debug/cowpi");
-    if !kernel.is_file() {
-        eprintln!("skipped: the kernel is not built ({} is missing; run `cargo build`)", kernel.display());
-        return;
-    }
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench");
-    let _ = fs::remove_dir_all(&dir);
-    // A private copy, so its kernel8.img is this test's own; in a folder named `debug`, as cargo's is.
-    let elf = dir.join("debug").join("cowpi");
-    fs::create_dir_all(elf.parent().unwrap()).unwrap();
-    fs::copy(&kernel, &elf).unwrap();
+    let Some((dir, elf)) = kernel_copy("bench") else { return };
     let out = dir.join("results");
-    let (stdout_path, stderr_path) = (dir.join("stdout.txt"), dir.join("stderr.txt"));
-
-    // Output goes to files, not pipes, so a long run cannot block on a full pipe.
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cowpi"));
-    command
-        .arg(&elf)
-        .args(["bench", "--quick", "--out"])
-        .arg(&out)
-        .stdin(Stdio::null())
-        .stdout(File::create(&stdout_path).unwrap())
-        .stderr(File::create(&stderr_path).unwrap());
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let status = wait_bounded(command.spawn().expect("cowpi starts"), RUN_TIMEOUT);
-    let stdout = fs::read_to_string(&stdout_path).unwrap();
-    let stderr = fs::read_to_string(&stderr_path).unwrap();
+    let (status, stdout, stderr) =
+        run_cowpi(&dir, &elf, &["bench", "--quick", "--out", out.to_str().unwrap()], RUN_TIMEOUT);
     assert!(status.success(), "cowpi bench failed ({status}):\n{stdout}\n{stderr}");
     assert!(stderr.contains("is a debug build"), "the debug kernel is pointed out: {stderr}");
 

@@ -12,7 +12,8 @@
 //!
 //! A checksum match is never proof: the kernel compares the full 4 KiB before it merges anything. The
 //! book only says which frames to compare with; it never touches memory, so the host tests drive it with
-//! any checksums they like, including all-equal ones.
+//! any checksums they like, including all-equal ones (`tests/ksm_model.rs` drives it the way the kernel's
+//! scanner does, against a model of tasks whose pages change).
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -105,15 +106,22 @@ impl<K: Ord + Copy> KsmBook<K> {
         self.stable.get(&checksum).cloned().unwrap_or_default()
     }
 
-    /// A page of this pass with the same checksum, taken out of the unstable set (the caller merges with
-    /// it, or puts it back with [`KsmBook::add_unstable`] if the bytes differ).
-    pub fn take_unstable(&mut self, checksum: Checksum) -> Option<(K, Frame)> {
-        let (&(found, key), _) = self.unstable.range((checksum, None)..).next()?;
-        if found != checksum {
-            return None;
-        }
-        let frame = self.unstable.remove(&(found, key))?;
-        Some((key?, frame))
+    /// Offers the pages of this pass with this checksum to `merge`, in page order, until it merges with
+    /// one; that page leaves the unstable set and is returned. A checksum match says nothing about the
+    /// bytes, so every page with the checksum gets its turn: when checksums collide, the identical page may
+    /// be any of them, not only the first one seen.
+    pub fn merge_unstable(
+        &mut self,
+        checksum: Checksum,
+        mut merge: impl FnMut(K, Frame) -> bool,
+    ) -> Option<(K, Frame)> {
+        let (key, frame) = self
+            .unstable
+            .range((checksum, None)..)
+            .take_while(|&(&(found, _), _)| found == checksum)
+            .find_map(|(&(_, key), &frame)| key.filter(|&key| merge(key, frame)).map(|key| (key, frame)))?;
+        self.unstable.remove(&(checksum, Some(key)));
+        Some((key, frame))
     }
 
     pub fn add_unstable(&mut self, key: K, frame: Frame, checksum: Checksum) {
@@ -187,10 +195,30 @@ impl<K: Ord + Copy> KsmBook<K> {
         self.previous.len() + self.stable_count
     }
 
-    /// Stable frames held.
-    pub fn pages_shared(&self) -> u64 {
-        self.stable_count as u64
+    /// What merging saves now, given each frame's reference count (the scanner's hold included).
+    ///
+    /// A stable frame whose last mapping went away stays in the set until the pass ends; it is counted
+    /// by neither figure, since it shares nothing.
+    pub fn sharing(&self, mut refcount: impl FnMut(Frame) -> u32) -> Sharing {
+        let mut sharing = Sharing::default();
+        for frame in self.stable_frames() {
+            let mappings = u64::from(refcount(frame).saturating_sub(1));
+            if mappings > 0 {
+                sharing.pages_shared += 1;
+                sharing.pages_sharing += mappings - 1;
+            }
+        }
+        sharing
     }
+}
+
+/// What merging saves, as Linux's `pages_shared` and `pages_sharing` say it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sharing {
+    /// Stable frames in use: mapped at least once.
+    pub pages_shared: u64,
+    /// Mappings of those frames beyond one each: the frames merging saves.
+    pub pages_sharing: u64,
 }
 
 #[cfg(test)]

@@ -23,7 +23,8 @@ pub struct Script {
     banner: String,
     /// Ends the connection after the banner (QEMU exiting during boot).
     exit_after_banner: Option<String>,
-    replies: Vec<(String, String, Option<String>)>,
+    /// Command, output, why the board goes away after it (if it does), and whether the reply is used once.
+    replies: Vec<(String, String, Option<String>, bool)>,
     /// The answer to `info` when no reply is scripted for it.
     info: Option<String>,
     echo: bool,
@@ -70,13 +71,19 @@ impl Script {
 
     /// Answers the command line `command` with `output` (include the prompt if the shell comes back).
     pub fn reply(mut self, command: &str, output: &str) -> Script {
-        self.replies.push((command.to_owned(), output.to_owned(), None));
+        self.replies.push((command.to_owned(), output.to_owned(), None, false));
+        self
+    }
+
+    /// Answers `command` with `output` the first time only; later it gets the next reply scripted for it.
+    pub fn reply_once(mut self, command: &str, output: &str) -> Script {
+        self.replies.push((command.to_owned(), output.to_owned(), None, true));
         self
     }
 
     /// Answers `command` with `output`, then the board goes away, saying `why`.
     pub fn reply_then_exit(mut self, command: &str, output: &str, why: &str) -> Script {
-        self.replies.push((command.to_owned(), output.to_owned(), Some(why.to_owned())));
+        self.replies.push((command.to_owned(), output.to_owned(), Some(why.to_owned()), false));
         self
     }
 
@@ -138,8 +145,12 @@ impl FakeBoard {
         let command = String::from_utf8_lossy(&self.typed).into_owned();
         self.typed.clear();
         self.commands.push(command.clone());
-        let Some(script) = &self.running else { return };
-        if let Some((_, output, exit)) = script.replies.iter().find(|(c, _, _)| *c == command).cloned() {
+        let Some(script) = &mut self.running else { return };
+        if let Some(index) = script.replies.iter().position(|(c, ..)| *c == command) {
+            let (_, output, exit, once) = script.replies[index].clone();
+            if once {
+                script.replies.remove(index);
+            }
             self.print(&output);
             self.closed = exit;
         } else if let (Some(info), "info") = (&script.info, command.as_str()) {

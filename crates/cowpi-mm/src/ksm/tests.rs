@@ -16,14 +16,14 @@ fn a_page_is_volatile_until_it_keeps_its_checksum() {
 fn the_unstable_set_pairs_pages_and_is_rebuilt_every_pass() {
     let mut book = KsmBook::<Key>::new();
     book.add_unstable((1, 1), Frame::from_number(100), Checksum(5));
-    assert_eq!(book.take_unstable(Checksum(6)), None);
-    assert_eq!(book.take_unstable(Checksum(5)), Some(((1, 1), Frame::from_number(100))));
-    assert_eq!(book.take_unstable(Checksum(5)), None);
+    assert_eq!(book.merge_unstable(Checksum(6), |_, _| true), None);
+    assert_eq!(book.merge_unstable(Checksum(5), |_, _| true), Some(((1, 1), Frame::from_number(100))));
+    assert_eq!(book.merge_unstable(Checksum(5), |_, _| true), None);
     book.add_unstable((1, 2), Frame::from_number(101), Checksum(5));
     book.add_unstable((1, 3), Frame::from_number(102), Checksum(9));
     book.end_pass(|_| true);
     assert_eq!(book.counters().pages_unshared, 2);
-    assert_eq!(book.take_unstable(Checksum(5)), None, "the unstable set survived a pass");
+    assert_eq!(book.merge_unstable(Checksum(5), |_, _| true), None, "the unstable set survived a pass");
 }
 
 #[test]
@@ -35,25 +35,57 @@ fn stable_frames_stay_until_pruned() {
     assert_eq!(book.stable_candidates(Checksum(3)), [Frame::from_number(1), Frame::from_number(2)]);
     let dropped = book.prune_stable(|frame| frame.number() == 2);
     assert_eq!(dropped, [Frame::from_number(1)]);
-    assert_eq!(book.pages_shared(), 1);
+    assert_eq!(book.stable_frames().count(), 1);
     assert_eq!(book.prune_stable(|_| false), [Frame::from_number(2)]);
     assert!(book.stable_candidates(Checksum(3)).is_empty());
 }
 
 #[test]
 fn equal_checksums_only_propose_candidates() {
-    // Every page has the same checksum: the book proposes every earlier page, and nothing else decides.
+    // Every page has the same checksum: the book proposes every earlier page, in page order, and the
+    // caller's comparison decides.
     let mut book = KsmBook::<Key>::new();
     for page in 0..4 {
         book.observe((1, page), Checksum(0));
         assert_eq!(book.observe((1, page), Checksum(0)), Observation::Unchanged);
         book.add_unstable((1, page), Frame::from_number(page), Checksum(0));
     }
-    let mut proposed = 0;
-    while book.take_unstable(Checksum(0)).is_some() {
-        proposed += 1;
-    }
-    assert_eq!(proposed, 4);
+    let mut proposed = Vec::new();
+    let refused = book.merge_unstable(Checksum(0), |(_, page), _| {
+        proposed.push(page);
+        false
+    });
+    assert_eq!(refused, None);
+    assert_eq!(proposed, [0, 1, 2, 3]);
+}
+
+#[test]
+fn a_page_meets_the_identical_one_behind_others_with_its_checksum() {
+    // Pages 1 and 3 are alike, page 2 differs, all with one checksum: page 3 must reach page 1 past page 2
+    // (taking only the latest page would end the search at page 2, and they would never merge).
+    let mut book = KsmBook::<Key>::new();
+    book.add_unstable((1, 1), Frame::from_number(101), Checksum(0));
+    book.add_unstable((1, 2), Frame::from_number(102), Checksum(0));
+    let merged = book.merge_unstable(Checksum(0), |_, frame| frame == Frame::from_number(101));
+    assert_eq!(merged, Some(((1, 1), Frame::from_number(101))));
+    let left = book.merge_unstable(Checksum(0), |_, _| true);
+    assert_eq!(left, Some(((1, 2), Frame::from_number(102))), "the refused page left the unstable set");
+    assert_eq!(book.merge_unstable(Checksum(0), |_, _| true), None, "the merged page stayed");
+}
+
+#[test]
+fn sharing_counts_only_stable_frames_still_mapped() {
+    let mut book = KsmBook::<Key>::new();
+    book.add_stable(Frame::from_number(1), Checksum(1));
+    book.add_stable(Frame::from_number(2), Checksum(2));
+    book.add_stable(Frame::from_number(3), Checksum(3));
+    // Frame 1: three mappings and the scanner's hold; frame 2: one mapping; frame 3: only the scanner.
+    let refcount = |frame: Frame| match frame.number() {
+        1 => 4,
+        2 => 2,
+        _ => 1,
+    };
+    assert_eq!(book.sharing(refcount), Sharing { pages_shared: 2, pages_sharing: 2 });
 }
 
 #[test]

@@ -1,0 +1,64 @@
+//! Running `cowpi` on the real kernel for the end-to-end tests that need one (`bench.rs`, `fuzz.rs`): a
+//! private copy of the debug kernel, and the tool run with its output in files and a time limit.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A fresh folder `<test tmp>/<name>` holding a private copy of the debug kernel, so its kernel8.img is
+/// the test's own, in a subfolder named `debug` as cargo's is; `None` (and a note why) if the kernel is
+/// not built.
+pub fn kernel_copy(name: &str) -> Option<(PathBuf, PathBuf)> {
+    let kernel = workspace().join("target/aarch64-unknown-none/debug/cowpi");
+    if !kernel.is_file() {
+        eprintln!("skipped: the kernel is not built ({} is missing; run `cargo build`)", kernel.display());
+        return None;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = fs::remove_dir_all(&dir);
+    let elf = dir.join("debug").join("cowpi");
+    fs::create_dir_all(elf.parent().unwrap()).unwrap();
+    fs::copy(&kernel, &elf).unwrap();
+    Some((dir, elf))
+}
+
+/// Runs `cowpi <elf> <args>` in `dir` with at most `timeout`, and returns its status, stdout and stderr.
+/// Output goes to files, not pipes, so a long run cannot block on a full pipe.
+pub fn run_cowpi(dir: &Path, elf: &Path, args: &[&str], timeout: Duration) -> (ExitStatus, String, String) {
+    let (stdout_path, stderr_path) = (dir.join("stdout.txt"), dir.join("stderr.txt"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cowpi"));
+    command
+        .arg(elf)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout_path).unwrap())
+        .stderr(File::create(&stderr_path).unwrap());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let status = wait_bounded(command.spawn().expect("cowpi starts"), timeout);
+    (status, fs::read_to_string(&stdout_path).unwrap(), fs::read_to_string(&stderr_path).unwrap())
+}
+
+/// Waits for `child` at most `timeout`; past it the child and everything it started (QEMU) are killed.
+fn wait_bounded(mut child: Child, timeout: Duration) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("cowpi can be waited for") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            // cowpi leads its own process group (see `process_group` above), so this reaches QEMU too.
+            let _ = Command::new("kill").args(["-KILL", &format!("-{}", child.id())]).status();
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("cowpi took longer than {} s", timeout.as_secs());
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+}
