@@ -202,7 +202,7 @@ kernel_test! {
     /// milliseconds of lost timer ticks. While it hashes 16 MiB of unique pages flat out, no hold of its
     /// locks covers more than `PAGES_PER_HOLD` pages. (Counted in pages, not in timer ticks: ticks depend
     /// on how busy the host running QEMU is.)
-    fn a_flat_out_scanner_still_lets_the_timer_tick() -> TestResult {
+    fn a_flat_out_scanner_masks_interrupts_for_a_few_pages_at_a_time() -> TestResult {
         let free_before = frames::counters().free;
         let saved = ksm::tunables();
         let pid = start("unique 4096 3000")?;
