@@ -6,8 +6,6 @@
 //! never dereferenced blindly, so a bad pointer is an error and never a kernel fault), the scheduler and
 //! the program table.
 
-use core::sync::atomic::Ordering;
-
 use cowpi_abi::request::MAX_WRITE_LEN;
 use cowpi_abi::{Error, MemStats, Request, WaitTarget};
 
@@ -136,7 +134,7 @@ fn carry_out(request: Request, frame: &mut ExceptionFrame) -> Result<u64, Error>
                 ksm_scanner_ns: memory::ksm::scanner_cpu_ns(),
                 tasks: task::scheduler::task_count() as u64,
                 task_limit: task::user::MAX_TASKS as u64,
-                tasks_refused: task::user::TASKS_REFUSED.load(Ordering::Relaxed),
+                tasks_refused: task::user::TASKS_REFUSED.get(),
                 ksm_merges: ksm.counters.merges,
                 ksm_unmerges: events::KSM_UNMERGES.get(),
             };

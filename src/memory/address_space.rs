@@ -198,11 +198,8 @@ impl AddressSpace {
         prot: Prot,
         kind: RegionKind,
     ) -> Result<(), Error> {
-        let region = Region::new(start, pages * PAGE_SIZE, prot, kind).map_err(|_| Error::InvalidArgument)?;
-        self.regions.insert(region).map_err(|error| match error {
-            RegionError::TooMany => Error::OutOfMemory,
-            _ => Error::InvalidArgument,
-        })?;
+        let region = Region::new(start, pages * PAGE_SIZE, prot, kind).map_err(region_error)?;
+        self.regions.insert(region).map_err(region_error)?;
         if kind != RegionKind::Image {
             return Ok(());
         }
@@ -391,9 +388,7 @@ impl AddressSpace {
     /// pages' frames (their contents are gone: made accessible again they read as zeros), since a page
     /// the task cannot touch needs none.
     pub fn protect(&mut self, start: u64, pages: u64, prot: Prot) -> Result<(), Error> {
-        if !self.all_mapped(start, pages) {
-            return Err(Error::NotMapped);
-        }
+        // `Regions::protect` refuses a range with a hole, changing nothing.
         let end = VirtAddr::new(start + pages * PAGE_SIZE as u64);
         self.regions.protect(VirtAddr::new(start)..end, prot).map_err(region_error)?;
         self.reprotect(Page::containing(VirtAddr::new(start)), pages as usize, prot)

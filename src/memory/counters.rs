@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 pub struct Counter(AtomicU64);
 
 impl Counter {
-    const fn new() -> Counter {
+    pub const fn new() -> Counter {
         Counter(AtomicU64::new(0))
     }
 

@@ -2,8 +2,9 @@
 //!
 //! The protocol and its receiving state machine are `cowpi_console::upload` (host-tested); this file moves
 //! bytes: it reads the chunk lines itself, through the shell's line editor but without echo (the host
-//! waits for each ack instead), into a heap buffer, then checks the image with the loader and starts it like `run` does. Every way out drops the
-//! buffer, so a failed or cancelled upload leaves the heap and the frame table as they were.
+//! waits for each ack instead), into a heap buffer, then checks the image with the loader and starts it
+//! like `run` does. Every way out drops the buffer, so a failed or cancelled upload leaves the heap and
+//! the frame table as they were.
 
 use alloc::format;
 use alloc::string::{String, ToString};

@@ -5,7 +5,6 @@
 //! the kernel only through exceptions: system calls, faults and interrupts.
 
 use alloc::boxed::Box;
-use core::sync::atomic::{AtomicU64, Ordering};
 
 use cowpi_abi::{Error, ExitStatus, ForkMode, Signal, layout};
 
@@ -16,6 +15,7 @@ use crate::arch::exception::ExceptionFrame;
 use cowpi_mm::regions::Access;
 
 use crate::memory::address_space::{AddressSpace, FaultError};
+use crate::memory::counters::Counter;
 use crate::programs::Program;
 
 /// The most tasks that may exist at once, kernel tasks and exited tasks not yet collected included: at
@@ -24,12 +24,12 @@ use crate::programs::Program;
 pub const MAX_TASKS: usize = 100;
 
 /// `SPAWN`s and `FORK`s refused with `TooManyTasks` since boot.
-pub static TASKS_REFUSED: AtomicU64 = AtomicU64::new(0);
+pub static TASKS_REFUSED: Counter = Counter::new();
 
 /// A place for one more user task, or `TooManyTasks` (counted).
 fn reserve_task_slot() -> Result<scheduler::TaskSlot, Error> {
     scheduler::reserve_slot(MAX_TASKS).map_err(|scheduler::TaskLimitReached| {
-        TASKS_REFUSED.fetch_add(1, Ordering::Relaxed);
+        TASKS_REFUSED.add();
         Error::TooManyTasks
     })
 }

@@ -7,7 +7,6 @@
 use alloc::format;
 use alloc::vec::Vec;
 
-use core::sync::atomic::Ordering;
 use cowpi_abi::ExitStatus;
 
 use super::programs::{finish, run, start};
@@ -97,11 +96,11 @@ kernel_test! {
     fn a_fork_bomb_meets_the_task_limit_and_winds_down() -> TestResult {
         let free_before = frames::counters().free;
         let tasks_before = scheduler::task_count();
-        let refused_before = TASKS_REFUSED.load(Ordering::Relaxed);
+        let refused_before = TASKS_REFUSED.get();
         scheduler::take_peak_task_count();
         check_eq!(run("forkbomb", "")?, Some(ExitStatus::Exited(0)));
         check_eq!(scheduler::take_peak_task_count(), MAX_TASKS);
-        let refused = TASKS_REFUSED.load(Ordering::Relaxed) - refused_before;
+        let refused = TASKS_REFUSED.get() - refused_before;
         check!(refused >= 1, "no fork was refused");
         everything_is_back(free_before, tasks_before)
     }

@@ -15,7 +15,7 @@
 //! any checksums they like, including all-equal ones (`tests/ksm_model.rs` drives it the way the kernel's
 //! scanner does, against a model of tasks whose pages change).
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use crate::addr::Frame;
@@ -52,13 +52,12 @@ pub struct KsmCounters {
 pub struct KsmBook<K> {
     /// Each page's checksum at its last visit, and the pass of that visit (the count of full scans then).
     previous: BTreeMap<K, (Checksum, u64)>,
-    stable: BTreeMap<Checksum, Vec<Frame>>,
+    /// Stable frames by checksum, as one flat set like the unstable one.
+    stable: BTreeSet<(Checksum, Frame)>,
     /// Keyed by checksum and page, with `None` below every page, so that the pages of one checksum are
     /// found with one range lookup. One flat map: a list per checksum would cost an allocation per page,
     /// and the kernel heap pays for every page the scanner remembers.
     unstable: BTreeMap<(Checksum, Option<K>), Frame>,
-    /// Frames in `stable`, kept so that [`KsmBook::tracked`], asked at every visit, costs nothing.
-    stable_count: usize,
     /// Volatile pages seen so far in the current pass.
     volatile_this_pass: u64,
     counters: KsmCounters,
@@ -74,9 +73,8 @@ impl<K: Ord + Copy> KsmBook<K> {
     pub const fn new() -> KsmBook<K> {
         KsmBook {
             previous: BTreeMap::new(),
-            stable: BTreeMap::new(),
+            stable: BTreeSet::new(),
             unstable: BTreeMap::new(),
-            stable_count: 0,
             volatile_this_pass: 0,
             counters: KsmCounters {
                 full_scans: 0,
@@ -103,7 +101,12 @@ impl<K: Ord + Copy> KsmBook<K> {
 
     /// Stable frames whose contents had this checksum, to compare with, in order.
     pub fn stable_candidates(&self, checksum: Checksum) -> Vec<Frame> {
-        self.stable.get(&checksum).cloned().unwrap_or_default()
+        let first = (checksum, Frame::from_number(0));
+        self.stable
+            .range(first..)
+            .take_while(|&&(found, _)| found == checksum)
+            .map(|&(_, frame)| frame)
+            .collect()
     }
 
     /// Offers the pages of this pass with this checksum to `merge`, in page order, until it merges with
@@ -130,30 +133,25 @@ impl<K: Ord + Copy> KsmBook<K> {
 
     /// A frame that now backs merged pages.
     pub fn add_stable(&mut self, frame: Frame, checksum: Checksum) {
-        self.stable.entry(checksum).or_default().push(frame);
-        self.stable_count += 1;
+        self.stable.insert((checksum, frame));
     }
 
     /// Every stable frame.
     pub fn stable_frames(&self) -> impl Iterator<Item = Frame> + '_ {
-        self.stable.values().flatten().copied()
+        self.stable.iter().map(|&(_, frame)| frame)
     }
 
     /// Drops the stable frames `keep` refuses (no mapping uses them any more); returns them so the caller
     /// can release its hold.
     pub fn prune_stable(&mut self, mut keep: impl FnMut(Frame) -> bool) -> Vec<Frame> {
         let mut dropped = Vec::new();
-        self.stable.retain(|_, frames| {
-            frames.retain(|&frame| {
-                let kept = keep(frame);
-                if !kept {
-                    dropped.push(frame);
-                }
-                kept
-            });
-            !frames.is_empty()
+        self.stable.retain(|&(_, frame)| {
+            let kept = keep(frame);
+            if !kept {
+                dropped.push(frame);
+            }
+            kept
         });
-        self.stable_count -= dropped.len();
         dropped
     }
 
@@ -192,7 +190,7 @@ impl<K: Ord + Copy> KsmBook<K> {
     /// Pages and frames the book holds an entry for: every page it remembers, and every stable frame.
     /// What its memory grows with: the kernel caps it (see the kernel's `ksm::MAX_TRACKED_PAGES`).
     pub fn tracked(&self) -> usize {
-        self.previous.len() + self.stable_count
+        self.previous.len() + self.stable.len()
     }
 
     /// What merging saves now, given each frame's reference count (the scanner's hold included).
