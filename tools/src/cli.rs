@@ -4,7 +4,6 @@
 //! Without a subcommand the kernel boots interactively, which is what `cargo run` should do; `test`,
 //! `bench`, `fuzz` and `image` are the other things one does with a built kernel.
 
-use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -178,40 +177,27 @@ impl Seeds {
     }
 }
 
-/// Why `--seeds` was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeedsError(String);
-
-impl fmt::Display for SeedsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for SeedsError {}
-
 impl FromStr for Seeds {
-    type Err = SeedsError;
+    /// Why `--seeds` was refused.
+    type Err = String;
 
-    fn from_str(text: &str) -> Result<Seeds, SeedsError> {
+    fn from_str(text: &str) -> Result<Seeds, String> {
         let number = |word: &str| {
-            word.trim()
-                .parse::<u64>()
-                .map_err(|_| SeedsError(format!("{word:?} is not a seed (a whole number)")))
+            word.trim().parse::<u64>().map_err(|_| format!("{word:?} is not a seed (a whole number)"))
         };
         let Some((first, last)) = text.split_once("..") else {
             let count = number(text)?;
             if count == 0 {
-                return Err(SeedsError("a count of seeds must be at least 1".to_owned()));
+                return Err("a count of seeds must be at least 1".to_owned());
             }
             return Ok(Seeds(1..=count));
         };
         let (first, last) = (number(first)?, number(last.strip_prefix('=').unwrap_or(last))?);
         if first > last {
-            return Err(SeedsError(format!("the seeds {first}..{last} run backwards")));
+            return Err(format!("the seeds {first}..{last} run backwards"));
         }
         if first == 0 && last == u64::MAX {
-            return Err(SeedsError("that is every seed there is; pick fewer".to_owned()));
+            return Err("that is every seed there is; pick fewer".to_owned());
         }
         Ok(Seeds(first..=last))
     }

@@ -116,6 +116,23 @@ impl SuiteReport {
     }
 }
 
+/// How many serial lines a [`Failure`] keeps: enough for a panic report and what led to it.
+const LOG_TAIL: usize = 30;
+
+/// Why a benchmark or fuzzing seed failed, and the end of the serial log that shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    pub reason: String,
+    pub log_tail: Vec<String>,
+}
+
+impl Failure {
+    /// `reason`, with the last [`LOG_TAIL`] lines of `log`.
+    pub fn new(reason: String, log: &[String]) -> Failure {
+        Failure { reason, log_tail: log[log.len().saturating_sub(LOG_TAIL)..].to_vec() }
+    }
+}
+
 /// Why a wait ended without what it waited for.
 pub(crate) enum Interrupted {
     Timeout,
@@ -388,32 +405,40 @@ fn list_tests(session: &mut Session, timeouts: &Timeouts) -> Result<Vec<ListedTe
 fn check_info(session: &mut Session, board: &str, plan: &Plan) -> (Verdict, Vec<String>, Option<Reboot>) {
     let timeouts = &plan.timeouts;
     let start = session.log_len();
-    let mut output = Vec::new();
-    let answered = session.type_command("info", timeouts.echo).map_err(|e| format!("typing `info`: {e}"));
-    let answered = answered.and_then(|()| {
-        wait_for(session, Instant::now() + timeouts.reply, |heard| match heard {
-            Heard::Line(line) => {
-                output.push(line.clone());
-                None
-            }
-            Heard::Prompt => Some(()),
-            _ => None,
-        })
-        .map_err(|interrupted| {
-            if let Interrupted::Fatal(_) = interrupted {
-                read_rest_of_fatal_report(session, timeouts);
-            }
-            explain(interrupted, "prompt after `info`", timeouts.reply)
-        })
-    });
-    let (verdict, reboot) = match answered {
+    let (verdict, reboot) = match command_output(session, "info", timeouts) {
         Err(reason) => (Verdict::Failed(reason), Some(Reboot::Restart)),
-        Ok(()) => match info_check::check(&info_check::parse_fields(&output), board, plan.ram) {
+        Ok(output) => match info_check::check(&info_check::parse_fields(&output), board, plan.ram) {
             Ok(()) => (Verdict::Ok("ok"), None),
             Err(problems) => (Verdict::Failed(problems), None),
         },
     };
     (verdict, session.log_from(start), reboot)
+}
+
+/// Types `command` on a kernel at its prompt and collects the lines it prints up to the next prompt. If
+/// the kernel stops instead, the rest of its panic report is read, so the log shows all of it.
+pub(crate) fn command_output(
+    session: &mut Session,
+    command: &str,
+    timeouts: &Timeouts,
+) -> Result<Vec<String>, String> {
+    session.type_command(command, timeouts.echo).map_err(|e| format!("typing `{command}`: {e}"))?;
+    let mut output = Vec::new();
+    wait_for(session, Instant::now() + timeouts.reply, |heard| match heard {
+        Heard::Line(line) => {
+            output.push(line.clone());
+            None
+        }
+        Heard::Prompt => Some(()),
+        _ => None,
+    })
+    .map_err(|interrupted| {
+        if let Interrupted::Fatal(_) = interrupted {
+            read_rest_of_fatal_report(session, timeouts);
+        }
+        explain(interrupted, &format!("prompt after `{command}`"), timeouts.reply)
+    })?;
+    Ok(output)
 }
 
 /// Runs one test on a kernel sitting at its prompt; returns the outcome and the test's serial log.

@@ -20,16 +20,13 @@ use std::time::{Duration, Instant};
 
 use cowpi_console::protocol::{Line, parse_line};
 
-use crate::driver::{self, Interrupted, Timeouts, explain, read_rest_of_fatal_report, wait_for};
+use crate::driver::{self, Failure, Timeouts, command_output, explain, read_rest_of_fatal_report};
 use crate::outcome::seconds;
 use crate::session::{Heard, Session};
 use crate::transport::Transport;
 
 /// The user program that fuzzes.
 pub const PROGRAM: &str = "sysfuzz";
-
-/// How many serial lines a failure keeps: enough for a panic report and what led to it.
-const LOG_TAIL: usize = 30;
 
 /// What to run on one board.
 #[derive(Debug, Clone)]
@@ -41,13 +38,6 @@ pub struct Plan<'a> {
     pub calls: u64,
     /// `test` is the time one seed may take; `hang` is unused.
     pub timeouts: Timeouts,
-}
-
-/// Why a seed (or the board) failed, and the end of the serial log that shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub reason: String,
-    pub log_tail: Vec<String>,
 }
 
 /// One seed's run.
@@ -146,10 +136,10 @@ impl Fuzz<'_, '_, '_> {
                     calls: 0,
                     took: Duration::ZERO,
                     frames_free: (None, None),
-                    failure: Some(Failure {
-                        reason: format!("not run: the board did not boot ({reason})"),
-                        log_tail: tail(&self.session.log_from(start)),
-                    }),
+                    failure: Some(Failure::new(
+                        format!("not run: the board did not boot ({reason})"),
+                        &self.session.log_from(start),
+                    )),
                 },
             };
             baseline = match (&run.failure, run.frames_free.0) {
@@ -187,7 +177,7 @@ impl Fuzz<'_, '_, '_> {
             Ok(())
         });
         if let Err(reason) = checked {
-            run.failure = Some(Failure { reason, log_tail: tail(&self.session.log_from(start)) });
+            run.failure = Some(Failure::new(reason, &self.session.log_from(start)));
         }
         run
     }
@@ -243,7 +233,7 @@ impl Fuzz<'_, '_, '_> {
 
     /// Types `audit`: the memory audit must pass.
     fn audit(&mut self) -> Result<(), String> {
-        let lines = self.command_output("audit")?;
+        let lines = command_output(self.session, "audit", &self.plan.timeouts)?;
         if lines.iter().any(|line| line == "audit: ok") {
             return Ok(());
         }
@@ -258,33 +248,11 @@ impl Fuzz<'_, '_, '_> {
 
     /// Types `mem` and reads `frames_free`.
     fn frames_free(&mut self) -> Result<u64, String> {
-        let lines = self.command_output("mem")?;
+        let lines = command_output(self.session, "mem", &self.plan.timeouts)?;
         lines
             .iter()
             .find_map(|line| line.strip_prefix("frames_free: ")?.trim().parse().ok())
             .ok_or_else(|| "`mem` printed no frames_free line".to_owned())
-    }
-
-    /// Types `command` and collects its lines up to the prompt.
-    fn command_output(&mut self, command: &str) -> Result<Vec<String>, String> {
-        let timeouts = self.plan.timeouts;
-        self.session.type_command(command, timeouts.echo).map_err(|e| format!("typing `{command}`: {e}"))?;
-        let mut lines = Vec::new();
-        let answered = wait_for(self.session, Instant::now() + timeouts.reply, |heard| match heard {
-            Heard::Line(line) => {
-                lines.push(line.clone());
-                None
-            }
-            Heard::Prompt => Some(()),
-            _ => None,
-        });
-        if let Err(interrupted) = answered {
-            if matches!(interrupted, Interrupted::Fatal(_)) {
-                read_rest_of_fatal_report(self.session, &timeouts);
-            }
-            return Err(format!("`{command}`: {}", explain(interrupted, "prompt", timeouts.reply)));
-        }
-        Ok(lines)
     }
 }
 
@@ -299,11 +267,6 @@ fn exit_status(line: &str) -> Option<&str> {
     let rest = line.strip_prefix(PROGRAM)?.strip_prefix(" (task ")?;
     let (pid, status) = rest.split_once("): ")?;
     pid.bytes().all(|b| b.is_ascii_digit()).then_some(status)
-}
-
-/// The last [`LOG_TAIL`] lines of `log`.
-fn tail(log: &[String]) -> Vec<String> {
-    log[log.len().saturating_sub(LOG_TAIL)..].to_vec()
 }
 
 #[cfg(test)]

@@ -185,6 +185,7 @@ fn collect_run(session: &mut Session, name: &str, timeout: Duration, out: &mut d
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::{self, Timeouts};
     use crate::transport::Transport;
     use crate::transport::fake::{FakeBoard, Script};
 
@@ -206,15 +207,9 @@ mod tests {
         let mut board = FakeBoard::new([
             Script::ready("raspi3b").reply(&command, "error: too many words (at most 8)\r\ncowpi> ")
         ]);
-        board.restart().unwrap();
         let mut session = Session::new(&mut board);
-        loop {
-            match session.next(Instant::now()) {
-                Heard::Prompt => break,
-                Heard::Line(_) => {}
-                other => panic!("no prompt after the boot: {other:?}"),
-            }
-        }
+        let second = Duration::from_secs(1);
+        driver::boot(&mut session, Some("raspi3b"), &Timeouts::new(second, second, second)).unwrap();
         let upload = Upload { name: "seven", image: &image, args: &args, corrupt_chunk: None };
         let error =
             upload_and_run(&mut session, &upload, Duration::from_secs(1), &mut Vec::new()).unwrap_err();

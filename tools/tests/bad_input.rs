@@ -27,6 +27,11 @@ use cowpi_console::upload::{self, ChunkLine, Header, HeaderLine, Receiver, Reply
 use proptest::prelude::Rng;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 
+#[path = "support/kernel_run.rs"]
+mod kernel_run;
+
+use kernel_run::{built_kernel, qemu_installed};
+
 /// The shell's line limit (`src/shell/mod.rs`).
 const MAX_LINE: usize = 128;
 /// The kernel's limit on the silence between two upload lines (`src/shell/upload.rs`).
@@ -40,26 +45,14 @@ const COMMANDS: [&str; 14] = [
 ];
 const TOO_LONG: &str = "error: line too long (at most 128 characters)\r\n";
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 /// The kernel's raw image, written once for all the tests here, or `None` (and the reason printed) when
 /// the kernel is not built or QEMU is missing.
 fn kernel_image() -> Option<&'static Path> {
     static IMAGE: OnceLock<Option<PathBuf>> = OnceLock::new();
     IMAGE
         .get_or_init(|| {
-            let kernel = workspace().join("target/aarch64-unknown-none/debug/cowpi");
-            if !kernel.is_file() {
-                eprintln!(
-                    "skipped: the kernel is not built ({} is missing; run `cargo build`)",
-                    kernel.display()
-                );
-                return None;
-            }
-            if Command::new("qemu-system-aarch64").arg("--version").output().is_err() {
-                eprintln!("skipped: qemu-system-aarch64 is not installed (tools/setup.sh installs it)");
+            let kernel = built_kernel()?;
+            if !qemu_installed() {
                 return None;
             }
             let image = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bad_input-kernel8.img");
@@ -216,7 +209,7 @@ impl Shell {
     /// Sends bytes the kernel reads with its line editor, updating the model; returns what it echoes.
     fn type_bytes(&mut self, bytes: &[u8]) -> (Vec<u8>, Vec<Owned>) {
         let (inputs, echo) = feed(&mut self.editor, bytes, true);
-        self.stdin.write_all(bytes).and_then(|()| self.stdin.flush()).expect("QEMU reads its input");
+        self.send(bytes);
         (echo, inputs)
     }
 
@@ -666,7 +659,12 @@ impl Shell {
     fn send_payload(&mut self, payload: &[u8]) {
         self.bad_bytes += payload.len();
         feed(&mut self.editor, payload, false);
-        self.stdin.write_all(payload).and_then(|()| self.stdin.flush()).expect("QEMU reads its input");
+        self.send(payload);
+    }
+
+    /// Writes `bytes` to the kernel's serial line.
+    fn send(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).and_then(|()| self.stdin.flush()).expect("QEMU reads its input");
     }
 
     /// The lines the kernel prints up to its next prompt.

@@ -11,26 +11,19 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "support/kernel_run.rs"]
+mod kernel_run;
+
+use kernel_run::{built_kernel, qemu_installed, workspace};
+
 /// The longest any one cowpi run here may take.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// A private copy of the built kernel in `<test tmp>/<test>/` (kernel8.img is written beside it), or
 /// `None` with the reason printed when something the test needs is missing.
 fn kernel_copy(test: &str) -> Option<PathBuf> {
-    let kernel = workspace().join("target/aarch64-unknown-none/debug/cowpi");
-    if !kernel.is_file() {
-        eprintln!(
-            "{test}: skipped, the kernel is not built ({} is missing; run `cargo build`)",
-            kernel.display()
-        );
-        return None;
-    }
-    if Command::new("qemu-system-aarch64").arg("--version").output().is_err() {
-        eprintln!("{test}: skipped, qemu-system-aarch64 is not installed (tools/setup.sh installs it)");
+    let kernel = built_kernel()?;
+    if !qemu_installed() {
         return None;
     }
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(test);

@@ -12,54 +12,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use cowpi_mm::{
-    AddressSpaceTables, Asid, Frame, FrameTable, OutOfFrames, Page, PageFlags, Release, TableMemory,
-    TlbMaintenance, WriteFault, decide_write_fault, storage_words,
-};
+use cowpi_mm::{Frame, FrameTable, Page, PageFlags, Release, WriteFault, decide_write_fault};
 use proptest::prelude::*;
+
+mod common;
+
+use common::{AddressSpaces, Tables, data_frames};
 
 /// Data frames the frame table manages: few, so that running out is part of the game.
 const DATA_FRAMES: usize = 24;
-const FIRST_DATA_FRAME: u64 = 0x1000;
 /// Pages each task may touch (spread over two level-3 tables).
 const PAGES: [u64; 6] = [0, 1, 2, 511, 512, 513];
 const MAX_TASKS: usize = 6;
-
-/// Translation tables in host memory, numbered apart from the data frames.
-struct HostTables {
-    tables: HashMap<Frame, Box<[u64; 512]>>,
-    next: u64,
-}
-
-impl TableMemory for HostTables {
-    fn alloc_table(&mut self) -> Result<Frame, OutOfFrames> {
-        let frame = Frame::from_number(self.next);
-        self.next += 1;
-        self.tables.insert(frame, Box::new([0; 512]));
-        Ok(frame)
-    }
-
-    fn free_table(&mut self, frame: Frame) {
-        assert!(self.tables.remove(&frame).is_some(), "{frame} freed twice");
-    }
-
-    fn entries(&mut self, table: Frame) -> &mut [u64; 512] {
-        self.tables.get_mut(&table).expect("a live table")
-    }
-
-    fn write_entry(&mut self, table: Frame, index: usize, descriptor: u64) {
-        self.entries(table)[index] = descriptor;
-    }
-}
-
-struct NoTlb;
-
-impl TlbMaintenance for NoTlb {
-    fn invalidate_page(&mut self, _: Asid, _: Page) {}
-    fn publish_tables(&mut self) {}
-}
-
-type Tables = AddressSpaceTables<HostTables, NoTlb>;
 
 struct Task {
     tables: Tables,
@@ -72,7 +36,7 @@ struct Machine {
     /// The value each allocated data frame's page holds.
     memory: HashMap<Frame, u64>,
     tasks: Vec<Option<Task>>,
-    next_table: u64,
+    spaces: AddressSpaces,
 }
 
 #[derive(Debug, Clone)]
@@ -93,23 +57,12 @@ fn step() -> impl Strategy<Value = Step> {
 
 impl Machine {
     fn new() -> Machine {
-        let storage = Box::leak(vec![0u32; storage_words(DATA_FRAMES)].into_boxed_slice());
-        let first = Frame::from_number(FIRST_DATA_FRAME);
-        let mut frames = FrameTable::new(first, DATA_FRAMES, storage).unwrap();
-        frames.add_free_range(first..first + DATA_FRAMES).unwrap();
+        let frames = data_frames(DATA_FRAMES);
         let mut machine =
-            Machine { frames, memory: HashMap::new(), tasks: Vec::new(), next_table: 0x10_0000 };
-        let first_task = machine.new_tables();
+            Machine { frames, memory: HashMap::new(), tasks: Vec::new(), spaces: AddressSpaces::default() };
+        let first_task = machine.spaces.create();
         machine.tasks.push(Some(Task { tables: first_task, model: BTreeMap::new() }));
         machine
-    }
-
-    fn new_tables(&mut self) -> Tables {
-        let memory = HostTables { tables: HashMap::new(), next: self.next_table };
-        self.next_table += 0x1000;
-        let mut tables = Tables::new(memory, NoTlb).unwrap();
-        tables.set_asid(Asid::new(1));
-        tables
     }
 
     fn alloc(&mut self, value: u64) -> Option<Frame> {
@@ -173,7 +126,7 @@ impl Machine {
         if self.tasks.iter().flatten().count() >= MAX_TASKS {
             return;
         }
-        let mut child = self.new_tables();
+        let mut child = self.spaces.create();
         let Some(mut parent) = self.tasks[index].take() else { return };
         let frames = &mut self.frames;
         parent.tables.share_into(&mut child, |frame| frames.share(frame).map(drop)).unwrap();

@@ -24,15 +24,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cowpi_mm::ksm::{Checksum, KsmBook, Observation};
-use cowpi_mm::{
-    AddressSpaceTables, Asid, Frame, FrameTable, OutOfFrames, Page, PageFlags, Release, TableMemory,
-    TlbMaintenance, VirtAddr, WriteFault, decide_write_fault, storage_words,
-};
+use cowpi_mm::{Frame, FrameTable, Page, PageFlags, Release, VirtAddr, WriteFault, decide_write_fault};
 use proptest::prelude::*;
+
+mod common;
+
+use common::{AddressSpaces, Tables, data_frames};
 
 /// Data frames the frame table manages (one is the zero frame): few, so running out happens too.
 const DATA_FRAMES: usize = 40;
-const FIRST_DATA_FRAME: u64 = 0x1000;
 /// Pages each task may touch (spread over two level-3 tables).
 const PAGES: [u64; 5] = [0, 1, 2, 511, 512];
 const MAX_TASKS: usize = 5;
@@ -62,42 +62,6 @@ impl Checksums {
     }
 }
 
-/// Translation tables in host memory, numbered apart from the data frames.
-struct HostTables {
-    tables: HashMap<Frame, Box<[u64; 512]>>,
-    next: u64,
-}
-
-impl TableMemory for HostTables {
-    fn alloc_table(&mut self) -> Result<Frame, OutOfFrames> {
-        let frame = Frame::from_number(self.next);
-        self.next += 1;
-        self.tables.insert(frame, Box::new([0; 512]));
-        Ok(frame)
-    }
-
-    fn free_table(&mut self, frame: Frame) {
-        assert!(self.tables.remove(&frame).is_some(), "{frame} freed twice");
-    }
-
-    fn entries(&mut self, table: Frame) -> &mut [u64; 512] {
-        self.tables.get_mut(&table).expect("a live table")
-    }
-
-    fn write_entry(&mut self, table: Frame, index: usize, descriptor: u64) {
-        self.entries(table)[index] = descriptor;
-    }
-}
-
-struct NoTlb;
-
-impl TlbMaintenance for NoTlb {
-    fn invalidate_page(&mut self, _: Asid, _: Page) {}
-    fn publish_tables(&mut self) {}
-}
-
-type Tables = AddressSpaceTables<HostTables, NoTlb>;
-
 /// What the scanner calls a page: task id and page number, as in the kernel.
 type PageKey = (u32, u64);
 
@@ -117,7 +81,7 @@ struct World {
     zero: Frame,
     tasks: Vec<Option<Task>>,
     next_pid: u32,
-    next_table: u64,
+    spaces: AddressSpaces,
 }
 
 /// What the scanner should have counted, kept apart from the book.
@@ -172,10 +136,7 @@ fn step() -> impl Strategy<Value = Step> {
 
 impl World {
     fn new() -> World {
-        let storage = Box::leak(vec![0u32; storage_words(DATA_FRAMES)].into_boxed_slice());
-        let first = Frame::from_number(FIRST_DATA_FRAME);
-        let mut frames = FrameTable::new(first, DATA_FRAMES, storage).unwrap();
-        frames.add_free_range(first..first + DATA_FRAMES).unwrap();
+        let mut frames = data_frames(DATA_FRAMES);
         let zero = frames.alloc().unwrap();
         let mut world = World {
             frames,
@@ -183,19 +144,11 @@ impl World {
             zero,
             tasks: Vec::new(),
             next_pid: 1,
-            next_table: 0x10_0000,
+            spaces: AddressSpaces::default(),
         };
-        let tables = world.new_tables();
+        let tables = world.spaces.create();
         world.add_task(tables, BTreeMap::new());
         world
-    }
-
-    fn new_tables(&mut self) -> Tables {
-        let memory = HostTables { tables: HashMap::new(), next: self.next_table };
-        self.next_table += 0x1000;
-        let mut tables = Tables::new(memory, NoTlb).unwrap();
-        tables.set_asid(Asid::new(1));
-        tables
     }
 
     fn add_task(&mut self, tables: Tables, model: BTreeMap<u64, u64>) {
@@ -303,7 +256,7 @@ impl World {
         if self.tasks.iter().flatten().count() >= MAX_TASKS {
             return;
         }
-        let mut child = self.new_tables();
+        let mut child = self.spaces.create();
         let Some(parent) = self.tasks[index].as_mut() else { return };
         let frames = &mut self.frames;
         parent.tables.share_into(&mut child, |frame| frames.share(frame).map(drop)).unwrap();

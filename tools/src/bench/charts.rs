@@ -105,7 +105,6 @@ fn drawing<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T> {
     result.map_err(|e| anyhow!("cannot draw a chart: {e}"))
 }
 
-/// Fork latency, COW and eager, against resident memory; `None` with nothing measured.
 /// The legend, framed, in the corner the chart's data leaves free.
 fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
@@ -122,6 +121,7 @@ fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     )
 }
 
+/// Fork latency, COW and eager, against resident memory; `None` with nothing measured.
 fn fork_chart(board: &str, points: &[ForkPoint]) -> Result<Option<String>> {
     let measured: Vec<f64> =
         points.iter().flat_map(|p| [p.cow_ns, p.eager_ns]).flatten().filter(|ns| *ns > 0.0).collect();

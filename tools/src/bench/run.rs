@@ -19,6 +19,7 @@ use cowpi_console::bench::{self as protocol, BenchLine, Measure, Sample, Scale};
 use cowpi_console::protocol::{Line, PROMPT, parse_line};
 use serde::Serialize;
 
+pub use crate::driver::Failure;
 use crate::driver::{self, Timeouts, explain, read_rest_of_fatal_report, wait_for, wait_for_prompt};
 use crate::outcome::seconds;
 use crate::session::{Heard, Session};
@@ -29,9 +30,6 @@ pub const BOOT: &str = "boot";
 
 /// The failure recorded when the board cannot even list its benchmarks.
 pub const LISTING: &str = "bench list";
-
-/// How many serial lines a failure keeps: enough for a panic report and what led to it.
-const LOG_TAIL: usize = 30;
 
 /// What to run on one board.
 #[derive(Debug, Clone)]
@@ -78,13 +76,6 @@ impl RawSample {
             timer_hz,
         }
     }
-}
-
-/// Why a benchmark failed, and the end of the serial log that shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Failure {
-    pub reason: String,
-    pub log_tail: Vec<String>,
 }
 
 /// One `bench run` (or an attempt that could not start).
@@ -250,7 +241,7 @@ impl Bench<'_, '_, '_> {
             failure: None,
         };
         if let Err(reason) = self.follow(&mut run, reps) {
-            run.failure = Some(Failure { reason, log_tail: tail(&self.session.log_from(start)) });
+            run.failure = Some(Failure::new(reason, &self.session.log_from(start)));
         }
         let ok = run.failure.is_none();
         self.record(run);
@@ -313,7 +304,7 @@ impl Bench<'_, '_, '_> {
     }
 
     fn record_failure(&mut self, name: &str, reason: String, log: &[String]) {
-        let failure = Failure { reason, log_tail: tail(log) };
+        let failure = Failure::new(reason, log);
         let run = BenchRun {
             name: name.to_owned(),
             boot: self.result.boots,
@@ -357,11 +348,6 @@ fn looks_like_bench_line(line: &str) -> bool {
     ]
     .iter()
     .any(|prefix| body.contains(prefix.trim_end()))
-}
-
-/// The last [`LOG_TAIL`] lines of `log`.
-fn tail(log: &[String]) -> Vec<String> {
-    log[log.len().saturating_sub(LOG_TAIL)..].to_vec()
 }
 
 #[cfg(test)]

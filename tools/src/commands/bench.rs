@@ -16,13 +16,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use cowpi_boards::Board;
 use cowpi_console::bench::Scale;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::bench::results::{BoardResults, Profile, Report};
 use crate::bench::run::{self, BenchRun, Plan, Progress, run_board};
 use crate::bench::{charts, markdown};
 use crate::cli::BenchArgs;
-use crate::commands::{select_boards, workspace_root};
+use crate::commands::{
+    plural, print_failures, progress_bar, say_above, select_boards, with_log_tail, workspace_root,
+};
 use crate::driver::Timeouts;
 use crate::image::{default_image_path, write_image};
 use crate::qemu;
@@ -51,7 +53,14 @@ pub fn run(elf: &Path, args: &BenchArgs) -> Result<ExitCode> {
     for path in &written {
         writeln!(out, "wrote {}", path.display())?;
     }
-    print_failures(&mut out, &report)?;
+    writeln!(out)?;
+    let failed: Vec<String> = report
+        .boards
+        .iter()
+        .flat_map(|b| b.failed.iter().map(move |f| (&b.board, f)))
+        .map(|(board, f)| format!("    {board}::{} (boot {}): {}", f.benchmark, f.boot, f.failure.reason))
+        .collect();
+    print_failures(&mut out, &failed, "benchmark run", "every benchmark ran")?;
     Ok(if report.failures() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -112,21 +121,6 @@ fn write_results(dir: &Path, report: &Report, markdown: &str) -> Result<Vec<Path
     Ok(written)
 }
 
-fn print_failures(out: &mut dyn Write, report: &Report) -> io::Result<()> {
-    let failed = report.boards.iter().flat_map(|b| b.failed.iter().map(move |f| (&b.board, f)));
-    let lines: Vec<String> = failed
-        .map(|(board, f)| format!("    {board}::{} (boot {}): {}", f.benchmark, f.boot, f.failure.reason))
-        .collect();
-    if lines.is_empty() {
-        return writeln!(out, "\nevery benchmark ran");
-    }
-    writeln!(out, "\n{} benchmark run{} failed:", lines.len(), if lines.len() == 1 { "" } else { "s" })?;
-    for line in lines {
-        writeln!(out, "{line}")?;
-    }
-    Ok(())
-}
-
 /// The progress display: a bar over every benchmark run when stdout is a terminal (indicatif hides it
 /// otherwise), and one plain line per finished run either way, so a log shows the progress too.
 struct Console {
@@ -137,17 +131,12 @@ struct Console {
 
 impl Console {
     fn new() -> Console {
-        let style = ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stdout()).with_style(style);
-        Console { bar, current: None }
+        Console { bar: progress_bar("[{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}", 0), current: None }
     }
 
-    /// Prints a line above the bar. Best effort: a closed stdout must not stop the benchmarks.
+    /// Prints a line above the bar.
     fn say(&self, text: &str) {
-        self.bar.suspend(|| {
-            let _ = writeln!(io::stdout(), "{text}");
-        });
+        say_above(&self.bar, text);
     }
 }
 
@@ -160,8 +149,7 @@ impl Progress for Console {
         if samples == 0 {
             self.current = Some((benchmark.to_owned(), Instant::now()));
         }
-        let plural = if samples == 1 { "" } else { "s" };
-        self.bar.set_message(format!("{board} {benchmark}: {samples} sample{plural}"));
+        self.bar.set_message(format!("{board} {benchmark}: {samples} sample{}", plural(samples)));
     }
 
     fn finished(&mut self, board: &str, run: &BenchRun) {
@@ -177,18 +165,9 @@ impl Progress for Console {
         let mut text = match &run.failure {
             None => {
                 let n = run.samples.len();
-                format!("{head} ok ({n} sample{}{took})", if n == 1 { "" } else { "s" })
+                format!("{head} ok ({n} sample{}{took})", plural(n))
             }
-            Some(failure) => {
-                let mut text = format!("{head} FAILED{took}: {}", failure.reason);
-                if !failure.log_tail.is_empty() {
-                    text.push_str("\n    last serial lines:");
-                    for line in &failure.log_tail {
-                        text.push_str(&format!("\n    | {line}"));
-                    }
-                }
-                text
-            }
+            Some(failure) => with_log_tail(format!("{head} FAILED{took}: {}", failure.reason), failure),
         };
         for line in &run.garbled {
             text.push_str(&format!("\n    warning: a garbled benchmark line (a sample lost): {line:?}"));

@@ -13,10 +13,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::cli::FuzzArgs;
-use crate::commands::select_boards;
+use crate::commands::{plural, print_failures, progress_bar, say_above, select_boards, with_log_tail};
 use crate::driver::Timeouts;
 use crate::fuzz::{self, BoardRun, Plan, Progress, SeedRun, run_board};
 use crate::image::{default_image_path, write_image};
@@ -68,8 +68,7 @@ pub fn run(elf: &Path, args: &FuzzArgs) -> Result<ExitCode> {
 fn print_summary(out: &mut dyn Write, results: &[BoardRun]) -> io::Result<()> {
     writeln!(out)?;
     for board in results {
-        let took = board.took().as_secs_f64();
-        let rate = if took > 0.0 { board.calls() as f64 / took } else { 0.0 };
+        let (took, rate) = took_and_rate(board.calls(), board.took());
         let lost: i64 = board.seeds.iter().filter_map(SeedRun::frames_lost).sum();
         let failed = board.failures().count();
         writeln!(
@@ -77,11 +76,11 @@ fn print_summary(out: &mut dyn Write, results: &[BoardRun]) -> io::Result<()> {
             "{}: {} seed{}, {} calls in {took:.1} s ({rate:.0} calls/s), {lost} frames lost, {} failed, {} boot{}",
             board.board,
             board.seeds.len(),
-            if board.seeds.len() == 1 { "" } else { "s" },
+            plural(board.seeds.len()),
             board.calls(),
             failed,
             board.boots,
-            if board.boots == 1 { "" } else { "s" }
+            plural(board.boots as usize)
         )?;
     }
     let failures: Vec<String> = results
@@ -92,14 +91,13 @@ fn print_summary(out: &mut dyn Write, results: &[BoardRun]) -> io::Result<()> {
             format!("    {} seed {}: {reason}", board.board, run.seed)
         })
         .collect();
-    if failures.is_empty() {
-        return writeln!(out, "every seed ran clean");
-    }
-    writeln!(out, "{} seed{} failed:", failures.len(), if failures.len() == 1 { "" } else { "s" })?;
-    for line in failures {
-        writeln!(out, "{line}")?;
-    }
-    Ok(())
+    print_failures(out, &failures, "seed", "every seed ran clean")
+}
+
+/// Seconds taken and calls per second (0 when no time passed).
+fn took_and_rate(calls: u64, took: Duration) -> (f64, f64) {
+    let took = took.as_secs_f64();
+    (took, if took > 0.0 { calls as f64 / took } else { 0.0 })
 }
 
 /// The progress display: a bar over every call of every board when stdout is a terminal (indicatif hides
@@ -114,19 +112,16 @@ struct Console {
 
 impl Console {
     fn new(total: u64, calls: u64) -> Console {
-        let style = ProgressStyle::with_template(
+        let bar = progress_bar(
             "[{elapsed_precise}] {bar:30} {human_pos}/{human_len} calls ({per_sec}, {eta} left) {wide_msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout()).with_style(style);
+            total,
+        );
         Console { bar, done: 0, calls }
     }
 
-    /// Prints a line above the bar. Best effort: a closed stdout must not stop the run.
+    /// Prints a line above the bar.
     fn say(&self, text: &str) {
-        self.bar.suspend(|| {
-            let _ = writeln!(io::stdout(), "{text}");
-        });
+        say_above(&self.bar, text);
     }
 }
 
@@ -139,8 +134,7 @@ impl Progress for Console {
     fn finished(&mut self, board: &str, run: &SeedRun) {
         self.done += run.calls;
         self.bar.set_position(self.done);
-        let took = run.took.as_secs_f64();
-        let rate = if took > 0.0 { run.calls as f64 / took } else { 0.0 };
+        let (took, rate) = took_and_rate(run.calls, run.took);
         let head =
             format!("fuzz {board} seed {}: {} calls in {took:.1} s ({rate:.0} calls/s)", run.seed, run.calls);
         let text = match &run.failure {
@@ -149,23 +143,17 @@ impl Progress for Console {
                     run.frames_free.1.map_or(String::new(), |free| format!(", {free} frames free again"));
                 format!("{head}, audit ok{free} ... ok")
             }
-            Some(failure) => {
-                let mut text = format!(
+            Some(failure) => with_log_tail(
+                format!(
                     "{head} ... FAILED: {}\n    to rerun it: `cargo run -- --board {board}`, then `run {} {} {}` \
                      (add trace=<call> to see every call from there on)",
                     failure.reason,
                     fuzz::PROGRAM,
                     run.seed,
                     self.calls
-                );
-                if !failure.log_tail.is_empty() {
-                    text.push_str("\n    last serial lines:");
-                    for line in &failure.log_tail {
-                        text.push_str(&format!("\n    | {line}"));
-                    }
-                }
-                text
-            }
+                ),
+                failure,
+            ),
         };
         self.say(&text);
     }

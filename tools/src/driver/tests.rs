@@ -5,18 +5,11 @@
 use std::time::Duration;
 
 use super::*;
-use crate::transport::fake::{FakeBoard, Script, info_output};
-
-const PROMPT: &str = "cowpi> ";
+use crate::transport::fake::{FakeBoard, Script, answer, info_output};
 
 /// Kernel output lines, each ended as the kernel ends them.
 fn lines(lines: &[&str]) -> String {
     lines.iter().map(|line| format!("{line}\r\n")).collect()
-}
-
-/// Lines followed by the prompt: the shell is back.
-fn answer(output: &[&str]) -> String {
-    lines(output) + PROMPT
 }
 
 fn list(tests: &[(&str, &str)]) -> String {

@@ -4,14 +4,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::transport::fake::{FakeBoard, Script};
-
-const PROMPT: &str = "cowpi> ";
-
-/// Kernel output lines followed by the prompt: the shell is back.
-fn answer(lines: &[&str]) -> String {
-    lines.iter().map(|line| format!("{line}\r\n")).collect::<String>() + PROMPT
-}
+use crate::transport::fake::{FakeBoard, Script, answer};
 
 fn mem(free: u64) -> String {
     answer(&["frames_total: 240590", &format!("frames_free: {free}"), "frames_used: 13"])

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
+use cowpi_console::protocol::PROMPT;
 
 use super::{Received, Transport};
 
@@ -23,11 +24,26 @@ pub struct Script {
     banner: String,
     /// Ends the connection after the banner (QEMU exiting during boot).
     exit_after_banner: Option<String>,
-    /// Command, output, why the board goes away after it (if it does), and whether the reply is used once.
-    replies: Vec<(String, String, Option<String>, bool)>,
+    replies: Vec<Reply>,
     /// The answer to `info` when no reply is scripted for it.
     info: Option<String>,
     echo: bool,
+}
+
+/// A scripted answer to one command line.
+#[derive(Debug, Clone)]
+struct Reply {
+    command: String,
+    output: String,
+    /// Why the board goes away after it, if it does.
+    exit: Option<String>,
+    /// Used once, then the next reply scripted for the command answers it.
+    once: bool,
+}
+
+/// Kernel output lines followed by the prompt: the shell is back.
+pub fn answer(lines: &[&str]) -> String {
+    lines.iter().map(|line| format!("{line}\r\n")).collect::<String>() + PROMPT
 }
 
 /// What the kernel's `info` prints for a board (the fields the host checks, among others).
@@ -70,20 +86,23 @@ impl Script {
     }
 
     /// Answers the command line `command` with `output` (include the prompt if the shell comes back).
-    pub fn reply(mut self, command: &str, output: &str) -> Script {
-        self.replies.push((command.to_owned(), output.to_owned(), None, false));
-        self
+    pub fn reply(self, command: &str, output: &str) -> Script {
+        self.add_reply(command, output, None, false)
     }
 
     /// Answers `command` with `output` the first time only; later it gets the next reply scripted for it.
-    pub fn reply_once(mut self, command: &str, output: &str) -> Script {
-        self.replies.push((command.to_owned(), output.to_owned(), None, true));
-        self
+    pub fn reply_once(self, command: &str, output: &str) -> Script {
+        self.add_reply(command, output, None, true)
     }
 
     /// Answers `command` with `output`, then the board goes away, saying `why`.
-    pub fn reply_then_exit(mut self, command: &str, output: &str, why: &str) -> Script {
-        self.replies.push((command.to_owned(), output.to_owned(), Some(why.to_owned()), false));
+    pub fn reply_then_exit(self, command: &str, output: &str, why: &str) -> Script {
+        self.add_reply(command, output, Some(why), false)
+    }
+
+    fn add_reply(mut self, command: &str, output: &str, exit: Option<&str>, once: bool) -> Script {
+        let (command, output, exit) = (command.to_owned(), output.to_owned(), exit.map(str::to_owned));
+        self.replies.push(Reply { command, output, exit, once });
         self
     }
 
@@ -146,13 +165,14 @@ impl FakeBoard {
         self.typed.clear();
         self.commands.push(command.clone());
         let Some(script) = &mut self.running else { return };
-        if let Some(index) = script.replies.iter().position(|(c, ..)| *c == command) {
-            let (_, output, exit, once) = script.replies[index].clone();
-            if once {
-                script.replies.remove(index);
-            }
-            self.print(&output);
-            self.closed = exit;
+        if let Some(index) = script.replies.iter().position(|reply| reply.command == command) {
+            let reply = if script.replies[index].once {
+                script.replies.remove(index)
+            } else {
+                script.replies[index].clone()
+            };
+            self.print(&reply.output);
+            self.closed = reply.exit;
         } else if let (Some(info), "info") = (&script.info, command.as_str()) {
             let info = info.clone();
             self.print(&info);

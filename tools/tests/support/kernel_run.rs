@@ -1,5 +1,9 @@
-//! Running `cowpi` on the real kernel for the end-to-end tests that need one (`bench.rs`, `fuzz.rs`): a
-//! private copy of the debug kernel, and the tool run with its output in files and a time limit.
+//! The real kernel for the end-to-end tests that need one (`bench.rs`, `fuzz.rs`, `bad_input.rs`,
+//! `upload.rs`): the built debug kernel and QEMU, or a note why a test checks nothing without them; a
+//! private copy of the kernel, and `cowpi` run on it with its output in files and a time limit.
+//!
+//! Each test file uses part of it.
+#![allow(dead_code)]
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -11,15 +15,30 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A fresh folder `<test tmp>/<name>` holding a private copy of the debug kernel, so its kernel8.img is
-/// the test's own, in a subfolder named `debug` as cargo's is; `None` (and a note why) if the kernel is
-/// not built.
-pub fn kernel_copy(name: &str) -> Option<(PathBuf, PathBuf)> {
+/// The debug kernel `cargo build` makes, or `None` (and a note why) if it is not built.
+pub fn built_kernel() -> Option<PathBuf> {
     let kernel = workspace().join("target/aarch64-unknown-none/debug/cowpi");
     if !kernel.is_file() {
         eprintln!("skipped: the kernel is not built ({} is missing; run `cargo build`)", kernel.display());
         return None;
     }
+    Some(kernel)
+}
+
+/// Whether QEMU is installed; a note says so if not.
+pub fn qemu_installed() -> bool {
+    let found = Command::new("qemu-system-aarch64").arg("--version").output().is_ok();
+    if !found {
+        eprintln!("skipped: qemu-system-aarch64 is not installed (tools/setup.sh installs it)");
+    }
+    found
+}
+
+/// A fresh folder `<test tmp>/<name>` holding a private copy of the debug kernel, so its kernel8.img is
+/// the test's own, in a subfolder named `debug` as cargo's is; `None` (and a note why) if the kernel is
+/// not built.
+pub fn kernel_copy(name: &str) -> Option<(PathBuf, PathBuf)> {
+    let kernel = built_kernel()?;
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = fs::remove_dir_all(&dir);
     let elf = dir.join("debug").join("cowpi");

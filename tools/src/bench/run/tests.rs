@@ -4,15 +4,10 @@
 use std::time::Duration;
 
 use super::*;
-use crate::transport::fake::{FakeBoard, Script};
+use crate::transport::fake::{FakeBoard, Script, answer};
 
 const PROMPT: &str = "cowpi> ";
 const HZ: u64 = 62_500_000;
-
-/// Kernel output lines followed by the prompt: the shell is back.
-fn answer(lines: &[&str]) -> String {
-    lines.iter().map(|line| format!("{line}\r\n")).collect::<String>() + PROMPT
-}
 
 fn list(names: &[&str]) -> String {
     let mut lines: Vec<String> = names.iter().map(|name| format!("bench-list: {name}")).collect();
