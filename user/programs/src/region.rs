@@ -97,15 +97,9 @@ impl Region {
 
     /// The first word of `pages` that does not hold the pattern of `seed`, if any.
     pub fn first_difference(&self, pages: Range<usize>, seed: u64) -> Option<Difference> {
-        for page in pages {
-            for word in 0..WORDS_PER_PAGE {
-                let (found, expected) = (self.read(page, word), Region::pattern(seed, page, word));
-                if found != expected {
-                    return Some(Difference { page, word, found, expected });
-                }
-            }
-        }
-        None
+        pages
+            .into_iter()
+            .find_map(|page| self.page_difference(page, |word| Region::pattern(seed, page, word)))
     }
 
     /// The first word of page `page` that does not hold `expected(word)`, if any. One bounds check for the

@@ -10,11 +10,13 @@
 //! generations, bounds that only keep a broken kernel from running the bomb forever).
 //!
 //! The first task prints the most tasks alive at once, how many of them were alive before the bomb, the
-//! forks refused (`tasks_refused`), and checks that the bomb reached the limit exactly, got the error, and
-//! left as many tasks as it found. It exits with 0 if all of that holds, 1 otherwise.
+//! forks refused (`tasks_refused`), and checks (an `ok` or `FAILED` line each) that no task of the bomb
+//! went wrong, that the bomb reached the limit exactly, got the error, and left as many tasks as it found.
+//! It exits with 0 if all of that holds, 1 otherwise.
 #![no_std]
 #![no_main]
 
+use cowpi_programs::checks::Checks;
 use cowpi_programs::stats;
 use cowpi_user::task::{self, Fork};
 use cowpi_user::{Error, ExitStatus, entry, println, time};
@@ -53,21 +55,12 @@ fn main(_args: &str) -> i32 {
         before.tasks - 1,
         after.tasks
     );
-    let mut failed = outcome.went_wrong;
-    for (what, holds) in [
-        ("the bomb reached the task limit exactly", outcome.peak == before.task_limit),
-        ("FORK refused at least one task with TooManyTasks", refused >= 1),
-        ("every task of the bomb has gone", after.tasks == before.tasks),
-    ] {
-        if !holds {
-            println!("forkbomb: FAILED: {what}");
-            failed = true;
-        }
-    }
-    if outcome.went_wrong {
-        println!("forkbomb: FAILED: a task of the bomb went wrong (see above)");
-    }
-    i32::from(failed)
+    let mut checks = Checks::new("forkbomb");
+    checks.that("every task of the bomb went right (see above)", !outcome.went_wrong);
+    checks.that("the bomb reached the task limit exactly", outcome.peak == before.task_limit);
+    checks.that("FORK refused at least one task with TooManyTasks", refused >= 1);
+    checks.that("every task of the bomb has gone", after.tasks == before.tasks);
+    i32::from(checks.finish() != 0)
 }
 
 /// The bomb, from the calling task: forks until refused, then collects its children. In a child the

@@ -23,7 +23,7 @@
 //! stamp seen where it does not belong names the task that wrote it. Each task keeps its model of every
 //! page (pattern and stamp) and compares the whole page, word by word, with it.
 //!
-//! Every choice comes from an xorshift generator seeded with `seed` (each child from a seed the parent
+//! Every choice comes from the seeded generator `cowpi_programs::rng` (each child's from a seed the parent
 //! drew), so a seed always makes the same writes; only the scanner's timing varies. A mismatch prints
 //! `forkstress: FAILED: <task> <when>: page P word W holds F, expected E (...)` and the seed. The run ends
 //! with a summary line: cycles, children, pages and words checked, writes, and what the kernel counted
@@ -42,12 +42,11 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use cowpi_programs::region::{Difference, Region, WORDS_PER_PAGE};
+use cowpi_programs::rng::Rng;
 use cowpi_programs::{args, stats};
 use cowpi_user::abi::layout::PAGE_SIZE;
 use cowpi_user::task::{self, Fork};
 use cowpi_user::{ExitStatus, MemStats, entry, memory, println, time};
-use rand_core::{Rng, SeedableRng};
-use rand_xorshift::XorShiftRng;
 
 entry!(main);
 
@@ -207,18 +206,18 @@ struct Task<'a> {
     number: u64,
     region: &'a Region,
     model: Vec<PageModel>,
-    rng: XorShiftRng,
+    rng: Rng,
     writes: u64,
     pages_checked: u64,
 }
 
 impl Task<'_> {
     fn below(&mut self, n: usize) -> usize {
-        (self.rng.next_u64() % n as u64) as usize
+        self.rng.below(n as u64) as usize
     }
 
     fn random_pattern(&mut self) -> u8 {
-        (self.rng.next_u64() % PATTERNS) as u8
+        self.rng.below(PATTERNS) as u8
     }
 
     /// Fills `page` with `pattern`, in memory and in the model.
@@ -233,7 +232,7 @@ impl Task<'_> {
     fn write(&mut self, page: usize) {
         self.writes += 1;
         // Three writes in five fill the page, so pages keep becoming identical to others.
-        if self.rng.next_u32() % 5 < 3 {
+        if self.rng.below(5) < 3 {
             let pattern = self.random_pattern();
             self.fill(page, pattern);
         } else {
@@ -297,7 +296,7 @@ fn main(args: &str) -> i32 {
         number: 0,
         region: &region,
         model: vec![PageModel { pattern: 0, stamp: None }; config.pages],
-        rng: XorShiftRng::seed_from_u64(config.seed),
+        rng: Rng::new(config.seed),
         writes: 0,
         pages_checked: 0,
     };
@@ -310,7 +309,7 @@ fn main(args: &str) -> i32 {
         return SYSTEM_CALL_FAILED;
     }
     let started = time::ticks();
-    let mut run = Run { config, children: 0, child_pages_checked: 0, child_writes: 0, live: 0, failure: 0 };
+    let mut run = Run { config, children: 0, live: 0, failure: 0 };
     run.cycles(&mut parent);
     let after = stats::now();
     let elapsed_ms = time::ticks_to_ns(time::ticks() - started) / 1_000_000;
@@ -321,10 +320,9 @@ fn main(args: &str) -> i32 {
 /// The parent's side of the run.
 struct Run {
     config: Config,
-    /// Children that ended with status 0.
+    /// Children that ended with status 0: each checked every page three times and wrote twice `writes`
+    /// pages.
     children: u64,
-    child_pages_checked: u64,
-    child_writes: u64,
     live: usize,
     /// The exit code: 0 until something fails.
     failure: i32,
@@ -380,9 +378,6 @@ impl Run {
         self.live -= 1;
         if status == ExitStatus::Exited(0) {
             self.children += 1;
-            // Each child checked every page three times and wrote twice `writes` pages.
-            self.child_pages_checked += 3 * self.config.pages as u64;
-            self.child_writes += 2 * self.config.writes as u64;
         } else {
             println!("forkstress: FAILED: child pid {pid} ended with {status} (seed {})", self.config.seed);
             if self.failure == 0 {
@@ -402,16 +397,17 @@ impl Run {
     }
 
     fn summary(&self, parent: &Task, before: &MemStats, after: &MemStats, elapsed_ms: u64) {
-        let Config { seed, cycles, pages, live, .. } = self.config;
+        let Config { seed, cycles, pages, live, writes, .. } = self.config;
         let delta = |field: fn(&MemStats) -> u64| field(after).saturating_sub(field(before));
-        let pages_checked = parent.pages_checked + self.child_pages_checked;
+        let pages_checked = parent.pages_checked + self.children * 3 * pages as u64;
+        let child_writes = self.children * 2 * writes as u64;
         println!(
             "forkstress: seed {seed}: {cycles} cycles, {} children ok (at most {live} alive), {pages} pages each; \
              {pages_checked} pages ({} words) checked, {} writes; kernel meanwhile: {} merges, {} unmerges, \
              {} zero pages merged, {} full scans, {} cow faults ({} copies, {} reuses); {elapsed_ms} ms: {}",
             self.children,
             pages_checked * WORDS_PER_PAGE as u64,
-            parent.writes + self.child_writes,
+            parent.writes + child_writes,
             delta(|s| s.ksm_merges),
             delta(|s| s.ksm_unmerges),
             delta(|s| s.ksm_zero_pages_merged),
@@ -427,7 +423,7 @@ impl Run {
 /// The child's side of a cycle: never returns. `me` is the child's copy of the parent's task.
 fn child(cycle: u64, seed: u64, me: &mut Task, config: Config) -> ! {
     me.number = cycle;
-    me.rng = XorShiftRng::seed_from_u64(seed);
+    me.rng = Rng::new(seed);
     me.writes = 0;
     me.pages_checked = 0;
     match child_cycle(me, config) {

@@ -22,7 +22,7 @@ use cowpi_programs::checks::Checks;
 use cowpi_user::abi::layout::{MAP_AREA, PAGE_SIZE};
 use cowpi_user::abi::request::{MAX_REGIONS, MAX_WRITE_LEN};
 use cowpi_user::abi::{Error, Prot, Syscall, result};
-use cowpi_user::{ExitStatus, entry, println, syscall, task, time};
+use cowpi_user::{ExitStatus, entry, println, task, time};
 
 entry!(main);
 
@@ -45,11 +45,9 @@ const HUGE: u64 = MAP_AREA.end - HUGE_LEN;
 const SMALL: u64 = MAP_AREA.start + (MAP_AREA.end - MAP_AREA.start) / 4;
 
 fn sys(number: u64, args: &[u64]) -> u64 {
-    let mut registers = [0; 6];
-    registers[..args.len()].copy_from_slice(args);
     // SAFETY: the calls map, protect, mark and unmap only memory this program maps for the purpose, and
     // WRITE only reads it; no reference is held into that memory across a call.
-    unsafe { syscall::raw(number, registers) }
+    unsafe { cowpi_programs::sys(number, args) }
 }
 
 fn main(_args: &str) -> i32 {

@@ -25,8 +25,9 @@
 //!    collected here.
 //!
 //! The parent collects everyone, counts exits and kills (status `-9`, "killed by the kernel (no memory
-//! left for it)"), and requires at least one kill, at least one survivor, no corruption, and exactly as
-//! many kills as `MEMSTATS`'s `oom_kills` grew by; it prints a summary with the figures. It exits with 0
+//! left for it)"), prints a summary with the figures, and checks (an `ok` or `FAILED` line each) that
+//! every task ended as it should, at least one was killed, at least one racer survived, exactly as many
+//! kills as `MEMSTATS`'s `oom_kills` grew by, and its own shared pages are intact. It exits with 0
 //! when all of that holds, 1 otherwise. With `report=kills` it exits instead with the number of kills it
 //! saw (at least 1) when everything holds and with 255 otherwise, so that a kernel test can compare that
 //! number with the kernel's own count. 2 means bad arguments.
@@ -35,11 +36,12 @@
 
 use core::ops::Range;
 
+use cowpi_programs::checks::Checks;
 use cowpi_programs::region::{Difference, Region, WORDS_PER_PAGE};
 use cowpi_programs::{args, stack, stats};
 use cowpi_user::abi::Signal;
 use cowpi_user::task::{self, Fork};
-use cowpi_user::{Error, ExitStatus, entry, println, time};
+use cowpi_user::{Error, ExitStatus, MemStats, entry, println, time};
 
 entry!(main);
 
@@ -304,15 +306,7 @@ fn write_sparse(region: &Region, pages: Range<usize>, seed: u64) {
 
 /// The first word of `pages`, any word, that does not hold what [`write_sparse`] left there.
 fn sparse_difference(region: &Region, pages: Range<usize>, seed: u64) -> Option<Difference> {
-    for page in pages {
-        for word in 0..WORDS_PER_PAGE {
-            let (found, expected) = (region.read(page, word), sparse_pattern(seed, page, word));
-            if found != expected {
-                return Some(Difference { page, word, found, expected });
-            }
-        }
-    }
-    None
+    pages.into_iter().find_map(|page| region.page_difference(page, |word| sparse_pattern(seed, page, word)))
 }
 
 /// Waits for every child, adopted checkers included, and tallies how each ended.
@@ -358,8 +352,8 @@ fn report(
     tally: &Tally,
     shared: &Region,
     quota: usize,
-    before: &cowpi_user::MemStats,
-    after: &cowpi_user::MemStats,
+    before: &MemStats,
+    after: &MemStats,
     started: u64,
 ) -> i32 {
     let counted = (after.oom_kills - before.oom_kills) as usize;
@@ -378,21 +372,18 @@ fn report(
         before.frames_free,
         after.frames_free
     );
-    let mut failed = tally.failures > 0;
-    for (what, holds) in [
-        ("at least one task was killed for memory", tally.kills >= 1),
-        ("at least one racer survived", tally.survivors >= 1),
-        ("the kernel counted exactly the kills the parent saw", counted == tally.kills),
-        (
-            "the shared pages are intact in the parent",
-            shared.first_difference(0..SHARED_PAGES, SHARED_SEED).is_none(),
-        ),
-    ] {
-        if !holds {
-            println!("oomrace: FAILED: {what}");
-            failed = true;
-        }
-    }
+    let mut checks = Checks::new("oomrace");
+    checks.that("every task ended as it should (see above)", tally.failures == 0);
+    checks.that("at least one task was killed for memory", tally.kills >= 1);
+    checks.that("at least one racer survived", tally.survivors >= 1);
+    checks.that("the kernel counted exactly the kills the parent saw", counted == tally.kills);
+    shared.check_holds(
+        &mut checks,
+        "the shared pages are intact in the parent",
+        0..SHARED_PAGES,
+        SHARED_SEED,
+    );
+    let failed = checks.finish() != 0;
     match (failed, options.report_kills) {
         (true, _) => failure(options),
         (false, false) => 0,

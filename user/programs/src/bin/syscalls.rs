@@ -12,7 +12,7 @@ use cowpi_programs::checks::Checks;
 use cowpi_user::abi::layout::{IMAGE_AREA, KERNEL_SPACE_START, MAP_AREA, PAGE_SIZE, USER_VA_LIMIT};
 use cowpi_user::abi::request::{ANY_CHILD, MAX_ARGS_LEN, MAX_PROGRAM_NAME_LEN};
 use cowpi_user::abi::{Error, MemStats, Prot, Syscall};
-use cowpi_user::{entry, memory, syscall};
+use cowpi_user::{entry, memory};
 
 entry!(main);
 
@@ -33,12 +33,10 @@ const UNMAPPED: u64 = IMAGE_AREA.end;
 
 /// Makes a system call with up to six arguments and returns the raw result.
 fn sys(number: u64, args: &[u64]) -> u64 {
-    let mut registers = [0; 6];
-    registers[..args.len()].copy_from_slice(args);
     // SAFETY: every pointer this program passes is either one the kernel must refuse, or a buffer of its
     // own that the call may read or write (a message, a status, a MemStats) and that no reference is
     // held into while the kernel writes; UNMAP and PROTECT only touch mappings made here for that purpose.
-    unsafe { syscall::raw(number, registers) }
+    unsafe { cowpi_programs::sys(number, args) }
 }
 
 fn main(_args: &str) -> i32 {

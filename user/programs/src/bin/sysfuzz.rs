@@ -1,10 +1,10 @@
-//! `sysfuzz <seed> <calls>`: a seeded, reproducible system-call fuzzer.
+//! `sysfuzz <seed> <calls> [trace=<call>]`: a seeded, reproducible system-call fuzzer.
 //!
-//! An xorshift64* generator seeded from `seed` picks `calls` system calls: mostly the 14 real ones, some
-//! numbers no call has, with arguments drawn from pools of interesting values (0, 1, -1, kernel addresses,
-//! the edges of user space, page-aligned and unaligned addresses in the fuzzer's own regions, ranges that
-//! run off a region's end, read-only and copy-on-write pages, huge lengths, unknown protection bits). The
-//! same seed makes the same calls.
+//! The generator of `cowpi_programs::rng`, seeded with `seed`, picks `calls` system calls: mostly the 14
+//! real ones, some numbers no call has, with arguments drawn from pools of interesting values (0, 1, -1,
+//! kernel addresses, the edges of user space, page-aligned and unaligned addresses in the fuzzer's own
+//! regions, ranges that run off a region's end, read-only and copy-on-write pages, huge lengths, unknown
+//! protection bits). The same seed makes the same calls.
 //!
 //! The fuzzer keeps a model of its regions (a few pages at fixed places near the top of the map area, each
 //! page mapped or not, with its protection and a shadow copy of its bytes) and predicts each result: every
@@ -22,7 +22,8 @@
 //!
 //! Prints a line every 10 000 calls and ends with `sysfuzz: <calls> calls, seed <seed>, <n> errors
 //! returned, <k> forks: ok` and status 0; on the first broken invariant it prints `sysfuzz: FAILED ...
-//! (seed S, call #i)` and exits with 1 (2 for bad arguments).
+//! (seed S, call #i)` and exits with 1 (2 for bad arguments). With `trace=<call>` it prints every system
+//! call from call number `<call>` on, with its result.
 #![no_std]
 #![no_main]
 
@@ -31,13 +32,15 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
+use core::ops::Range;
 
 use cowpi_programs::args;
+use cowpi_programs::rng::Rng;
 use cowpi_user::abi::layout::{
     IMAGE_BASE, KERNEL_SPACE_START, MAP_AREA, PAGE_SIZE, STACK_AREA, STACK_TOP, USER_VA_LIMIT,
 };
 use cowpi_user::abi::request::{Request, WaitTarget};
-use cowpi_user::abi::{ForkMode, Syscall, result};
+use cowpi_user::abi::{ForkMode, Prot, Syscall, result};
 use cowpi_user::{Error, ExitStatus, MemStats, entry, println, syscall, task};
 
 entry!(main);
@@ -57,8 +60,8 @@ const MAX_CHILDREN: usize = 4;
 /// Size of the scratch buffer `MEMSTATS` and `WAIT` may write into.
 const SCRATCH: usize = 512;
 
-const PROT_R: u64 = 1;
-const PROT_W: u64 = 2;
+const PROT_R: u64 = Prot::READ.bits();
+const PROT_W: u64 = Prot::WRITE.bits();
 
 /// Names that are no program (`SPAWN` and `EXEC` must answer `NoSuchProgram`), and one over the limit.
 const BAD_NAMES: [&[u8]; 7] =
@@ -85,41 +88,6 @@ fn main(args: &str) -> i32 {
         .unwrap_or(u64::MAX);
     fuzz.run(calls);
     0
-}
-
-/// xorshift64*: small, fast and good enough to pick arguments.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        // Never 0 (a fixed point), and nearby seeds start far apart.
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03);
-        if rng.0 == 0 {
-            rng.0 = 1;
-        }
-        rng
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn one_in(&mut self, n: u64) -> bool {
-        self.below(n) == 0
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -166,6 +134,12 @@ fn window_of(addr: u64) -> Option<(usize, u64)> {
     let offset = addr.checked_sub(BASE)?;
     let slot = (offset / WINDOW) as usize;
     (slot < SLOTS).then_some((slot, offset % WINDOW))
+}
+
+/// The pages `[offset, offset + len)` of a slot's window cover, if they lie within its first `MAXP`.
+fn slot_pages(offset: u64, len: u64) -> Option<Range<usize>> {
+    let end = offset.checked_add(len).filter(|&end| end <= (MAXP * PAGE) as u64)?;
+    Some((offset / PAGE_SIZE) as usize..end.div_ceil(PAGE_SIZE) as usize)
 }
 
 fn in_gap(addr: u64) -> bool {
@@ -218,12 +192,7 @@ impl Fuzz {
         }
         self.verify_all();
         for slot in 0..SLOTS {
-            for page in 0..MAXP {
-                if self.pages[slot][page].mapped {
-                    self.expect_ok(Syscall::Unmap, [page_addr(slot, page), PAGE_SIZE, 0, 0, 0, 0]);
-                    self.pages[slot][page].mapped = false;
-                }
-            }
+            self.unmap_slot(slot);
         }
         if let Err(error) = cowpi_user::memory::memstats() {
             self.fail(format_args!("MEMSTATS at the end: {error}"));
@@ -289,15 +258,11 @@ impl Fuzz {
             return Access::Bad;
         }
         let Some((slot, offset)) = window_of(ptr) else { return Access::Unknown };
-        if offset + len > (MAXP * PAGE) as u64 {
+        let Some(mut pages) = slot_pages(offset, len) else { return Access::Bad };
+        if !pages.clone().all(|page| self.readable(slot, page)) {
             return Access::Bad;
         }
-        let first = (offset / PAGE_SIZE) as usize;
-        let last = ((offset + len - 1) / PAGE_SIZE) as usize;
-        if !(first..=last).all(|page| self.readable(slot, page)) {
-            return Access::Bad;
-        }
-        if (first..=last).all(|page| self.writable(slot, page)) {
+        if pages.all(|page| self.writable(slot, page)) {
             Access::Ok { writable: true }
         } else {
             Access::ReadOnly
@@ -310,12 +275,8 @@ impl Fuzz {
             return Some(false);
         }
         let (slot, offset) = window_of(start)?;
-        if offset + (end - start) > (MAXP * PAGE) as u64 {
-            return Some(false);
-        }
-        let first = (offset / PAGE_SIZE) as usize;
-        let last = first + ((end - start) / PAGE_SIZE) as usize;
-        Some((first..last).all(|page| self.pages[slot][page].mapped))
+        let Some(mut pages) = slot_pages(offset, end - start) else { return Some(false) };
+        Some(pages.all(|page| self.pages[slot][page].mapped))
     }
 
     /// After the kernel wrote `len` bytes at `ptr`, takes them into the shadow.
@@ -358,8 +319,28 @@ impl Fuzz {
     }
 
     fn verify_random_page(&mut self) {
-        let (slot, page) = (self.rng.below(SLOTS as u64) as usize, self.rng.below(MAXP as u64) as usize);
+        let (slot, page) = self.random_page();
         self.verify_page(slot, page);
+    }
+
+    /// A page of a slot, mapped or not.
+    fn random_page(&mut self) -> (usize, usize) {
+        (self.rng.below(SLOTS as u64) as usize, self.rng.below(MAXP as u64) as usize)
+    }
+
+    /// Unmaps `page` of `slot`, which the model has mapped.
+    fn unmap_page(&mut self, slot: usize, page: usize) {
+        self.expect_ok(Syscall::Unmap, [page_addr(slot, page), PAGE_SIZE, 0, 0, 0, 0]);
+        self.pages[slot][page].mapped = false;
+    }
+
+    /// Unmaps whatever the model has mapped of `slot`.
+    fn unmap_slot(&mut self, slot: usize) {
+        for page in 0..MAXP {
+            if self.pages[slot][page].mapped {
+                self.unmap_page(slot, page);
+            }
+        }
     }
 
     /// Writes `len` random bytes into a writable page, and the shadow.
@@ -369,7 +350,7 @@ impl Fuzz {
         }
         let at = self.rng.below((PAGE - len + 1) as u64) as usize;
         for i in 0..len {
-            let byte = self.rng.next() as u8;
+            let byte = self.rng.next_u64() as u8;
             let addr = page_addr(slot, page) + (at + i) as u64;
             // SAFETY: the page is mapped read-write and nothing refers to it.
             unsafe { core::ptr::write_volatile(addr as *mut u8, byte) };
@@ -380,12 +361,7 @@ impl Fuzz {
     /// Maps the slot's pages afresh at its window (after unmapping what is left), fills them, and makes some
     /// read-only.
     fn refill(&mut self, slot: usize) {
-        for page in 0..MAXP {
-            if self.pages[slot][page].mapped {
-                self.expect_ok(Syscall::Unmap, [page_addr(slot, page), PAGE_SIZE, 0, 0, 0, 0]);
-                self.pages[slot][page].mapped = false;
-            }
-        }
+        self.unmap_slot(slot);
         let pages = 1 + self.rng.below(MAXP as u64) as usize;
         let hint = page_addr(slot, 0);
         let addr = self.expect_ok(Syscall::Map, [hint, (pages * PAGE) as u64, PROT_R | PROT_W, 0, 0, 0]);
@@ -407,8 +383,7 @@ impl Fuzz {
         }
         if pages > 1 && self.rng.one_in(3) {
             let page = self.rng.below(pages as u64) as usize;
-            self.expect_ok(Syscall::Unmap, [page_addr(slot, page), PAGE_SIZE, 0, 0, 0, 0]);
-            self.pages[slot][page].mapped = false;
+            self.unmap_page(slot, page);
         }
     }
 
@@ -421,7 +396,7 @@ impl Fuzz {
             }
         }
         if self.rng.one_in(4) {
-            let (slot, page) = (self.rng.below(SLOTS as u64) as usize, self.rng.below(MAXP as u64) as usize);
+            let (slot, page) = self.random_page();
             let len = self.rng.pick(&[1, 8, 64]);
             self.scribble(slot, page, len);
         }
@@ -467,7 +442,7 @@ impl Fuzz {
             1 => self.rng.pick(&[PAGE_SIZE - 1, PAGE_SIZE, PAGE_SIZE + 1, 2 * PAGE_SIZE]),
             2 => (1 + self.rng.below(MAXP as u64 + 2)) * PAGE_SIZE,
             _ => {
-                let random = self.rng.next();
+                let random = self.rng.next_u64();
                 self.rng.pick(&[
                     1 << 30,
                     1 << 38,
@@ -495,26 +470,26 @@ impl Fuzz {
 
     fn fuzz_one(&mut self) {
         let number = if self.rng.one_in(12) {
-            let random = self.rng.next();
+            let random = self.rng.next_u64();
             self.rng.pick(&[0, 15, 16, 255, 1 << 32 | 1, i64::MAX as u64, u64::MAX, random])
         } else {
             1 + self.rng.below(14)
         };
         let mut args = [0u64; 6];
         for arg in &mut args[3..] {
-            *arg = self.rng.next();
+            *arg = self.rng.next_u64();
         }
         match Syscall::from_number(number) {
             None => {
                 for arg in &mut args {
-                    *arg = self.rng.next();
+                    *arg = self.rng.next_u64();
                 }
                 let outcome = self.raw(number, args);
                 self.expect(number, args, outcome, Err(Error::NoSuchSyscall));
             }
             // Replaced by a call that cannot end the fuzzer: GETPID with junk arguments.
             Some(Syscall::Exit) | Some(Syscall::GetPid) => {
-                args[0] = self.rng.next();
+                args[0] = self.rng.next_u64();
                 let outcome = self.raw(Syscall::GetPid.number(), args);
                 self.expect(number, args, outcome, Ok(self.pid));
             }
@@ -556,11 +531,6 @@ impl Fuzz {
         }
     }
 
-    /// The error the ABI's pure checks give, if any: the kernel must return exactly that.
-    fn decode(number: u64, args: [u64; 6]) -> Result<Request, Error> {
-        Request::decode(number, args)
-    }
-
     fn write(&mut self, mut args: [u64; 6]) {
         let number = Syscall::Write.number();
         args[0] = if self.rng.one_in(6) { self.rng.pick(&[0, 2, 3, u64::MAX, 1 << 32 | 1]) } else { 1 };
@@ -570,7 +540,7 @@ impl Fuzz {
         if args[0] == 1 && !matches!(self.access(args[1], args[2]), Access::Bad) {
             args[2] = 0;
         }
-        let expected = match Self::decode(number, args) {
+        let expected = match Request::decode(number, args) {
             Err(error) => Err(error),
             Ok(_) if args[2] == 0 => Ok(0),
             Ok(_) => Err(Error::BadAddress),
@@ -588,7 +558,7 @@ impl Fuzz {
             self.len()
         };
         let written = args[1].min(MemStats::SIZE as u64);
-        let expected = match Self::decode(number, args) {
+        let expected = match Request::decode(number, args) {
             Err(error) => Some(Err(error)),
             Ok(_) => match self.access(args[0], written) {
                 Access::Ok { writable: true } => Some(Ok(written)),
@@ -610,7 +580,7 @@ impl Fuzz {
 
     fn wait(&mut self, mut args: [u64; 6]) {
         let number = Syscall::Wait.number();
-        let random = self.rng.next();
+        let random = self.rng.next_u64();
         let child = if self.children.is_empty() { 0 } else { self.rng.pick(&self.children) };
         args[0] = match self.rng.below(4) {
             0 if child != 0 => child,
@@ -619,7 +589,7 @@ impl Fuzz {
             _ => self.rng.pick(&[1 << 40, i64::MAX as u64, random, 0x7FFF_FFFF]),
         };
         args[1] = if self.rng.one_in(3) { 0 } else { self.addr(true) };
-        let request = Self::decode(number, args);
+        let request = Request::decode(number, args);
         let target = match request {
             Ok(Request::Wait { target, .. }) => target,
             Ok(_) => unreachable!(),
@@ -675,7 +645,7 @@ impl Fuzz {
         args[0] = if self.rng.one_in(3) { 0 } else { self.addr(false) };
         args[1] = self.len();
         args[2] = self.prot();
-        let request = Self::decode(number, args);
+        let request = Request::decode(number, args);
         let outcome = self.raw(number, args);
         let Ok(Request::Map { pages, .. }) = request else {
             let Err(error) = request else { unreachable!() };
@@ -703,14 +673,14 @@ impl Fuzz {
             }
         }
         let hint = args[0];
-        let adopt = window_of(addr).filter(|&(_, offset)| offset + pages * PAGE_SIZE <= (MAXP * PAGE) as u64);
+        let adopt =
+            window_of(addr).and_then(|(slot, offset)| Some((slot, slot_pages(offset, pages * PAGE_SIZE)?)));
         if hint != 0 && window_of(hint).is_some() && self.all_unmapped_in_slot(hint, pages) && addr != hint {
             self.fail(format_args!("MAP {:x?}: hint free, but got {addr:#x}", &args[..3]));
         }
         match adopt {
-            Some((slot, offset)) => {
-                let first = (offset / PAGE_SIZE) as usize;
-                for page in first..first + pages as usize {
+            Some((slot, adopted)) => {
+                for page in adopted {
                     self.pages[slot][page] = PageState { mapped: true, prot: args[2] };
                     self.shadow_page(slot, page).fill(0);
                     self.verify_page(slot, page);
@@ -725,11 +695,8 @@ impl Fuzz {
     /// Whether `pages` pages from `hint` lie in a slot's first pages, all unmapped in the model.
     fn all_unmapped_in_slot(&self, hint: u64, pages: u64) -> bool {
         let Some((slot, offset)) = window_of(hint) else { return false };
-        if offset + pages * PAGE_SIZE > (MAXP * PAGE) as u64 {
-            return false;
-        }
-        let first = (offset / PAGE_SIZE) as usize;
-        (first..first + pages as usize).all(|page| !self.pages[slot][page].mapped)
+        let Some(mut pages) = slot_pages(offset, pages * PAGE_SIZE) else { return false };
+        pages.all(|page| !self.pages[slot][page].mapped)
     }
 
     fn range(&mut self, call: Syscall, mut args: [u64; 6]) {
@@ -737,7 +704,7 @@ impl Fuzz {
         args[0] = self.addr(false);
         args[1] = self.len();
         args[2] = self.prot();
-        let request = Self::decode(number, args);
+        let request = Request::decode(number, args);
         let outcome = self.raw(number, args);
         let range = match request {
             Err(error) => return self.expect(number, args, outcome, Err(error)),
@@ -753,9 +720,9 @@ impl Fuzz {
         };
         self.expect(number, args, outcome, expected);
         if outcome.is_ok() {
+            // Only a range the model saw all mapped succeeds: within a slot's first pages.
             let (slot, offset) = window_of(range.start()).unwrap_or((0, 0));
-            let first = (offset / PAGE_SIZE) as usize;
-            for page in first..first + range.pages() as usize {
+            for page in slot_pages(offset, range.end() - range.start()).unwrap_or(0..0) {
                 match call {
                     Syscall::Unmap => self.pages[slot][page].mapped = false,
                     Syscall::Protect => {
@@ -794,7 +761,7 @@ impl Fuzz {
             let len = self.len();
             args[3] = self.rng.pick(&[0, 1, 16, 1024, 1025, len]);
         }
-        let request = Self::decode(number, args);
+        let request = Request::decode(number, args);
         let outcome = self.raw(number, args);
         if let Err(error) = request {
             return self.expect(number, args, outcome, Err(error));
@@ -809,7 +776,7 @@ impl Fuzz {
 
     fn fork(&mut self, mut args: [u64; 6]) {
         let number = Syscall::Fork.number();
-        let random = self.rng.next();
+        let random = self.rng.next_u64();
         args[0] = match self.rng.below(8) {
             0 => ForkMode::EAGER_COPY,
             1 => self.rng.pick(&[2, 3, u64::MAX, 1 << 32, random]),
@@ -818,7 +785,7 @@ impl Fuzz {
         if self.children.len() >= MAX_CHILDREN && args[0] <= 1 {
             args[0] = 2;
         }
-        let request = Self::decode(number, args);
+        let request = Request::decode(number, args);
         let outcome = self.raw(number, args);
         if let Err(error) = request {
             return self.expect(number, args, outcome, Err(error));
@@ -840,10 +807,10 @@ impl Fuzz {
         self.in_child = true;
         self.children.clear();
         self.pid = task::getpid();
-        self.rng = Rng::new(self.rng.next() ^ self.pid);
+        self.rng = Rng::new(self.rng.next_u64() ^ self.pid);
         self.verify_all();
         for _ in 0..16 {
-            let (slot, page) = (self.rng.below(SLOTS as u64) as usize, self.rng.below(MAXP as u64) as usize);
+            let (slot, page) = self.random_page();
             self.scribble(slot, page, 64);
             match self.rng.below(4) {
                 0 => {

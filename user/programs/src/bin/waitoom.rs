@@ -15,7 +15,7 @@
 
 use cowpi_programs::region::Region;
 use cowpi_programs::{stack, stats};
-use cowpi_user::abi::{Syscall, result};
+use cowpi_user::abi::Syscall;
 use cowpi_user::task::{self, Fork};
 use cowpi_user::{Error, ExitStatus, entry, println, syscall};
 
@@ -95,8 +95,7 @@ fn through_the_shortage(
 fn wait_raw(child: u64, status: *mut u8) -> Result<u64, Error> {
     // SAFETY: WAIT writes 8 bytes at `status`, the start of a mapped page of ours that no Rust reference
     // points into (the region is only touched with volatile accesses).
-    let raw = unsafe { syscall::raw(Syscall::Wait.number(), [child, status as u64, 0, 0, 0, 0]) };
-    result::decode(raw).unwrap_or(Err(Error::InvalidArgument))
+    unsafe { syscall::call(Syscall::Wait, [child, status as u64, 0, 0, 0, 0]) }
 }
 
 /// Sleeps until `MEMSTATS`'s free frames satisfy `condition`.
