@@ -185,8 +185,9 @@ pub fn list() {
 pub fn run(name: &str) -> Result<(), UnknownTest> {
     let test = all().iter().find(|t| t.name().matches(name)).ok_or(UnknownTest)?;
     println!("{}{}", protocol::TEST_BEGIN, test.name());
+    let heap_before = memory::audit::heap_in_use();
     let result = (test.run)();
-    let audit = memory::audit::audit();
+    let audit = memory::audit::audit().and_then(|()| memory::audit::heap_returned(heap_before));
     match (result, audit) {
         (Ok(()), Ok(())) => println!("{}{} ok", protocol::TEST_END, test.name()),
         (Err(failure), _) => println!("{}{} FAILED {failure}", protocol::TEST_END, test.name()),

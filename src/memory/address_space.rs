@@ -368,6 +368,11 @@ impl AddressSpace {
         Ok(start.as_u64())
     }
 
+    /// Whether `address` lies in one of the task's regions, whatever its rights (for the fault report).
+    pub fn in_a_region(&self, address: u64) -> bool {
+        self.regions.find(VirtAddr::new(address)).is_some()
+    }
+
     /// Whether every page of `[start, start + pages)` lies in a region (mapped, possibly with no access).
     fn all_mapped(&self, start: u64, pages: u64) -> bool {
         self.regions.covers(VirtAddr::new(start)..VirtAddr::new(start + pages * PAGE_SIZE as u64))

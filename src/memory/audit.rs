@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 
 use cowpi_mm::ExpectedHolds;
 
-use super::frames;
+use super::{frames, heap};
 
 /// Records every holder of a frame the kernel knows of: each mapping and each table frame of every
 /// address space.
@@ -80,4 +80,22 @@ fn check_no_writable_shared_frame() -> Result<(), String> {
         report.push_str(&violation);
     }
     Err(report)
+}
+
+/// Heap bytes in use that a test must give back: what callers have asked of the kernel heap and not
+/// returned (`heap::HeapStats::requested`, exact to the byte, where `allocated` rounds to powers of two).
+pub fn heap_in_use() -> usize {
+    heap::stats().requested
+}
+
+/// Whether the heap is back where it was, `before` bytes in use, once a test is over: more is a leak.
+pub fn heap_returned(before: usize) -> Result<(), String> {
+    let after = heap_in_use();
+    if after <= before {
+        return Ok(());
+    }
+    Err(format!(
+        "the kernel heap holds {} bytes more than before the test ({before} -> {after})",
+        after - before
+    ))
 }

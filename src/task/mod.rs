@@ -134,9 +134,11 @@ extern "C" fn kernel_task_main(argument: usize) -> ! {
     exit(entry())
 }
 
-/// Called by `task_trampoline` when a new task first runs: the switch that started it was made with IRQs
-/// masked, and a new task starts with them on.
+/// Called by `task_trampoline` when a new task first runs: it finishes the switch that started it, as
+/// `scheduler::schedule` does for a task switched back in, then unmasks IRQs (the switch was made with
+/// them masked, and a new task starts with them on).
 #[unsafe(no_mangle)]
 extern "C" fn task_started() {
+    scheduler::free_departed();
     crate::arch::cpu::unmask_irqs();
 }

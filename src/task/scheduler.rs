@@ -6,9 +6,12 @@
 //! the check if one is preempted in between, while it loads its program or allocates its kernel stack.
 //!
 //! A task that exits before its children leaves them to its own parent if that is a user task (which
-//! collects them with `wait`, as it does its own), else detaches them: a detached task that has exited
-//! is freed the next time the scheduler counts its tasks or reserves a place. Either way no exited task
-//! is kept for a parent that is gone.
+//! collects them with `wait`, as it does its own), else detaches them. Nobody collects a detached task,
+//! so none is kept once it has exited: children that had already exited are freed by the exiting parent,
+//! and a detached task that exits leaves the task table at its last switch and is freed by the next task
+//! to run, as soon as that switch is off its kernel stack ([`free_departed`], Linux's
+//! `finish_task_switch`). `ps` never lists an exited detached task, and its kernel stack and heap come
+//! back at once.
 //!
 //! Every switch goes through [`schedule`], with IRQs masked: the lock is dropped before the actual switch
 //! (the next task may need it at once), but the pointers to both contexts stay valid because tasks are
@@ -33,6 +36,11 @@ pub const TICK_MS: u64 = 1;
 /// Ticks a task may run while others wait.
 pub const TIME_SLICE_TICKS: u64 = 10;
 
+/// Room in the run queue, allocated once at start: more than the task limit plus the kernel's own tasks,
+/// so it never grows. A `VecDeque` keeps what it grew to, and heap that stays taken after a test is what
+/// the memory audit reports as a leak; this is the one place the scheduler keeps storage.
+const READY_QUEUE_CAPACITY: usize = 2 * super::user::MAX_TASKS;
+
 struct Scheduler {
     tasks: BTreeMap<Pid, Box<Task>>,
     ready: VecDeque<Pid>,
@@ -52,6 +60,9 @@ struct Scheduler {
     reserved: usize,
     /// The most tasks that existed at once since the last [`take_peak_task_count`].
     peak_tasks: usize,
+    /// A detached task that has exited, out of the table, on whose kernel stack the last switch away
+    /// from it was made: the task switched to frees it ([`free_departed`]).
+    departed: Option<Box<Task>>,
 }
 
 static SCHEDULER: IrqSafeLock<Option<Scheduler>> = IrqSafeLock::new(None);
@@ -67,7 +78,7 @@ pub fn init() {
         tasks.insert(Pid(0), Box::new(Task::idle()));
         *s = Some(Scheduler {
             tasks,
-            ready: VecDeque::new(),
+            ready: VecDeque::with_capacity(READY_QUEUE_CAPACITY),
             current: Pid(0),
             next_pid: 1,
             ticks: 0,
@@ -77,6 +88,7 @@ pub fn init() {
             asids: AddressSpace::asid_allocator(),
             reserved: 0,
             peak_tasks: 1,
+            departed: None,
         });
     });
 }
@@ -119,22 +131,20 @@ impl Scheduler {
             Some(space) => space.activate(asids),
             None => AddressSpace::activate_none(),
         }
-        let from: *mut Context = &mut self.tasks.get_mut(&current).expect("current task").context;
+        let leaving = &self.tasks[&current];
+        let from: *mut Context = if matches!(leaving.state, State::Exited(_)) && leaving.parent.is_none() {
+            // Nobody will collect it: out of the table now, freed once this switch is off its stack. The
+            // box keeps the task where it is, so `from` stays valid.
+            let mut task = self.tasks.remove(&current).expect("current task");
+            let from: *mut Context = &mut task.context;
+            // The task switched to last time freed the one before (`free_departed`); there is none.
+            drop(self.departed.replace(task));
+            from
+        } else {
+            &mut self.tasks.get_mut(&current).expect("current task").context
+        };
         let to: *const Context = &self.tasks[&next].context;
         Some((from, to))
-    }
-
-    /// Takes out of the table every detached task that has exited and is not the one running (which may
-    /// still be on its way out, on its own kernel stack); the caller drops them outside the lock.
-    fn take_detached_exited(&mut self) -> Vec<Task> {
-        let current = self.current;
-        let dead: Vec<Pid> = self
-            .tasks
-            .values()
-            .filter(|t| t.parent.is_none() && t.pid != current && matches!(t.state, State::Exited(_)))
-            .map(|t| t.pid)
-            .collect();
-        dead.iter().filter_map(|pid| self.tasks.remove(pid)).map(|task| *task).collect()
     }
 
     fn insert(&mut self, task: Box<Task>) {
@@ -156,11 +166,21 @@ impl Scheduler {
 pub fn schedule() {
     let saved = cpu::mask_irqs();
     if let Some((from, to)) = with(|s| s.pick_next()) {
-        // SAFETY: both contexts belong to boxed tasks in the table; neither is freed while switched out or
-        // running (an exited task is freed only by `wait`, after it has switched away for the last time).
+        // SAFETY: both contexts belong to boxed tasks; neither is freed while switched out or running (an
+        // exited task is freed by `wait`, or by `free_departed`, after it has switched away for the last
+        // time).
         unsafe { switch_context(from, to) };
+        free_departed();
     }
     cpu::restore_irqs(saved);
+}
+
+/// Frees the detached task that exited in the switch that just brought this task in, if there was one:
+/// called, with IRQs masked, by every task right after a switch to it (here, and in a new task's first
+/// code), when the switch is off the departed task's kernel stack.
+pub(super) fn free_departed() {
+    // Dropped outside the lock: it frees a kernel stack.
+    drop(with(|s| s.departed.take()));
 }
 
 /// Gives up the processor to the next ready task.
@@ -229,20 +249,16 @@ pub struct TaskSlot {
 }
 
 /// Reserves a place for a child of the running task, if fewer than `limit` tasks exist or are reserved.
-/// Exited detached tasks are freed first, so they never stand in the way.
 pub fn reserve_slot(limit: usize) -> Result<TaskSlot, TaskLimitReached> {
-    let (dead, slot) = with(|s| {
-        let dead = s.take_detached_exited();
+    with(|s| {
         if s.tasks.len() + s.reserved >= limit {
-            return (dead, Err(TaskLimitReached));
+            return Err(TaskLimitReached);
         }
         s.reserved += 1;
         let pid = Pid(s.next_pid);
         s.next_pid += 1;
-        (dead, Ok(TaskSlot { pid, parent: s.current }))
-    });
-    drop(dead);
-    slot
+        Ok(TaskSlot { pid, parent: s.current })
+    })
 }
 
 impl TaskSlot {
@@ -284,14 +300,9 @@ pub fn current_name() -> String {
 }
 
 /// How many tasks exist (the idle task and exited ones not yet collected included): what the task limit
-/// bounds. Exited detached tasks are freed first.
+/// bounds.
 pub fn task_count() -> usize {
-    let (dead, count) = with(|s| {
-        let dead = s.take_detached_exited();
-        (dead, s.tasks.len())
-    });
-    drop(dead);
-    count
+    with(|s| s.tasks.len())
 }
 
 /// Runs `f` on the running task's address space, if it has one.
@@ -386,14 +397,19 @@ pub fn exit(status: i64) -> ! {
         AddressSpace::activate_none();
         drop(space);
     }
-    with(|s| {
+    let unclaimed = with(|s| {
         let me = s.current;
         let parent = s.current_task().parent;
         s.current_task().state = State::Exited(status);
         // A user task is still alive while it has its address space; a kernel task never has one.
         let adopter = parent.filter(|p| s.tasks.get(p).is_some_and(|t| t.address_space.is_some()));
+        // Children that have exited already and are detached now: nobody can collect them any more.
+        let mut unclaimed = Vec::new();
         for child in s.tasks.values_mut().filter(|t| t.parent == Some(me)) {
             child.parent = adopter;
+            if adopter.is_none() && matches!(child.state, State::Exited(_)) {
+                unclaimed.push(child.pid);
+            }
         }
         // Waking the parent for this task's end also lets it find the children it adopted that ended.
         if let Some(parent) = parent
@@ -401,7 +417,10 @@ pub fn exit(status: i64) -> ! {
         {
             s.make_ready(parent);
         }
+        unclaimed.iter().filter_map(|pid| s.tasks.remove(pid)).collect::<Vec<_>>()
     });
+    // Freed outside the lock, on this task's stack: they switched away for good when they exited.
+    drop(unclaimed);
     schedule();
     unreachable!("an exited task was scheduled again");
 }

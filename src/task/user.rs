@@ -10,7 +10,7 @@ use cowpi_abi::{Error, ExitStatus, ForkMode, Signal, layout};
 
 use super::scheduler;
 use super::{Pid, Task};
-use crate::arch::esr::Syndrome;
+use crate::arch::esr::{AccessKind, Cause, Refusal, Syndrome};
 use crate::arch::exception::ExceptionFrame;
 use cowpi_mm::regions::Access;
 
@@ -175,22 +175,24 @@ pub fn handle_fault(frame: &ExceptionFrame, syndrome: Syndrome) {
 }
 
 /// Ends the running task because its page fault needed a frame and none was free, with a one-line report
-/// in the form of [`kill_for_fault`]'s: `task 5 (oomrace) killed: out of memory: data abort from a lower
-/// exception level (EC 0x24): translation fault at level 3, on a write at 0x1000003000 (pc 0x400123)`.
-/// The kernel and every other task go on.
+/// in the form of [`kill_for_fault`]'s: `task 5 (oomrace) killed: out of memory: write to 0x1000003000
+/// (pc 0x400123; data abort from a lower exception level (EC 0x24): translation fault at level 3, on a
+/// write)`. The kernel and every other task go on.
 fn kill_out_of_memory(frame: &ExceptionFrame, syndrome: Syndrome) -> ! {
     crate::memory::counters::OOM_KILLS.add();
-    let pid = scheduler::current_pid();
-    let name = scheduler::current_name();
-    crate::println!(
-        "task {pid} ({name}) killed: out of memory: {syndrome} at {:#x} (pc {:#x})",
-        frame.far,
-        frame.elr
-    );
+    let act = match syndrome.cause() {
+        Cause::Access { access: AccessKind::Read, .. } => "read of",
+        Cause::Access { access: AccessKind::Execute, .. } => "jump to",
+        _ => "write to",
+    };
+    report_kill(format_args!("out of memory: {act} {:#x}", frame.far), frame, syndrome);
     scheduler::exit(ExitStatus::Killed(Signal::Killed).to_raw())
 }
 
-/// Ends the running task with a one-line report.
+/// Ends the running task with a one-line report: the signal, what the task did in plain words (an
+/// undefined instruction with its instruction word), where, and the decoded syndrome, as in `task 6
+/// (fault) killed: illegal instruction: undefined instruction 0x00000000 at 0x4001f0 (pc 0x4001f0;
+/// unknown reason (EC 0x00))`.
 pub fn kill_for_fault(frame: &ExceptionFrame, syndrome: Syndrome) -> ! {
     let signal = match syndrome.class() {
         0x20 | 0x21 | 0x24 | 0x25 => Signal::SegmentationFault,
@@ -198,13 +200,59 @@ pub fn kill_for_fault(frame: &ExceptionFrame, syndrome: Syndrome) -> ! {
         0x3C => Signal::Breakpoint,
         _ => Signal::IllegalInstruction,
     };
+    let cause = cause_of(frame, syndrome);
+    let address = if syndrome.is_abort() { frame.far } else { frame.elr };
+    let description = signal.description();
+    match cause {
+        Cause::UndefinedInstruction => match instruction_at(frame.elr) {
+            Some(word) => report_kill(
+                format_args!("{description}: {cause} {word:#010x} at {address:#x}"),
+                frame,
+                syndrome,
+            ),
+            None => report_kill(
+                format_args!("{description}: {cause} (unreadable) at {address:#x}"),
+                frame,
+                syndrome,
+            ),
+        },
+        _ => report_kill(format_args!("{description}: {cause} at {address:#x}"), frame, syndrome),
+    }
+    scheduler::exit(ExitStatus::Killed(signal).to_raw())
+}
+
+/// What the running task did, in plain words: the syndrome's account ([`Syndrome::cause`]), with the
+/// reason an access was refused taken from what the kernel knows better than the MMU. The fault handler
+/// kills a task by its regions, not by its tables: a page in memory mapped with no access is refused
+/// though nothing may be in the tables yet (a translation fault), and an address in the kernel's half
+/// is the kernel's, whatever the fault status says.
+fn cause_of(frame: &ExceptionFrame, syndrome: Syndrome) -> Cause {
+    match syndrome.cause() {
+        Cause::Access { access, refusal: Refusal::Unmapped | Refusal::NotPermitted } => {
+            let refusal = if frame.far >= layout::KERNEL_SPACE_START {
+                Refusal::KernelMemory
+            } else if with_current_space(|space| Ok(space.in_a_region(frame.far))) == Ok(true) {
+                Refusal::NotPermitted
+            } else {
+                Refusal::Unmapped
+            };
+            Cause::Access { access, refusal }
+        }
+        cause => cause,
+    }
+}
+
+/// The instruction word at `pc` in the running task, if the task may read it.
+fn instruction_at(pc: u64) -> Option<u32> {
+    let word = with_current_space(|space| space.read_user(pc, 4)).ok()?;
+    Some(u32::from_le_bytes(word.get(..4)?.try_into().ok()?))
+}
+
+/// Prints `task <pid> (<name>) killed: <what> (pc <pc>; <syndrome>)`. Everything it allocates is freed
+/// before it returns: the caller goes on to `scheduler::exit`, which never returns, so anything still held
+/// then would be lost to the heap.
+fn report_kill(what: core::fmt::Arguments, frame: &ExceptionFrame, syndrome: Syndrome) {
     let pid = scheduler::current_pid();
     let name = scheduler::current_name();
-    let address = if syndrome.is_abort() { frame.far } else { frame.elr };
-    crate::println!(
-        "task {pid} ({name}) killed: {}: {syndrome} at {address:#x} (pc {:#x})",
-        signal.description(),
-        frame.elr
-    );
-    scheduler::exit(ExitStatus::Killed(signal).to_raw())
+    crate::println!("task {pid} ({name}) killed: {what} (pc {:#x}; {syndrome})", frame.elr);
 }

@@ -11,9 +11,9 @@ use cowpi_abi::ExitStatus;
 
 use super::programs::{finish, run, start};
 use crate::arch::time;
-use crate::memory::{counters, frames};
+use crate::memory::{counters, frames, heap};
 use crate::task::{self, scheduler, user::MAX_TASKS, user::TASKS_REFUSED};
-use crate::{check, check_eq, kernel_test};
+use crate::{check, check_eq, check_ok, kernel_test};
 use cowpi_mm::Frame;
 
 /// Free frames left for the race: the test holds all the others (a [`Ballast`]), so that the race takes
@@ -138,16 +138,28 @@ kernel_test! {
 }
 
 kernel_test! {
-    /// The child of a task started by the kernel, left behind when that task ends, is freed once it
-    /// exits: no exited task is kept for a parent that is gone, so the task count comes back.
+    /// The child of a task started by the kernel, left behind when that task ends, is freed as soon as it
+    /// exits: nobody can collect it, so it leaves the task table at its last switch and the next task to
+    /// run frees its kernel stack. Watched without freeing anything itself (`ps`'s snapshot, the heap
+    /// counter): the orphan used to stay listed as exited, holding its 32 KiB stack, until some other
+    /// task was reaped.
     fn an_orphan_of_a_kernel_started_task_is_freed_when_it_exits() -> TestResult {
-        let tasks_before = scheduler::task_count();
-        check_eq!(run("orphans", "detach")?, Some(ExitStatus::Exited(0)));
+        let tasks_before = task::tasks_snapshot().len();
+        let heap_before = heap::stats().requested;
+        let parent = start("orphans", "detach")?;
+        check_eq!(finish(parent)?, Some(ExitStatus::Exited(0)));
+        let orphan = task::tasks_snapshot().iter().find(|t| t.parent.is_none() && t.name == "orphans").map(|t| t.pid);
+        let orphan = check_ok!(orphan.ok_or("no orphan: it ended before its parent"));
+        // It sleeps 50 ms; once it has ended, it must be gone from the table at once.
         let deadline = time::ticks() + time::frequency();
-        while scheduler::task_count() != tasks_before && time::ticks() < deadline {
-            task::sleep(10);
+        let alive = || task::tasks_snapshot().iter().any(|t| t.pid == orphan && t.state.name() != "exited");
+        while alive() && time::ticks() < deadline {
+            task::sleep(5);
         }
-        check_eq!(scheduler::task_count(), tasks_before);
+        let listed = task::tasks_snapshot().iter().find(|t| t.pid == orphan).map(|t| t.state.name());
+        check_eq!(listed, None);
+        check_eq!(task::tasks_snapshot().len(), tasks_before);
+        check_eq!(heap::stats().requested, heap_before);
         Ok(())
     }
 }

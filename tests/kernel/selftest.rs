@@ -1,5 +1,6 @@
 //! Tests that must go wrong, so the host runner proves it notices each kind of failure: a failed check, a
-//! failed memory audit, a panic, an unexpected exception and a hang. The runner counts each as passed only
+//! failed memory audit (a leaked frame, leaked heap, a writable shared frame), a panic, an unexpected
+//! exception and a hang. The runner counts each as passed only
 //! when it sees exactly the failure expected.
 
 use crate::memory::frames;
@@ -19,6 +20,16 @@ kernel_test! {
     fn the_audit_catches_a_leaked_frame() -> TestResult {
         let leaked = frames::alloc_zeroed();
         check!(leaked.is_ok(), "no frame to leak");
+        Ok(())
+    }
+}
+
+kernel_test! {
+    /// Leaks 24 bytes of kernel heap: the test itself passes, the heap part of the audit after it must
+    /// not.
+    #[expect(fail)]
+    fn the_audit_catches_leaked_heap() -> TestResult {
+        core::mem::forget(alloc::vec![0u8; 24]);
         Ok(())
     }
 }

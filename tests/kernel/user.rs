@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use cowpi_abi::{ExitStatus, Signal};
 
 use super::programs::{run, start};
-use crate::memory::frames;
+use crate::memory::{frames, heap};
 use crate::task::{self, Pid, scheduler};
 use crate::{check, check_eq, check_ok, kernel_test};
 
@@ -56,6 +56,21 @@ kernel_test! {
             check_eq!((kind, run("fault", kind)?), (kind, Some(ExitStatus::Killed(signal))));
         }
         check_eq!(frames::counters().free, free_before);
+        Ok(())
+    }
+}
+
+kernel_test! {
+    /// A task killed for a fault gives back all the kernel heap it used, as one that exits does: the kill
+    /// report used to hold the task's name across the exit, which never returns (8 bytes lost per kill).
+    fn a_task_killed_for_a_fault_leaves_no_heap_behind() -> TestResult {
+        let heap_before = heap::stats().requested;
+        for kind in ["null", "undefined", "readonly-write", "null", "undefined"] {
+            check!(matches!(run("fault", kind)?, Some(ExitStatus::Killed(_))), "fault {kind} was not killed");
+            check_eq!((kind, heap::stats().requested), (kind, heap_before));
+        }
+        check_eq!(run("oom", "")?, Some(ExitStatus::Killed(Signal::Killed)));
+        check_eq!(heap::stats().requested, heap_before);
         Ok(())
     }
 }
