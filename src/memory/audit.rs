@@ -4,6 +4,15 @@
 //! reference count against the holders the kernel can find (every mapping and every table frame of every
 //! address space, and the kernel's own hold on the zero page; anything else still held after a test is a
 //! leak, reported with its address), and that no mapping is writable while its frame is shared.
+//!
+//! After a kernel test it also checks the kernel heap: the bytes callers hold must be no more than before
+//! the test ([`heap_in_use`], [`heap_returned`]). A leak there is invisible to the frame audit (the heap is
+//! carved out of RAM at boot), so without this check a task killed for a fault lost 8 bytes each time and
+//! no test noticed. The kernel keeps two kinds of heap storage that outlive a test, and both are bounded
+//! and come back: the run queue's storage is allocated once, at start, for twice the task limit
+//! (`task::scheduler`), so it never grows; the page-merging book holds at most
+//! `ksm::MAX_TRACKED_PAGES` pages and stable frames, forgets those of tasks that are gone at the end of a
+//! pass, and gives back every node once it remembers nothing (`cowpi_mm::ksm::KsmBook::end_pass`).
 
 use alloc::format;
 use alloc::string::{String, ToString};

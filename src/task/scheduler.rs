@@ -37,8 +37,8 @@ pub const TICK_MS: u64 = 1;
 pub const TIME_SLICE_TICKS: u64 = 10;
 
 /// Room in the run queue, allocated once at start: more than the task limit plus the kernel's own tasks,
-/// so it never grows. A `VecDeque` keeps what it grew to, and heap that stays taken after a test is what
-/// the memory audit reports as a leak; this is the one place the scheduler keeps storage.
+/// so it never grows. A `VecDeque` keeps what it grew to, and heap still taken after a test is what the
+/// memory audit reports as a leak.
 const READY_QUEUE_CAPACITY: usize = 2 * super::user::MAX_TASKS;
 
 struct Scheduler {
