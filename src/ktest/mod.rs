@@ -4,8 +4,8 @@
 //! macro puts a [`KernelTest`] record in the `.kernel_tests` link section, which `linker.ld` gathers between
 //! two symbols: tests register themselves from any file, on stable Rust, with no central list to forget.
 //! The shell's `test list` and `test run <name>` print the lines of `cowpi_console::protocol`, and every
-//! run ends with a memory audit: a test that passes but leaves the frame table inconsistent, or leaks a
-//! frame, fails.
+//! run ends with a memory audit: a test that passes but leaves the frame table inconsistent, leaks a
+//! frame, or leaves the kernel heap holding more than before it, fails.
 
 use core::fmt;
 
