@@ -404,11 +404,11 @@ pub fn exit(status: i64) -> ! {
         // A user task is still alive while it has its address space; a kernel task never has one.
         let adopter = parent.filter(|p| s.tasks.get(p).is_some_and(|t| t.address_space.is_some()));
         // Children that have exited already and are detached now: nobody can collect them any more.
-        let mut unclaimed = Vec::new();
+        let mut unclaimed_pids = Vec::new();
         for child in s.tasks.values_mut().filter(|t| t.parent == Some(me)) {
             child.parent = adopter;
             if adopter.is_none() && matches!(child.state, State::Exited(_)) {
-                unclaimed.push(child.pid);
+                unclaimed_pids.push(child.pid);
             }
         }
         // Waking the parent for this task's end also lets it find the children it adopted that ended.
@@ -417,7 +417,7 @@ pub fn exit(status: i64) -> ! {
         {
             s.make_ready(parent);
         }
-        unclaimed.iter().filter_map(|pid| s.tasks.remove(pid)).collect::<Vec<_>>()
+        unclaimed_pids.iter().filter_map(|pid| s.tasks.remove(pid)).collect::<Vec<_>>()
     });
     // Freed outside the lock, on this task's stack: they switched away for good when they exited.
     drop(unclaimed);

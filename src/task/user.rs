@@ -202,32 +202,19 @@ pub fn kill_for_fault(frame: &ExceptionFrame, syndrome: Syndrome) -> ! {
     };
     let cause = cause_of(frame, syndrome);
     let address = if syndrome.is_abort() { frame.far } else { frame.elr };
-    let description = signal.description();
-    match cause {
-        Cause::UndefinedInstruction => match instruction_at(frame.elr) {
-            Some(word) => report_kill(
-                format_args!("{description}: {cause} {word:#010x} at {address:#x}"),
-                frame,
-                syndrome,
-            ),
-            None => report_kill(
-                format_args!("{description}: {cause} (unreadable) at {address:#x}"),
-                frame,
-                syndrome,
-            ),
-        },
-        _ => report_kill(format_args!("{description}: {cause} at {address:#x}"), frame, syndrome),
-    }
+    report_kill(format_args!("{}: {cause} at {address:#x}", signal.description()), frame, syndrome);
     scheduler::exit(ExitStatus::Killed(signal).to_raw())
 }
 
-/// What the running task did, in plain words: the syndrome's account ([`Syndrome::cause`]), with the
-/// reason an access was refused taken from what the kernel knows better than the MMU. The fault handler
+/// What the running task did, in plain words: the syndrome's account ([`Syndrome::cause`]), with an
+/// undefined instruction's word, and the reason an access was refused taken from what the kernel knows
+/// better than the MMU. The fault handler
 /// kills a task by its regions, not by its tables: a page in memory mapped with no access is refused
 /// though nothing may be in the tables yet (a translation fault), and an address in the kernel's half
 /// is the kernel's, whatever the fault status says.
 fn cause_of(frame: &ExceptionFrame, syndrome: Syndrome) -> Cause {
     match syndrome.cause() {
+        Cause::UndefinedInstruction { .. } => Cause::UndefinedInstruction { word: instruction_at(frame.elr) },
         Cause::Access { access, refusal: Refusal::Unmapped | Refusal::NotPermitted } => {
             let refusal = if frame.far >= layout::KERNEL_SPACE_START {
                 Refusal::KernelMemory

@@ -65,9 +65,10 @@ impl Syndrome {
 /// exception class. It names the act; [`Syndrome`]'s own `Display` gives the Arm ARM's decoding beside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
-    /// EC 0x00 from EL0: an instruction the CPU does not implement (`udf`, or any unallocated encoding).
-    /// The Arm ARM calls the class "unknown reason"; from EL0 it is almost always this.
-    UndefinedInstruction,
+    /// EC 0x00 from EL0: an instruction the CPU does not implement (`udf`, or any unallocated encoding),
+    /// with its word when the kernel could read it. The Arm ARM calls the class "unknown reason"; from
+    /// EL0 it is almost always this.
+    UndefinedInstruction { word: Option<u32> },
     /// `BRK #imm` (EC 0x3C), with its immediate.
     Breakpoint { immediate: u16 },
     /// A data or instruction abort: what was tried, and why the MMU refused it.
@@ -106,7 +107,12 @@ pub enum Refusal {
 impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Cause::UndefinedInstruction => f.write_str("undefined instruction"),
+            Cause::UndefinedInstruction { word: Some(word) } => {
+                write!(f, "undefined instruction {word:#010x}")
+            }
+            Cause::UndefinedInstruction { word: None } => {
+                f.write_str("undefined instruction (word unreadable)")
+            }
             Cause::Breakpoint { immediate } => write!(f, "breakpoint instruction (BRK #{immediate:#x})"),
             Cause::MisalignedPc => f.write_str("jump to a misaligned address"),
             Cause::MisalignedSp => f.write_str("misaligned stack pointer"),
@@ -134,10 +140,10 @@ impl fmt::Display for Cause {
 }
 
 impl Syndrome {
-    /// What the exception says the task did (see [`Cause`]).
+    /// What the exception says the task did (see [`Cause`]). The syndrome holds no instruction word.
     pub fn cause(self) -> Cause {
         match self.class() {
-            0x00 => Cause::UndefinedInstruction,
+            0x00 => Cause::UndefinedInstruction { word: None },
             0x3C => Cause::Breakpoint { immediate: (self.iss() & 0xFFFF) as u16 },
             0x22 => Cause::MisalignedPc,
             0x26 => Cause::MisalignedSp,
@@ -216,7 +222,11 @@ crate::kernel_test! {
     /// commits gives (the ESR values QEMU reports for them).
     fn user_fault_causes_are_named_plainly() -> TestResult {
         let cause = |esr: u64| alloc::format!("{}", Syndrome(esr).cause());
-        crate::check_eq!(cause(0x0200_0000), "undefined instruction");
+        crate::check_eq!(cause(0x0200_0000), "undefined instruction (word unreadable)");
+        let undefined = Cause::UndefinedInstruction { word: Some(0xD4A0_0000) };
+        crate::check_eq!(alloc::format!("{undefined}"), "undefined instruction 0xd4a00000");
+        let kernel = Cause::Access { access: AccessKind::Write, refusal: Refusal::KernelMemory };
+        crate::check_eq!(alloc::format!("{kernel}"), "write to kernel memory");
         crate::check_eq!(cause(0xF200_0001), "breakpoint instruction (BRK #0x1)");
         // Data aborts from EL0: translation fault at level 1 on a read (a null pointer), permission fault
         // at level 3 on a write (read-only or kernel memory), alignment fault on a write.
