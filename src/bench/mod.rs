@@ -6,7 +6,7 @@
 //! and zero-fill floors, page hashing, boot), the others run user programs that time themselves at EL0
 //! (`benchfault`, `benchfork`, `benchmem`, `benchksm`), because a fault or a fork is only honest when a
 //! real task takes it. Every benchmark ends with the memory audit, as every test does: a benchmark that
-//! leaks a frame or leaves a refcount wrong reports FAILED, whatever it measured.
+//! leaks a frame or kernel heap, or leaves a refcount wrong, reports FAILED, whatever it measured.
 
 mod boot;
 mod floors;
@@ -74,7 +74,10 @@ pub fn list() {
 pub fn run(name: &str, reps: u32, scale: Scale) -> Result<(), ()> {
     let benchmark = BENCHMARKS.iter().find(|b| b.name == name).ok_or(())?;
     println!("{BENCH_BEGIN}{name} timer_hz={}", time::frequency());
-    let outcome = (benchmark.run)(reps, scale).and_then(|()| memory::audit::audit());
+    let heap_before = memory::audit::heap_in_use();
+    let outcome = (benchmark.run)(reps, scale)
+        .and_then(|()| memory::audit::audit())
+        .and_then(|()| memory::audit::heap_returned(heap_before));
     match outcome {
         Ok(()) => println!("{BENCH_END}{name} ok"),
         Err(reason) => println!("{BENCH_END}{name} FAILED {}", reason.lines().next().unwrap_or("")),

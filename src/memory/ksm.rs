@@ -21,6 +21,8 @@
 //! every candidate page, and the book remembers at most [`MAX_TRACKED_PAGES`] pages and stable frames.
 //! Pages past that are left alone (`pages_untracked` counts them) until a task exits or unmaps and makes
 //! room. Without the bound, one task marking 800 MiB mergeable exhausted the 16 MiB heap: a kernel panic.
+//! Once the book remembers nothing (its tasks gone and a pass ended), it holds no heap at all, so the
+//! audit after each test finds the heap where it was.
 
 use cowpi_mm::ksm::{Checksum, KsmBook, KsmCounters, Observation};
 use cowpi_mm::{Frame, PAGE_SIZE, Page, PageFlags};
