@@ -12,9 +12,9 @@
 //!    drives the scanner). The parent hides all three while the child checks its own copies and writes
 //!    them (each write must still copy, or zero-fill); once the child is gone the parent shows its pages
 //!    again: their bytes are the parent's, and each still copies on write (a reuse, a zero fill, a copy);
-//! 3. pages hidden before a fork, copy-on-write and eager-copy: the child inherits them hidden, shows its
-//!    own, checks the bytes, writes them (a copy, since the parent still holds the frame), and the
-//!    parent's stay as they were.
+//! 3. a page hidden before a fork, copy-on-write and then eager-copy: the child inherits it hidden, shows
+//!    its own, checks the bytes and writes it (a copy, since the parent still holds the frame); the
+//!    parent's holds its own bytes, and once the child has gone it is written in place.
 //!
 //! Each check prints an `ok` or `FAILED` line; the exit status is the number of failures (a child's
 //! failures count as one).
