@@ -14,7 +14,8 @@
 //!    again: their bytes are the parent's, and each still copies on write (a reuse, a zero fill, a copy);
 //! 3. a page hidden before a fork, copy-on-write and then eager-copy: the child inherits it hidden, shows
 //!    its own, checks the bytes and writes it (a copy, since the parent still holds the frame); the
-//!    parent's holds its own bytes, and once the child has gone it is written in place.
+//!    parent's holds its own bytes, and once the child has gone it is written in place;
+//! 4. a hidden page `UNMAP`ped gives its frame back, and memory `MAP`ped in its place reads zeros.
 //!
 //! Each check prints an `ok` or `FAILED` line; the exit status is the number of failures (a child's
 //! failures count as one).
@@ -279,37 +280,86 @@ fn main(_: &str) -> i32 {
     }
 
     // 3. Pages hidden at a fork: the child inherits them hidden.
-    for (mode, seed) in [(ForkMode::CopyOnWrite, 3), (ForkMode::EagerCopy, 4)] {
+    for (mode, seed, name) in
+        [(ForkMode::CopyOnWrite, 3, "copy-on-write fork"), (ForkMode::EagerCopy, 4, "eager-copy fork")]
+    {
         let Ok(hidden) = Region::map(1) else {
             checks.that("MAP a page to hide", false);
             break;
         };
         hidden.fill(0..1, seed);
-        hide(&mut checks, "hidden at a fork", &[&hidden], true);
+        hide(&mut checks, &format!("hidden at a {name}"), &[&hidden], true);
         match task::fork_with(mode) {
             Err(error) => checks.check("FORK with hidden pages", false, format_args!("{error:?}")),
             Ok(task::Fork::Child) => {
                 let mut checks = Checks::new("noaccess child");
-                show(&mut checks, "inherited hidden", &[&hidden]);
-                check_page(&mut checks, "inherited hidden: the bytes are there", &hidden, 0, |word| {
-                    Region::pattern(seed, 0, word)
-                });
-                write_faulting(&mut checks, "inherited hidden: copies on write", &hidden, 0, 0x8888, |s| {
-                    s.cow_copies
-                });
+                show(&mut checks, &format!("inherited hidden at a {name}"), &[&hidden]);
+                check_page(
+                    &mut checks,
+                    &format!("inherited hidden at a {name}: the bytes are there"),
+                    &hidden,
+                    0,
+                    |word| Region::pattern(seed, 0, word),
+                );
+                write_faulting(
+                    &mut checks,
+                    &format!("inherited hidden at a {name}: copies on write"),
+                    &hidden,
+                    0,
+                    0x8888,
+                    |s| s.cow_copies,
+                );
                 task::exit(checks.finish());
             }
             Ok(task::Fork::Parent { child }) => {
                 reap(&mut checks, "the child showed, read and wrote its own copy", child);
-                show(&mut checks, "hidden at a fork", &[&hidden]);
-                check_page(&mut checks, "hidden at a fork: the bytes are the parent's", &hidden, 0, |word| {
-                    Region::pattern(seed, 0, word)
-                });
+                show(&mut checks, &format!("hidden at a {name}"), &[&hidden]);
+                check_page(
+                    &mut checks,
+                    &format!("hidden at a {name}: the bytes are the parent's"),
+                    &hidden,
+                    0,
+                    |word| Region::pattern(seed, 0, word),
+                );
                 // Hidden, it was shared with no copy-on-write mark (it was not writable at the fork); the
                 // child has gone, so showing it made it writable in place.
-                write_in_place(&mut checks, "hidden at a fork: written in place", &hidden);
+                write_in_place(&mut checks, &format!("hidden at a {name}: written in place"), &hidden);
             }
         }
     }
+    unmap_hidden(&mut checks);
     checks.finish()
+}
+
+/// A hidden page still goes with `UNMAP`, frame and bytes: what is mapped there next reads zeros.
+fn unmap_hidden(checks: &mut Checks) {
+    let Ok(page) = Region::map(1) else {
+        checks.that("MAP a page to unmap hidden", false);
+        return;
+    };
+    page.fill(0..1, 5);
+    hide(checks, "unmapped hidden", &[&page], true);
+    let address = page.address();
+    let before = stats::now();
+    // SAFETY: `page` is never used again; only its address is, to map new memory there.
+    let unmapped = unsafe { memory::unmap(address, PAGE_SIZE as usize) };
+    let after = stats::now();
+    checks.check(
+        "unmapped hidden: UNMAP gives the frame back",
+        unmapped.is_ok()
+            && after.resident_pages + 1 == before.resident_pages
+            && after.frames_free > before.frames_free,
+        format_args!(
+            "{unmapped:?}; resident {} -> {}, free {} -> {}",
+            before.resident_pages, after.resident_pages, before.frames_free, after.frames_free
+        ),
+    );
+    match memory::map_at(address as usize, PAGE_SIZE as usize, Prot::READ_WRITE) {
+        Ok(again) if again == address => {
+            // SAFETY: a fresh page of ours, read through a raw pointer only.
+            let word = unsafe { again.cast::<u64>().read_volatile() };
+            checks.check("unmapped hidden: mapped again, reads zeros", word == 0, format_args!("{word:#x}"));
+        }
+        other => checks.check("unmapped hidden: MAP at the same place", false, format_args!("{other:?}")),
+    }
 }
