@@ -2,16 +2,17 @@
 //!
 //! [`PageFlags`] says who may use a page (the task, or only the kernel), whether the task may touch it at
 //! all now, whether it may be written or executed now, its memory type, whether its TLB entry is global,
-//! and why it is shared (copy-on-write, the zero page, merged). [`PageFlags::to_descriptor`] and [`PageFlags::from_descriptor`] are the only
-//! places that turn these into descriptor bits and back; the bit layout is in [`super::descriptor`].
+//! and why it is shared (copy-on-write, the zero page, merged). [`PageFlags::to_descriptor`] and
+//! [`PageFlags::from_descriptor`] are the only places that turn these into descriptor bits and back; the
+//! bit layout is in [`super::descriptor`].
 //!
 //! Every valid mapping is readable by its privilege level: AArch64 has no write-only permission, and cowpi
 //! does not use EL0 execute-only mappings. The one exception is a *no-access* user page, what `PROTECT`
 //! with no rights leaves of a page the task had touched: its frame and contents stay (POSIX `mprotect`
 //! with `PROT_NONE` keeps them, and guard pages, garbage collectors and sandboxes rely on that), mapped
-//! `AP = 0b10` (EL1 read-only, EL0 nothing) with PXN, UXN and nG set, so that every EL0 access faults and
-//! the kernel can never write it by mistake. A software bit tells it apart from a kernel read-only page,
-//! whose `AP` is the same. It keeps its sharing marks (copy-on-write, zero page, merged), so that once
+//! `AP = 0b10` (EL0 nothing, EL1 read-only: the least a valid descriptor allows) with PXN, UXN and nG set,
+//! so that every EL0 access faults. A software bit tells it apart from a kernel read-only page, whose
+//! `AP` is the same. It keeps its sharing marks (copy-on-write, zero page, merged), so that once
 //! accessible again it is exactly the page it was, and a shared one still copies on its next write.
 //!
 //! The conversion enforces cowpi's rules, so that a wrong request fails here instead of becoming a hole:
@@ -310,7 +311,8 @@ impl PageFlags {
             return Err(FlagsError::FrameBeyondOutputAddress(frame));
         }
         let access = match (self.user, self.writable) {
-            // EL1 may read it (the kernel never does, but has no reason to fault on it), EL0 nothing.
+            // The least a valid descriptor allows. The kernel reaches user frames through the linear
+            // map, never through the task's addresses, so EL1's read right here serves nothing.
             _ if self.no_access => PAGE_DESCRIPTOR::AP::PrivilegedReadOnly,
             (true, true) => PAGE_DESCRIPTOR::AP::ReadWrite,
             (true, false) => PAGE_DESCRIPTOR::AP::ReadOnly,
