@@ -225,15 +225,12 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Sets `prot` on the mapped pages of `[first, first + pages)`; with no access, drops their frames.
-    /// A page whose frame is shared stays read-only in hardware (`cowpi_mm::decide_protect`): a marked
-    /// one keeps its mark, an unmarked one (read-only at a fork) becomes copy-on-write, so that its next
-    /// write takes a copy rather than showing in the other holders.
+    /// Sets `prot` on the mapped pages of `[first, first + pages)`, each keeping its frame and contents;
+    /// with no access, every EL0 access to them faults until they are given rights again. A page whose
+    /// frame is shared stays read-only in hardware (`cowpi_mm::decide_protect`): a marked one keeps its
+    /// mark, through no access too, an unmarked one (read-only at a fork) becomes copy-on-write, so that
+    /// its next write takes a copy rather than showing in the other holders.
     fn reprotect(&mut self, first: Page, pages: usize, prot: Prot) -> Result<(), Error> {
-        if prot == Prot::NONE {
-            self.release_pages(first, pages);
-            return Ok(());
-        }
         let wanted = PageFlags::user(prot).map_err(|_| Error::PermissionDenied)?;
         let mut pages = first..first + pages;
         while let Some((page, frame, old)) = self.tables.next_mapping(pages.clone()) {
@@ -389,9 +386,9 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// `PROTECT`: every page must be mapped, else nothing changes. Taking all access away drops the
-    /// pages' frames (their contents are gone: made accessible again they read as zeros), since a page
-    /// the task cannot touch needs none.
+    /// `PROTECT`: every page must be mapped, else nothing changes. Taking all access away keeps the
+    /// pages' frames, contents and sharing (as POSIX `mprotect` with `PROT_NONE` does): made accessible
+    /// again, they read what they held.
     pub fn protect(&mut self, start: u64, pages: u64, prot: Prot) -> Result<(), Error> {
         // `Regions::protect` refuses a range with a hole, changing nothing.
         let end = VirtAddr::new(start + pages * PAGE_SIZE as u64);
@@ -585,6 +582,14 @@ impl AddressSpace {
     /// Every mapping: page, frame, flags.
     pub fn for_each_mapping(&mut self, f: impl FnMut(Page, Frame, PageFlags)) {
         self.tables.for_each_mapping(f);
+    }
+
+    /// Every mapping with the rights of the region it lies in (`None` if it lies in none), for the audit.
+    pub fn for_each_mapping_with_region_prot(&mut self, mut f: impl FnMut(Page, PageFlags, Option<Prot>)) {
+        let regions = &self.regions;
+        self.tables.for_each_mapping(|page, _, flags| {
+            f(page, flags, regions.find(page.start_address()).map(Region::prot))
+        });
     }
 
     /// Every frame this address space holds a reference on: one per mapping, one per table frame.

@@ -3,7 +3,8 @@
 //! It checks the frame table against itself (free stack, counters, `free + used = total`), every frame's
 //! reference count against the holders the kernel can find (every mapping and every table frame of every
 //! address space, and the kernel's own hold on the zero page; anything else still held after a test is a
-//! leak, reported with its address), and that no mapping is writable while its frame is shared.
+//! leak, reported with its address), that no mapping is writable while its frame is shared, and that no
+//! mapping gives EL0 more than its region allows (none at all in a region with no access).
 //!
 //! After a kernel test it also checks the kernel heap: the bytes callers hold must be no more than before
 //! the test ([`heap_in_use`], [`heap_returned`]). A leak there is invisible to the frame audit (the heap is
@@ -19,7 +20,7 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
-use cowpi_mm::ExpectedHolds;
+use cowpi_mm::{ExpectedHolds, Prot};
 
 use super::{frames, heap};
 
@@ -52,16 +53,70 @@ pub fn audit() -> Result<(), String> {
         let holds = table.audit_holds(&expected);
         if holds.is_clean() { Ok(()) } else { Err(holds.to_string()) }
     })?;
-    check_no_writable_shared_frame()
+    check_no_writable_shared_frame()?;
+    check_mappings_within_their_regions()
+}
+
+/// The first few violations of one rule, and how many there were.
+#[derive(Default)]
+struct Violations {
+    count: usize,
+    kept: Vec<String>,
+}
+
+impl Violations {
+    const KEPT: usize = 8;
+
+    fn add(&mut self, describe: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.kept.len() < Self::KEPT {
+            self.kept.push(describe());
+        }
+    }
+
+    fn into_result(self, what: &str) -> Result<(), String> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        let mut report = format!("{} {what}", self.count);
+        for violation in self.kept {
+            report.push_str("\n  ");
+            report.push_str(&violation);
+        }
+        Err(report)
+    }
+}
+
+/// Every mapping lies in a region and gives EL0 no more than the region allows: no write where the
+/// region is not writable, no execution where it is not executable, and no access at all where it has
+/// none. It is also no-access only where the region is: a page the task may touch but the hardware
+/// refuses would fault forever. A page `PROTECT`ed to no access keeps its frame, so this rule is what
+/// keeps its contents out of the task's reach.
+fn check_mappings_within_their_regions() -> Result<(), String> {
+    let mut violations = Violations::default();
+    crate::task::scheduler::for_each_address_space(|space| {
+        space.for_each_mapping_with_region_prot(|page, flags, region| {
+            let address = page.start_address().as_u64();
+            let Some(prot) = region else {
+                violations.add(|| format!("page {address:#x} is mapped outside every region"));
+                return;
+            };
+            let too_much = (!flags.no_access && !prot.is_readable())
+                || (flags.writable && !prot.is_writable())
+                || (flags.executable && !prot.is_executable());
+            if too_much || flags.no_access != (prot == Prot::NONE) {
+                violations.add(|| format!("page {address:#x} is mapped {flags:?} in a {prot} region"));
+            }
+        });
+    });
+    violations.into_result("mappings at odds with their regions")
 }
 
 /// No mapping may be writable while its frame is shared (refcount > 1) or is the zero frame: a write
 /// through it would be seen by the other holders. This is the invariant copy-on-write exists to keep.
 fn check_no_writable_shared_frame() -> Result<(), String> {
-    const KEPT: usize = 8;
     let zero = super::zero_page::frame();
-    let mut violations = Vec::new();
-    let mut count = 0;
+    let mut violations = Violations::default();
     crate::task::scheduler::for_each_address_space(|space| {
         space.for_each_mapping(|page, frame, flags| {
             if !flags.writable {
@@ -69,26 +124,17 @@ fn check_no_writable_shared_frame() -> Result<(), String> {
             }
             let holders = frames::refcount(frame);
             if frame == zero || holders > 1 {
-                count += 1;
-                if violations.len() < KEPT {
-                    violations.push(format!(
+                violations.add(|| {
+                    format!(
                         "page {:#x} is writable but {frame} has {holders} holders{}",
                         page.start_address().as_u64(),
                         if frame == zero { " (the zero page)" } else { "" }
-                    ));
-                }
+                    )
+                });
             }
         });
     });
-    if count == 0 {
-        return Ok(());
-    }
-    let mut report = format!("{count} writable mappings of shared frames");
-    for violation in violations {
-        report.push_str("\n  ");
-        report.push_str(&violation);
-    }
-    Err(report)
+    violations.into_result("writable mappings of shared frames")
 }
 
 /// Heap bytes in use that a test must give back: what callers have asked of the kernel heap and not

@@ -7,7 +7,8 @@
 //! host-tested; this file does the memory work, all of it under the scheduler lock:
 //!
 //! - only private, writable pages are candidates (a frame with other holders is shared already, or in
-//!   use by the kernel);
+//!   use by the kernel; a page `PROTECT`ed to no access is not writable, and a merged one keeps its mark
+//!   while hidden);
 //! - before comparing, the candidate is write-protected (mapped read-only with the COW bit, its TLB entry
 //!   invalidated), and after the full 4 KiB byte comparison the kernel checks that the mapping still
 //!   holds the same frame, read-only: nothing can have written between the compare and the switch;

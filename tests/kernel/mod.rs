@@ -11,6 +11,7 @@ mod heap;
 mod ksm;
 mod limits;
 mod mmu;
+mod noaccess;
 mod programs;
 mod scheduler;
 mod selftest;

@@ -48,6 +48,7 @@ kernel_test! {
             ("readonly-write", Signal::SegmentationFault),
             ("data-exec", Signal::SegmentationFault),
             ("no-access", Signal::SegmentationFault),
+            ("hidden", Signal::SegmentationFault),
             ("stack-overflow", Signal::SegmentationFault),
             ("undefined", Signal::IllegalInstruction),
         ];

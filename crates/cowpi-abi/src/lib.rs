@@ -22,7 +22,7 @@
 //! | 7 | `WAIT` | `pid` or `-1` (any child), `status_ptr` or 0 | the reaped child's pid | writes an `i64` status |
 //! | 8 | `MAP` | `hint` or 0, `len`, `prot` | the address | zero-filled anonymous memory |
 //! | 9 | `UNMAP` | `addr, len` | 0 | |
-//! | 10 | `PROTECT` | `addr, len, prot` | 0 | |
+//! | 10 | `PROTECT` | `addr, len, prot` | 0 | no access (0) keeps the pages and their contents |
 //! | 11 | `MEMSTATS` | `ptr, size` | bytes written | fills a [`MemStats`] |
 //! | 12 | `FORK` | | the child's pid; 0 in the child | copy-on-write: no page copied |
 //! | 13 | `EXEC` | `name_ptr, name_len, args_ptr, args_len` | never returns on success | replaces the program |

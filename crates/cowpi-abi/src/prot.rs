@@ -1,10 +1,11 @@
 //! Page protections: what `MAP` and `PROTECT` take, and what the loader derives from ELF segment flags.
 //!
-//! Three bits, READ = 1, WRITE = 2, EXEC = 4; 0 means no access at all (a guard page). AArch64 page tables
-//! cannot give EL0 write-only or execute-only memory, so system calls refuse both: every protection
-//! but NONE includes READ. cowpi enforces W^X: no page is ever writable and executable at once, so a bug that lets a
-//! task write data can never make that data run as code. [`Prot::check`] is the one place that rule lives
-//! for system-call arguments.
+//! Three bits, READ = 1, WRITE = 2, EXEC = 4; 0 means no access at all (a guard page, or memory hidden for
+//! a while: `PROTECT` to 0 keeps what the pages hold, for when they are made accessible again). AArch64
+//! page tables cannot give EL0 write-only or execute-only memory, so system calls refuse both: every
+//! protection but NONE includes READ. cowpi enforces W^X: no page is ever writable and executable at once,
+//! so a bug that lets a task write data can never make that data run as code. [`Prot::check`] is the one
+//! place that rule lives for system-call arguments.
 //!
 //! This is also the memory manager's type (`cowpi_mm::Prot` re-exports it): its region list remembers the
 //! `Prot` of each range, and its page flags turn a `Prot` into descriptor permissions. The two differ on

@@ -172,7 +172,9 @@ pub enum Request {
     Unmap { range: PageRange },
     /// `PROTECT(addr, len, prot)`: the checks of [`PageRange::new`], then `prot` as for `MAP`. The kernel:
     /// any page not mapped is [`Error::NotMapped`], and then nothing changes; a split past
-    /// [`MAX_REGIONS`] is [`Error::OutOfMemory`]. Returns 0.
+    /// [`MAX_REGIONS`] is [`Error::OutOfMemory`]. Returns 0. Only the rights change, never the memory:
+    /// with [`Prot::NONE`] every access faults (and kills the task), but the pages keep their contents,
+    /// which a later `PROTECT` makes accessible again, as POSIX `mprotect(PROT_NONE)` does.
     Protect { range: PageRange, prot: Prot },
     /// `MEMSTATS(ptr, size)`: `size` below [`MemStats::MIN_SIZE`] is [`Error::InvalidArgument`]; the
     /// `min(size, MemStats::SIZE)` bytes the kernel will write outside user space are

@@ -11,6 +11,7 @@
 //! | COW or merged            | > 1      | [`WriteFault::Copy`]: a private copy, break-before-make      |
 //! | zero page                | any      | [`WriteFault::ZeroFill`]: a fresh zeroed frame               |
 //! | none of those, read-only | any      | [`WriteFault::Denied`]: a real permission fault              |
+//! | no access, any marks     | any      | [`WriteFault::Denied`]: the task may not touch it now        |
 //!
 //! The zero frame is never reused, whatever its count: it must stay zero for every mapping of it, present
 //! and future, and the kernel keeps a reference of its own anyway.
@@ -79,7 +80,9 @@ pub fn decide_write_fault(flags: PageFlags, refcount: u32) -> Result<WriteFault,
     if flags.writable {
         return Err(CowError::AlreadyWritable);
     }
-    if !flags.is_shared_for_writing() {
+    // A no-access page keeps its sharing marks for when it is accessible again, but may not be written
+    // now: its marks must not turn the fault into a copy.
+    if flags.no_access || !flags.is_shared_for_writing() {
         return Ok(WriteFault::Denied);
     }
     let resolved = flags.resolve_write_fault();
@@ -113,7 +116,9 @@ pub enum EagerCopy {
 /// A page whose frame has other holders must never become writable in place, whether or not it carries
 /// a sharing mark: a page that was read-only at a fork is shared with no copy-on-write mark (it needed
 /// none), and making it writable in place would let this task's writes show in the other. Such a page
-/// becomes copy-on-write instead, so its next write copies it. A page marked shared keeps its marks.
+/// becomes copy-on-write instead, so its next write copies it. A page marked shared keeps its marks,
+/// including while it has no access (`wanted` is [`PageFlags::USER_NO_ACCESS`]), so a shared page made
+/// accessible again still copies on write.
 pub fn decide_protect(current: PageFlags, wanted: PageFlags, refcount: u32) -> PageFlags {
     if current.is_shared_for_writing() {
         return PageFlags {
@@ -130,7 +135,9 @@ pub fn decide_protect(current: PageFlags, wanted: PageFlags, refcount: u32) -> P
 /// What an eager-copy fork does with a parent mapping with `flags`. Every page the child could write
 /// is copied, whether the parent has it writable, copy-on-write from an earlier fork, or merged; the copy
 /// is the child's alone, so it is mapped writable with no sharing bits. The zero page stays shared: it
-/// holds no data of the task's, and a write to it allocates anyway.
+/// holds no data of the task's, and a write to it allocates anyway. A no-access page is shared as it is,
+/// marks and all, never copied writable: neither side can touch it, and making it accessible again
+/// ([`decide_protect`]) sees the frame's other holder and makes it copy-on-write.
 pub fn decide_eager_copy(flags: PageFlags) -> Result<EagerCopy, CowError> {
     // An executable page cannot be written (W^X), even if a sharing mark from before a PROTECT says it
     // once could: it is shared like text.

@@ -195,11 +195,8 @@ impl fmt::Display for Region {
 }
 
 fn check_prot(prot: Prot) -> Result<(), RegionError> {
-    if prot == Prot::NONE || PageFlags::user(prot).is_ok() {
-        Ok(())
-    } else {
-        Err(RegionError::UnsupportedProt(prot))
-    }
+    // Every protection a page can have, no access included.
+    if PageFlags::user(prot).is_ok() { Ok(()) } else { Err(RegionError::UnsupportedProt(prot)) }
 }
 
 /// `start .. start + len` lies wholly in user space.

@@ -1,18 +1,25 @@
 //! The copy-on-write state machine against a model that knows nothing of sharing.
 //!
-//! Random sequences of writes, reads, forks and exits run over several address spaces at once, with the
-//! real pieces: `AddressSpaceTables` (fork by `share_into`), `FrameTable` for reference counts, and
-//! `decide_write_fault` for every write to a read-only page, resolved the way the kernel resolves it
-//! (reuse in place, or copy and replace). Physical memory is a map from frame to the value its page holds.
-//! The model is what a program sees: each task its own map from page to value, a fork a plain clone.
+//! Random sequences of writes, protection changes, forks and exits run over several address spaces at
+//! once, with the real pieces: `AddressSpaceTables` (fork by `share_into`), `FrameTable` for reference
+//! counts, `decide_write_fault` for every write to a read-only page, resolved the way the kernel resolves
+//! it (reuse in place, or copy and replace), and `decide_protect` for every `PROTECT` of a mapped page.
+//! Physical memory is a map from frame to the value its page holds. The model is what a program sees:
+//! each task its own map from page to value and from page to rights, a fork a plain clone; a write where
+//! the rights forbid it does not happen (the kernel would kill the task), and changing the rights, even
+//! to none, never changes a value.
 //!
 //! After every step: every task reads exactly its model's values (a write never shows in another task,
-//! an untouched page is unmapped), every frame's reference count is the number of mappings of it, and no
-//! writable mapping points at a shared frame. When every task has exited, every frame is free again.
+//! an untouched page is unmapped, a page with no access keeps its frame and value), every mapping allows
+//! no more than its rights (no access exactly when it has none), every frame's reference count is the
+//! number of mappings of it, and no writable mapping points at a shared frame. When every task has
+//! exited, every frame is free again.
 
 use std::collections::{BTreeMap, HashMap};
 
-use cowpi_mm::{Frame, FrameTable, Page, PageFlags, Release, WriteFault, decide_write_fault};
+use cowpi_mm::{
+    Frame, FrameTable, Page, PageFlags, Prot, Release, WriteFault, decide_protect, decide_write_fault,
+};
 use proptest::prelude::*;
 
 mod common;
@@ -29,6 +36,14 @@ struct Task {
     tables: Tables,
     /// What the program has written: page number to value.
     model: BTreeMap<u64, u64>,
+    /// The rights `PROTECT` gave each page: read-write if absent.
+    prot: BTreeMap<u64, Prot>,
+}
+
+impl Task {
+    fn prot(&self, page_number: u64) -> Prot {
+        self.prot.get(&page_number).copied().unwrap_or(Prot::READ_WRITE)
+    }
 }
 
 struct Machine {
@@ -42,6 +57,7 @@ struct Machine {
 #[derive(Debug, Clone)]
 enum Step {
     Write { task: usize, page: usize, value: u64 },
+    Protect { task: usize, page: usize, prot: Prot },
     Fork { task: usize },
     Exit { task: usize },
 }
@@ -50,6 +66,12 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         6 => (0..MAX_TASKS, 0..PAGES.len(), any::<u64>())
             .prop_map(|(task, page, value)| Step::Write { task, page, value }),
+        3 => (0..MAX_TASKS, 0..PAGES.len(), prop_oneof![
+            2 => Just(Prot::NONE),
+            1 => Just(Prot::READ),
+            3 => Just(Prot::READ_WRITE),
+        ])
+            .prop_map(|(task, page, prot)| Step::Protect { task, page, prot }),
         2 => (0..MAX_TASKS).prop_map(|task| Step::Fork { task }),
         1 => (0..MAX_TASKS).prop_map(|task| Step::Exit { task }),
     ]
@@ -61,7 +83,7 @@ impl Machine {
         let mut machine =
             Machine { frames, memory: HashMap::new(), tasks: Vec::new(), spaces: AddressSpaces::default() };
         let first_task = machine.spaces.create();
-        machine.tasks.push(Some(Task { tables: first_task, model: BTreeMap::new() }));
+        machine.tasks.push(Some(Task { tables: first_task, model: BTreeMap::new(), prot: BTreeMap::new() }));
         machine
     }
 
@@ -82,6 +104,11 @@ impl Machine {
     fn write(&mut self, index: usize, page_number: u64, value: u64) -> bool {
         let page = Page::from_number(page_number);
         let Some(mut task) = self.tasks[index].take() else { return true };
+        if task.prot(page_number) != Prot::READ_WRITE {
+            // The region check refuses it: the kernel kills the task, and nothing is written.
+            self.tasks[index] = Some(task);
+            return true;
+        }
         let done = match task.tables.translate(page.start_address()) {
             None => match self.alloc(value) {
                 Some(frame) => {
@@ -122,6 +149,18 @@ impl Machine {
         done
     }
 
+    /// `PROTECT` of one page, as the kernel does it: the rights change, the frame and its value stay.
+    fn protect(&mut self, index: usize, page_number: u64, prot: Prot) {
+        let page = Page::from_number(page_number);
+        let Some(task) = self.tasks[index].as_mut() else { return };
+        task.prot.insert(page_number, prot);
+        if let Some((frame, old)) = task.tables.translate(page.start_address()) {
+            let wanted = PageFlags::user(prot).unwrap();
+            let flags = decide_protect(old, wanted, self.frames.refcount(frame).unwrap());
+            task.tables.protect(page, flags).unwrap();
+        }
+    }
+
     fn fork(&mut self, index: usize) {
         if self.tasks.iter().flatten().count() >= MAX_TASKS {
             return;
@@ -130,10 +169,10 @@ impl Machine {
         let Some(mut parent) = self.tasks[index].take() else { return };
         let frames = &mut self.frames;
         parent.tables.share_into(&mut child, |frame| frames.share(frame).map(drop)).unwrap();
-        let model = parent.model.clone();
+        let (model, prot) = (parent.model.clone(), parent.prot.clone());
         self.tasks[index] = Some(parent);
         let slot = self.tasks.iter().position(Option::is_none);
-        let task = Some(Task { tables: child, model });
+        let task = Some(Task { tables: child, model, prot });
         match slot {
             Some(slot) => self.tasks[slot] = task,
             None => self.tasks.push(task),
@@ -157,10 +196,22 @@ impl Machine {
             let Some(task) = task else { continue };
             for number in PAGES {
                 let seen = task.tables.translate(Page::from_number(number).start_address());
+                let prot = task.prot(number);
                 match (seen, task.model.get(&number)) {
                     (None, None) => {}
-                    (Some((frame, _)), Some(&value)) => {
-                        prop_assert_eq!(self.memory[&frame], value, "task {} page {}", index, number)
+                    (Some((frame, flags)), Some(&value)) => {
+                        prop_assert_eq!(self.memory[&frame], value, "task {} page {}", index, number);
+                        prop_assert_eq!(
+                            flags.no_access,
+                            prot == Prot::NONE,
+                            "task {} page {}",
+                            index,
+                            number
+                        );
+                        prop_assert!(
+                            !flags.writable || prot == Prot::READ_WRITE,
+                            "task {index} page {number}"
+                        );
                     }
                     (seen, wanted) => {
                         prop_assert!(false, "task {index} page {number}: mapped {seen:?}, wrote {wanted:?}")
@@ -198,6 +249,10 @@ proptest! {
                 Step::Write { task, page, value } => {
                     let task = task % machine.tasks.len();
                     machine.write(task, PAGES[page], value);
+                }
+                Step::Protect { task, page, prot } => {
+                    let task = task % machine.tasks.len();
+                    machine.protect(task, PAGES[page], prot);
                 }
                 Step::Fork { task } => machine.fork(task % machine.tasks.len()),
                 Step::Exit { task } => machine.exit(task % machine.tasks.len()),

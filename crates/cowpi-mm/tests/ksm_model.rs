@@ -5,7 +5,9 @@
 //! page and per merge: candidate check, checksum, `observe`, write-protect, zero page, stable candidates,
 //! the unstable set, `end_pass` and pruning, with the scanner holding one reference per stable frame),
 //! over the real `FrameTable` and `AddressSpaceTables`, with writes resolved by `decide_write_fault` as
-//! the fault handler resolves them. Physical memory is a map from frame to the one value its page holds;
+//! the fault handler resolves them, and pages hidden (`PROTECT` to no access) and shown again through
+//! `decide_protect` as the kernel does: a hidden page is neither read nor written, keeps its value, and
+//! is no candidate, though it may stay merged. Physical memory is a map from frame to the one value its page holds;
 //! values come from a tiny alphabet (0 is a page of zeros), so identical pages are the rule. How a value
 //! becomes a checksum is the test's choice: exactly, with pairs of values colliding, or all equal, where
 //! only the byte comparison tells pages apart.
@@ -24,7 +26,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cowpi_mm::ksm::{Checksum, KsmBook, Observation};
-use cowpi_mm::{Frame, FrameTable, Page, PageFlags, Release, VirtAddr, WriteFault, decide_write_fault};
+use cowpi_mm::{
+    Frame, FrameTable, Page, PageFlags, Release, VirtAddr, WriteFault, decide_protect, decide_write_fault,
+};
 use proptest::prelude::*;
 
 mod common;
@@ -70,6 +74,8 @@ struct Task {
     tables: Tables,
     /// What the program has written or read: page number to value (a read of an untouched page is 0).
     model: BTreeMap<u64, u64>,
+    /// Pages `PROTECT`ed to no access.
+    hidden: BTreeSet<u64>,
 }
 
 /// Tasks, frames and memory: what the kernel's scheduler and frame table hold.
@@ -117,6 +123,7 @@ enum Step {
     Write { task: usize, page: usize, value: u64 },
     Read { task: usize, page: usize },
     Unmap { task: usize, page: usize },
+    Protect { task: usize, page: usize, hide: bool },
     Fork { task: usize },
     Exit { task: usize },
     Scan { pages: usize },
@@ -128,6 +135,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(task, page, value)| Step::Write { task, page, value }),
         1 => (0..MAX_TASKS, 0..PAGES.len()).prop_map(|(task, page)| Step::Read { task, page }),
         1 => (0..MAX_TASKS, 0..PAGES.len()).prop_map(|(task, page)| Step::Unmap { task, page }),
+        2 => (0..MAX_TASKS, 0..PAGES.len(), any::<bool>())
+            .prop_map(|(task, page, hide)| Step::Protect { task, page, hide }),
         2 => (0..MAX_TASKS).prop_map(|task| Step::Fork { task }),
         1 => (0..MAX_TASKS).prop_map(|task| Step::Exit { task }),
         8 => (1..=PAGES_PER_HOLD).prop_map(|pages| Step::Scan { pages }),
@@ -147,12 +156,12 @@ impl World {
             spaces: AddressSpaces::default(),
         };
         let tables = world.spaces.create();
-        world.add_task(tables, BTreeMap::new());
+        world.add_task(tables, BTreeMap::new(), BTreeSet::new());
         world
     }
 
-    fn add_task(&mut self, tables: Tables, model: BTreeMap<u64, u64>) {
-        let task = Some(Task { pid: self.next_pid, tables, model });
+    fn add_task(&mut self, tables: Tables, model: BTreeMap<u64, u64>, hidden: BTreeSet<u64>) {
+        let task = Some(Task { pid: self.next_pid, tables, model, hidden });
         self.next_pid += 1;
         match self.tasks.iter().position(Option::is_none) {
             Some(slot) => self.tasks[slot] = task,
@@ -196,6 +205,11 @@ impl World {
     fn write(&mut self, index: usize, number: u64, value: u64) -> bool {
         let page = Page::from_number(number);
         let Some(mut task) = self.tasks[index].take() else { return true };
+        if task.hidden.contains(&number) {
+            // The region refuses it: the kernel kills the task, and nothing is written.
+            self.tasks[index] = Some(task);
+            return true;
+        }
         let done = match task.tables.translate(page.start_address()) {
             None => match self.alloc(value) {
                 Some(frame) => {
@@ -236,7 +250,8 @@ impl World {
     fn read(&mut self, index: usize, number: u64) {
         let page = Page::from_number(number);
         let Some(mut task) = self.tasks[index].take() else { return };
-        if task.tables.translate(page.start_address()).is_none() && self.share(self.zero) {
+        let hidden = task.hidden.contains(&number);
+        if !hidden && task.tables.translate(page.start_address()).is_none() && self.share(self.zero) {
             let flags = PageFlags { writable: false, zero_page: true, ..PageFlags::USER_READ_WRITE };
             task.tables.map(page, self.zero, flags).unwrap();
             task.model.insert(number, 0);
@@ -252,6 +267,22 @@ impl World {
         }
     }
 
+    /// `PROTECT` of one page to no access (`hide`) or back to read-write: its frame and value stay.
+    fn protect(&mut self, index: usize, number: u64, hide: bool) {
+        let page = Page::from_number(number);
+        let Some(task) = self.tasks[index].as_mut() else { return };
+        if hide {
+            task.hidden.insert(number);
+        } else {
+            task.hidden.remove(&number);
+        }
+        if let Some((frame, old)) = task.tables.translate(page.start_address()) {
+            let wanted = if hide { PageFlags::USER_NO_ACCESS } else { PageFlags::USER_READ_WRITE };
+            let flags = decide_protect(old, wanted, self.frames.refcount(frame).unwrap());
+            task.tables.protect(page, flags).unwrap();
+        }
+    }
+
     fn fork(&mut self, index: usize) {
         if self.tasks.iter().flatten().count() >= MAX_TASKS {
             return;
@@ -260,8 +291,8 @@ impl World {
         let Some(parent) = self.tasks[index].as_mut() else { return };
         let frames = &mut self.frames;
         parent.tables.share_into(&mut child, |frame| frames.share(frame).map(drop)).unwrap();
-        let model = parent.model.clone();
-        self.add_task(child, model);
+        let (model, hidden) = (parent.model.clone(), parent.hidden.clone());
+        self.add_task(child, model, hidden);
     }
 
     fn exit(&mut self, index: usize) {
@@ -521,6 +552,7 @@ impl Machine {
             }
             Step::Read { task, page } => self.world.read(task % tasks, PAGES[page]),
             Step::Unmap { task, page } => self.world.unmap(task % tasks, PAGES[page]),
+            Step::Protect { task, page, hide } => self.world.protect(task % tasks, PAGES[page], hide),
             Step::Fork { task } => self.world.fork(task % tasks),
             Step::Exit { task } => self.world.exit(task % tasks),
             Step::Scan { pages } => {
@@ -537,14 +569,21 @@ impl Machine {
                 let seen = task.tables.translate(Page::from_number(number).start_address());
                 match (seen, task.model.get(&number)) {
                     (None, None) => {}
-                    (Some((frame, _)), Some(&value)) => {
+                    (Some((frame, flags)), Some(&value)) => {
                         prop_assert_eq!(
                             memory[&frame],
                             value,
                             "task {} page {} reads another value",
                             task.pid,
                             number
-                        )
+                        );
+                        prop_assert_eq!(
+                            flags.no_access,
+                            task.hidden.contains(&number),
+                            "task {} page {}",
+                            task.pid,
+                            number
+                        );
                     }
                     (seen, wanted) => {
                         prop_assert!(

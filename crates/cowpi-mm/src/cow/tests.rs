@@ -100,9 +100,10 @@ fn errors_print() {
 }
 
 fn shared_user_flags() -> impl Strategy<Value = PageFlags> {
-    (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
-        |(executable, cow, zero_page, ksm_merged)| PageFlags {
-            executable,
+    (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+        |(no_access, executable, cow, zero_page, ksm_merged)| PageFlags {
+            no_access,
+            executable: executable && !no_access,
             cow,
             zero_page,
             ksm_merged,
@@ -127,11 +128,50 @@ proptest! {
                 let reused = matches!(decide_write_fault(flags, refcount), Ok(WriteFault::Reuse { .. }));
                 prop_assert_eq!(reused, refcount == 1 && !flags.zero_page);
             }
-            Ok(WriteFault::Denied) => prop_assert!(!flags.is_shared_for_writing()),
+            Ok(WriteFault::Denied) => prop_assert!(flags.no_access || !flags.is_shared_for_writing()),
             Err(CowError::UnheldFrame) => prop_assert_eq!(refcount, 0),
             Err(CowError::ResolvedFlags(_)) => prop_assert!(flags.executable),
             Err(CowError::AlreadyWritable) => prop_assert!(false, "read-only flags reported writable"),
         }
+    }
+}
+
+#[test]
+fn a_no_access_page_is_never_written_whatever_its_marks() {
+    for marked in [PageFlags::USER_NO_ACCESS, COW, MERGED, ZERO] {
+        let flags = PageFlags { no_access: true, writable: false, executable: false, ..marked };
+        for refcount in [1, 2] {
+            assert_eq!(decide_write_fault(flags, refcount), Ok(WriteFault::Denied), "{flags:?} {refcount}");
+        }
+    }
+}
+
+#[test]
+fn no_access_keeps_the_marks_there_and_back() {
+    let none = PageFlags::USER_NO_ACCESS;
+    let wanted = PageFlags::USER_READ_WRITE;
+    for marked in [COW, MERGED, ZERO, PageFlags { ksm_merged: true, ..COW }] {
+        for holders in [1, 2] {
+            let hidden = decide_protect(marked, none, holders);
+            assert_eq!(hidden, PageFlags { no_access: true, ..marked }, "{marked:?} {holders}");
+            assert!(hidden.check().is_ok() && hidden.prot() == Prot::NONE);
+            // Accessible again, it is the page it was: a write still copies (or reuses, or zero-fills).
+            assert_eq!(decide_protect(hidden, wanted, holders), marked, "{marked:?} {holders}");
+        }
+    }
+    // A private writable page comes back writable in place; one whose frame another task gained
+    // meanwhile (an eager fork shares it) comes back copy-on-write.
+    assert_eq!(decide_protect(wanted, none, 1), none);
+    assert_eq!(decide_protect(none, wanted, 1), wanted);
+    assert_eq!(decide_protect(none, wanted, 2), COW);
+    assert_eq!(decide_protect(none, PageFlags::USER_READ_ONLY, 2), PageFlags::USER_READ_ONLY);
+}
+
+#[test]
+fn an_eager_fork_shares_a_no_access_page_as_it_is() {
+    for marked in [PageFlags::USER_NO_ACCESS, COW, MERGED, ZERO] {
+        let flags = PageFlags { no_access: true, writable: false, executable: false, ..marked };
+        assert_eq!(decide_eager_copy(flags), Ok(EagerCopy::Share { flags }), "{flags:?}");
     }
 }
 
@@ -190,11 +230,16 @@ proptest! {
     #[test]
     fn protect_never_makes_a_shared_frame_writable(
         current in proptest::sample::select(std::vec![PageFlags::USER_READ_ONLY, PageFlags::USER_READ_WRITE, COW, MERGED, ZERO]),
-        wanted in proptest::sample::select(std::vec![PageFlags::USER_READ_ONLY, PageFlags::USER_READ_WRITE]),
+        hidden in any::<bool>(),
+        wanted in proptest::sample::select(std::vec![PageFlags::USER_NO_ACCESS, PageFlags::USER_READ_ONLY, PageFlags::USER_READ_WRITE]),
         refcount in 1u32..4,
     ) {
+        // Half the time the page had no access first: the way back must be as safe.
+        let current = if hidden { decide_protect(current, PageFlags::USER_NO_ACCESS, refcount) } else { current };
         let flags = decide_protect(current, wanted, refcount);
         prop_assert!(!(flags.writable && (refcount > 1 || flags.is_shared_for_writing())), "{flags:?}");
         prop_assert!(flags.check().is_ok());
+        prop_assert_eq!(flags.no_access, wanted.no_access);
+        prop_assert_eq!(flags.is_shared_for_writing(), current.is_shared_for_writing() || flags.cow);
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //!  63    59 58  57  56  55  54  53  52     48 47             12 11  10  9  8  7  6  5  4    2  1  0
-//! | ignored |res|KSM|ZP |COW|UXN|PXN| 0      | output address  |nG |AF | SH  | AP  |NS |AttrIndx| 1| 1|
+//! | ignored |NA |KSM|ZP |COW|UXN|PXN| 0      | output address  |nG |AF | SH  | AP  |NS |AttrIndx| 1| 1|
 //! ```
 //!
 //! - `AttrIndx` picks one of the eight memory types programmed in `MAIR_EL1`: cowpi uses slot
@@ -30,7 +30,7 @@
 //! |---|---|---|---|
 //! | `0b00` | read-write | none | kernel data |
 //! | `0b01` | read-write | read-write | a user page the task may write |
-//! | `0b10` | read-only | none | kernel read-only data and code |
+//! | `0b10` | read-only | none | kernel read-only data and code, and a user page with no access now |
 //! | `0b11` | read-only | read-only | a user read-only page, and every copy-on-write page |
 //!
 //! Bits 58:55 are reserved for software: the table walker ignores them, so cowpi records there why a page
@@ -40,7 +40,9 @@
 //! the last holder, reuses it; either way the page ends up `AP = 0b01` with the bit clear. `ZERO_PAGE`
 //! (bit 56) marks a mapping of the one shared zero frame (a write fault allocates a fresh zeroed frame),
 //! and `KSM_MERGED` (bit 57) a frame that page merging folded together (a write fault copies, like COW).
-//! Bit 58 is reserved for later use and always 0.
+//! `NO_ACCESS` (bit 58) marks a user page the task may not touch now (`PROTECT` with no rights): it is
+//! mapped `AP = 0b10` like kernel read-only data, so without the bit a decoder could not tell it from a
+//! kernel page; with it, the page keeps its frame and its other marks while every EL0 access faults.
 
 use tock_registers::LocalRegisterCopy;
 use tock_registers::register_bitfields;
@@ -61,8 +63,8 @@ register_bitfields! {u64,
     ],
     /// A level-3 page descriptor mapping one 4 KiB page (Arm ARM D8.3.2).
     pub PAGE_DESCRIPTOR [
-        /// Software bit 58: reserved by cowpi for later use, always 0.
-        SOFTWARE_RESERVED OFFSET(58) NUMBITS(1) [],
+        /// Software bit 58: a user page with no access now, mapped `AP = 0b10` (EL0 none).
+        NO_ACCESS OFFSET(58) NUMBITS(1) [],
         /// Software bit 57: the frame is a page that merging folded together; a write fault copies it.
         KSM_MERGED OFFSET(57) NUMBITS(1) [],
         /// Software bit 56: the frame is the shared zero frame; a write fault allocates a fresh one.

@@ -1,12 +1,19 @@
 //! What a page mapping allows, in the memory manager's words, and its exact level-3 descriptor.
 //!
-//! [`PageFlags`] says who may use a page (the task, or only the kernel), whether it may be written or
-//! executed now, its memory type, whether its TLB entry is global, and why it is shared (copy-on-write,
-//! the zero page, merged). [`PageFlags::to_descriptor`] and [`PageFlags::from_descriptor`] are the only
-//! places that turn these into descriptor bits and back; the bit layout is in [`super::descriptor`].
+//! [`PageFlags`] says who may use a page (the task, or only the kernel), whether the task may touch it at
+//! all now, whether it may be written or executed now, its memory type, whether its TLB entry is global,
+//! and why it is shared (copy-on-write, the zero page, merged). [`PageFlags::to_descriptor`] and
+//! [`PageFlags::from_descriptor`] are the only places that turn these into descriptor bits and back; the
+//! bit layout is in [`super::descriptor`].
 //!
 //! Every valid mapping is readable by its privilege level: AArch64 has no write-only permission, and cowpi
-//! does not use EL0 execute-only mappings. A `PROT_NONE` range is simply left unmapped.
+//! does not use EL0 execute-only mappings. The one exception is a *no-access* user page, what `PROTECT`
+//! with no rights leaves of a page the task had touched: its frame and contents stay (POSIX `mprotect`
+//! with `PROT_NONE` keeps them, and guard pages, garbage collectors and sandboxes rely on that), mapped
+//! `AP = 0b10` (EL0 nothing, EL1 read-only: the least a valid descriptor allows) with PXN, UXN and nG set,
+//! so that every EL0 access faults. A software bit tells it apart from a kernel read-only page, whose
+//! `AP` is the same. It keeps its sharing marks (copy-on-write, zero page, merged), so that once
+//! accessible again it is exactly the page it was, and a shared one still copies on its next write.
 //!
 //! The conversion enforces cowpi's rules, so that a wrong request fails here instead of becoming a hole:
 //!
@@ -17,6 +24,8 @@
 //!   kernel memory (UXN = 1 on every kernel page). EL0 executes a user page only if it asked to (UXN = 0).
 //! - **Shared pages are read-only in hardware**: a COW, zero-page or merged mapping that were writable
 //!   would let one task's write land in a frame others still map.
+//! - **A no-access page is user data**: not writable, not executable, so the no-access bit never hides
+//!   rights EL0 could use.
 //! - **Device memory is never executable**: instruction fetches, even speculative ones, must not touch
 //!   MMIO.
 //!
@@ -56,8 +65,12 @@ impl MemoryType {
 /// What a page mapping allows and records. See the module documentation for the rules it must follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PageFlags {
-    /// EL0 may use the page. Otherwise it is kernel-only.
+    /// The page belongs to the task (EL0), though with [`PageFlags::no_access`] it may not touch it now.
+    /// Otherwise it is kernel-only.
     pub user: bool,
+    /// A user page the task may not touch now (`PROTECT` with no rights): mapped so that every EL0 access
+    /// faults, its frame and sharing marks kept for when it is made accessible again.
+    pub no_access: bool,
     /// The hardware allows writes now. A copy-on-write page is not writable in this sense, though the
     /// task may write it: see [`PageFlags::logically_writable`].
     pub writable: bool,
@@ -80,8 +93,10 @@ pub struct PageFlags {
 pub enum FlagsError {
     /// Writable and executable at once (W^X).
     WriteAndExecute,
-    /// Write or execute access without read, or no access at all: not a mapping cowpi makes.
+    /// Write or execute access without read: not a mapping cowpi makes.
     NotReadable,
+    /// A no-access page that is a kernel page, writable or executable.
+    AccessibleNoAccessPage,
     /// A user page marked global: its TLB entry would serve every task.
     GlobalUserPage,
     /// Device memory marked executable.
@@ -99,6 +114,9 @@ impl fmt::Display for FlagsError {
         match self {
             FlagsError::WriteAndExecute => f.write_str("page both writable and executable (W^X)"),
             FlagsError::NotReadable => f.write_str("page mapping without read access"),
+            FlagsError::AccessibleNoAccessPage => {
+                f.write_str("no-access page that is kernel, writable or executable")
+            }
             FlagsError::GlobalUserPage => f.write_str("user page marked global"),
             FlagsError::ExecutableDevice => f.write_str("device memory marked executable"),
             FlagsError::WritableSharedPage => {
@@ -124,8 +142,10 @@ pub enum DescriptorError {
     NotInnerShareable,
     /// The Access flag is clear: the first access would fault, and Armv8.0 cores would never set it.
     AccessFlagClear,
-    /// Bits that cowpi never sets (NS, contiguous, DBM, the reserved software bit, ...).
+    /// Bits that cowpi never sets (NS, contiguous, DBM, ...).
     UnexpectedBits { bits: u64 },
+    /// The no-access bit on a page whose `AP` is not EL1 read-only, EL0 none.
+    NoAccessPermissions,
     /// A user page without PXN.
     UserPageExecutableByKernel,
     /// A kernel page without UXN.
@@ -144,6 +164,9 @@ impl fmt::Display for DescriptorError {
             DescriptorError::NotInnerShareable => f.write_str("not Inner Shareable"),
             DescriptorError::AccessFlagClear => f.write_str("Access flag clear"),
             DescriptorError::UnexpectedBits { bits } => write!(f, "unexpected bits {bits:#x}"),
+            DescriptorError::NoAccessPermissions => {
+                f.write_str("no-access page whose AP is not EL1 read-only")
+            }
             DescriptorError::UserPageExecutableByKernel => f.write_str("user page without PXN"),
             DescriptorError::KernelPageExecutableByUser => f.write_str("kernel page without UXN"),
             DescriptorError::Flags(error) => write!(f, "{error}"),
@@ -164,12 +187,14 @@ const KNOWN_BITS: u64 = PAGE_DESCRIPTOR::VALID::SET.mask()
     | PAGE_DESCRIPTOR::UXN::SET.mask()
     | PAGE_DESCRIPTOR::COW::SET.mask()
     | PAGE_DESCRIPTOR::ZERO_PAGE::SET.mask()
-    | PAGE_DESCRIPTOR::KSM_MERGED::SET.mask();
+    | PAGE_DESCRIPTOR::KSM_MERGED::SET.mask()
+    | PAGE_DESCRIPTOR::NO_ACCESS::SET.mask();
 
 impl PageFlags {
     /// User data the task may only read.
     pub const USER_READ_ONLY: PageFlags = PageFlags {
         user: true,
+        no_access: false,
         writable: false,
         executable: false,
         memory: MemoryType::Normal,
@@ -182,6 +207,8 @@ impl PageFlags {
     pub const USER_READ_WRITE: PageFlags = PageFlags { writable: true, ..PageFlags::USER_READ_ONLY };
     /// User code.
     pub const USER_READ_EXECUTE: PageFlags = PageFlags { executable: true, ..PageFlags::USER_READ_ONLY };
+    /// A user page the task may not touch now (`PROTECT` with no rights), its frame kept.
+    pub const USER_NO_ACCESS: PageFlags = PageFlags { no_access: true, ..PageFlags::USER_READ_ONLY };
     /// Kernel read-only data.
     pub const KERNEL_READ_ONLY: PageFlags =
         PageFlags { user: false, global: true, ..PageFlags::USER_READ_ONLY };
@@ -193,8 +220,12 @@ impl PageFlags {
     pub const KERNEL_DEVICE: PageFlags =
         PageFlags { memory: MemoryType::Device, ..PageFlags::KERNEL_READ_WRITE };
 
-    /// Flags for a user page of ordinary memory with the rights `prot` gives.
+    /// Flags for a user page of ordinary memory with the rights `prot` gives: with none,
+    /// [`PageFlags::USER_NO_ACCESS`].
     pub const fn user(prot: Prot) -> Result<PageFlags, FlagsError> {
+        if prot.bits() == Prot::NONE.bits() {
+            return Ok(PageFlags::USER_NO_ACCESS);
+        }
         if prot.is_writable_and_executable() {
             return Err(FlagsError::WriteAndExecute);
         }
@@ -214,13 +245,15 @@ impl PageFlags {
         PageFlags { writable: false, cow: true, ..self }
     }
 
-    /// The task may write the page, now or after a write fault gives it a frame of its own.
+    /// The task may write the page, now or after a write fault gives it a frame of its own. Never a
+    /// no-access page, whatever its marks.
     pub const fn logically_writable(self) -> bool {
-        self.writable || self.is_shared_for_writing()
+        !self.no_access && (self.writable || self.is_shared_for_writing())
     }
 
-    /// Mapped read-only only because the frame is shared: a write fault is legal and is resolved by
-    /// copying (COW, merged) or allocating (zero page).
+    /// Carries a sharing mark: mapped read-only because the frame is shared, so that a write the task may
+    /// make (none while the page is no-access) is resolved by copying (COW, merged) or allocating (zero
+    /// page).
     pub const fn is_shared_for_writing(self) -> bool {
         self.cow || self.zero_page || self.ksm_merged
     }
@@ -230,8 +263,12 @@ impl PageFlags {
         PageFlags { writable: true, cow: false, zero_page: false, ksm_merged: false, ..self }
     }
 
-    /// What the page's owner may do with it, as the task sees it (a COW page counts as writable).
+    /// What the page's owner may do with it, as the task sees it (a COW page counts as writable, a
+    /// no-access page has no rights).
     pub const fn prot(self) -> Prot {
+        if self.no_access {
+            return Prot::NONE;
+        }
         let mut prot = Prot::READ;
         if self.logically_writable() {
             prot = prot.union(Prot::WRITE);
@@ -249,6 +286,9 @@ impl PageFlags {
         }
         if self.user && self.global {
             return Err(FlagsError::GlobalUserPage);
+        }
+        if self.no_access && (!self.user || self.writable || self.executable) {
+            return Err(FlagsError::AccessibleNoAccessPage);
         }
         if matches!(self.memory, MemoryType::Device) && self.executable {
             return Err(FlagsError::ExecutableDevice);
@@ -271,6 +311,9 @@ impl PageFlags {
             return Err(FlagsError::FrameBeyondOutputAddress(frame));
         }
         let access = match (self.user, self.writable) {
+            // The least a valid descriptor allows. The kernel reaches user frames through the linear
+            // map, never through the task's addresses, so EL1's read right here serves nothing.
+            _ if self.no_access => PAGE_DESCRIPTOR::AP::PrivilegedReadOnly,
             (true, true) => PAGE_DESCRIPTOR::AP::ReadWrite,
             (true, false) => PAGE_DESCRIPTOR::AP::ReadOnly,
             (false, true) => PAGE_DESCRIPTOR::AP::PrivilegedReadWrite,
@@ -293,7 +336,8 @@ impl PageFlags {
                 + PAGE_DESCRIPTOR::UXN.val(u64::from(unprivileged_xn))
                 + PAGE_DESCRIPTOR::COW.val(u64::from(self.cow))
                 + PAGE_DESCRIPTOR::ZERO_PAGE.val(u64::from(self.zero_page))
-                + PAGE_DESCRIPTOR::KSM_MERGED.val(u64::from(self.ksm_merged)),
+                + PAGE_DESCRIPTOR::KSM_MERGED.val(u64::from(self.ksm_merged))
+                + PAGE_DESCRIPTOR::NO_ACCESS.val(u64::from(self.no_access)),
         );
         Ok(descriptor.get())
     }
@@ -320,8 +364,12 @@ impl PageFlags {
         if !bits.is_set(PAGE_DESCRIPTOR::AF) {
             return Err(DescriptorError::AccessFlagClear);
         }
-        // AP[1] (descriptor bit 6) grants EL0 access; AP[2] (bit 7) makes the page read-only.
+        // AP[1] (descriptor bit 6) grants EL0 access; AP[2] (bit 7) makes the page read-only. The
+        // no-access bit makes an EL1 read-only page a user page EL0 may not touch now.
+        let no_access = bits.is_set(PAGE_DESCRIPTOR::NO_ACCESS);
         let (user, writable) = match bits.read_as_enum(PAGE_DESCRIPTOR::AP) {
+            Some(PAGE_DESCRIPTOR::AP::Value::PrivilegedReadOnly) if no_access => (true, false),
+            _ if no_access => return Err(DescriptorError::NoAccessPermissions),
             Some(PAGE_DESCRIPTOR::AP::Value::ReadWrite) => (true, true),
             Some(PAGE_DESCRIPTOR::AP::Value::ReadOnly) => (true, false),
             Some(PAGE_DESCRIPTOR::AP::Value::PrivilegedReadWrite) => (false, true),
@@ -342,6 +390,7 @@ impl PageFlags {
         };
         let flags = PageFlags {
             user,
+            no_access,
             writable,
             executable,
             memory,

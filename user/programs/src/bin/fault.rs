@@ -29,7 +29,7 @@ struct Fault {
     commit: fn(),
 }
 
-const FAULTS: [Fault; 11] = [
+const FAULTS: [Fault; 12] = [
     segv("null", "reads address 0", null),
     segv("kernel-read", "reads the kernel's image", kernel_read),
     segv("kernel-write", "writes the kernel's image", kernel_write),
@@ -44,6 +44,7 @@ const FAULTS: [Fault; 11] = [
     },
     segv("unmapped", "reads where nothing is mapped", unmapped),
     segv("no-access", "reads a page mapped with no access", no_access),
+    segv("hidden", "reads a page it wrote, then made no-access with PROTECT", hidden),
     segv("readonly-write", "writes a page it made read-only", readonly_write),
     segv("stack-overflow", "recurses past the end of its stack", stack_overflow),
 ];
@@ -112,6 +113,15 @@ fn unmapped() {
 
 fn no_access() {
     let page = memory::map(PAGE_SIZE as usize, Prot::NONE).expect("MAP with no access");
+    load(page as u64);
+}
+
+fn hidden() {
+    let page = memory::map(PAGE_SIZE as usize, Prot::READ_WRITE).expect("MAP");
+    store(page as u64);
+    // SAFETY: no reference into the page exists, only the raw address.
+    unsafe { memory::protect(page, PAGE_SIZE as usize, Prot::NONE) }.expect("PROTECT");
+    // The page keeps its frame, but EL0 may not touch it: a permission fault, not a missing page.
     load(page as u64);
 }
 

@@ -725,13 +725,9 @@ impl Fuzz {
             for page in slot_pages(offset, range.end() - range.start()).unwrap_or(0..0) {
                 match call {
                     Syscall::Unmap => self.pages[slot][page].mapped = false,
-                    Syscall::Protect => {
-                        self.pages[slot][page].prot = args[2];
-                        // Taking all access away drops the frame: made accessible again, it reads zeros.
-                        if args[2] == 0 {
-                            self.shadow_page(slot, page).fill(0);
-                        }
-                    }
+                    // Even taking all access away keeps the bytes: made accessible again, the page reads
+                    // what it held, so the shadow stays as it is.
+                    Syscall::Protect => self.pages[slot][page].prot = args[2],
                     _ => {}
                 }
             }

@@ -37,7 +37,7 @@ fn copy_on_write_is_read_only_with_the_cow_bit() {
 }
 
 #[test]
-fn software_bits_sit_in_55_to_57() {
+fn software_bits_sit_in_55_to_58() {
     let zero = PageFlags { zero_page: true, ..PageFlags::USER_READ_ONLY };
     assert_eq!(encode(zero) ^ encode(PageFlags::USER_READ_ONLY), 1 << 56);
     let merged = PageFlags { ksm_merged: true, cow: true, ..PageFlags::USER_READ_ONLY };
@@ -45,6 +45,32 @@ fn software_bits_sit_in_55_to_57() {
     assert!(zero.logically_writable() && merged.logically_writable());
     assert!(!PageFlags::USER_READ_ONLY.logically_writable());
     assert_eq!(zero.resolve_write_fault(), PageFlags::USER_READ_WRITE);
+}
+
+#[test]
+fn a_no_access_page_is_el1_read_only_with_its_own_bit() {
+    // AP=0b10 (EL0 none), nG, PXN, UXN, and bit 58.
+    assert_eq!(encode(PageFlags::USER_NO_ACCESS), 0x0460_0000_1234_5f83);
+    assert_eq!(
+        encode(PageFlags::USER_NO_ACCESS) ^ encode(PageFlags::KERNEL_READ_ONLY),
+        (1 << 58) | (1 << 11)
+    );
+    assert_eq!(PageFlags::USER_NO_ACCESS.prot(), Prot::NONE);
+    // Its sharing marks stay, but none makes it writable, now or after a fault.
+    for marked in [
+        PageFlags { cow: true, ..PageFlags::USER_NO_ACCESS },
+        PageFlags { zero_page: true, ..PageFlags::USER_NO_ACCESS },
+        PageFlags { ksm_merged: true, ..PageFlags::USER_NO_ACCESS },
+    ] {
+        assert!(!marked.logically_writable() && marked.is_shared_for_writing(), "{marked:?}");
+        assert_eq!(marked.prot(), Prot::NONE);
+        assert_eq!(PageFlags::from_descriptor(encode(marked)), Ok((FRAME, marked)));
+    }
+    // Decoded, it is never mistaken for a kernel page, nor the kernel page for it.
+    let (_, decoded) = PageFlags::from_descriptor(encode(PageFlags::USER_NO_ACCESS)).unwrap();
+    assert!(decoded.user && decoded.no_access && !decoded.global);
+    let (_, kernel) = PageFlags::from_descriptor(encode(PageFlags::KERNEL_READ_ONLY)).unwrap();
+    assert!(!kernel.user && !kernel.no_access);
 }
 
 #[test]
@@ -65,9 +91,10 @@ fn user_flags_follow_prot() {
     assert_eq!(PageFlags::user(Prot::READ_WRITE), Ok(PageFlags::USER_READ_WRITE));
     assert_eq!(PageFlags::user(Prot::READ_EXEC), Ok(PageFlags::USER_READ_EXECUTE));
     assert_eq!(PageFlags::user(Prot::READ | Prot::WRITE | Prot::EXEC), Err(FlagsError::WriteAndExecute));
-    assert_eq!(PageFlags::user(Prot::NONE), Err(FlagsError::NotReadable));
+    assert_eq!(PageFlags::user(Prot::NONE), Ok(PageFlags::USER_NO_ACCESS));
     assert_eq!(PageFlags::user(Prot::WRITE), Err(FlagsError::NotReadable));
-    for prot in [Prot::READ, Prot::READ_WRITE, Prot::READ_EXEC] {
+    assert_eq!(PageFlags::user(Prot::EXEC), Err(FlagsError::NotReadable));
+    for prot in [Prot::NONE, Prot::READ, Prot::READ_WRITE, Prot::READ_EXEC] {
         assert_eq!(PageFlags::user(prot).unwrap().prot(), prot);
     }
 }
@@ -86,6 +113,9 @@ fn rules_are_enforced() {
         (PageFlags { zero_page: true, ..PageFlags::USER_READ_WRITE }, FlagsError::WritableSharedPage),
         (PageFlags { ksm_merged: true, ..PageFlags::USER_READ_WRITE }, FlagsError::WritableSharedPage),
         (PageFlags { cow: true, ..PageFlags::KERNEL_READ_ONLY }, FlagsError::SharedNonUserMemory),
+        (PageFlags { no_access: true, ..PageFlags::KERNEL_READ_ONLY }, FlagsError::AccessibleNoAccessPage),
+        (PageFlags { writable: true, ..PageFlags::USER_NO_ACCESS }, FlagsError::AccessibleNoAccessPage),
+        (PageFlags { executable: true, ..PageFlags::USER_NO_ACCESS }, FlagsError::AccessibleNoAccessPage),
         (
             PageFlags { cow: true, memory: MemoryType::Device, ..PageFlags::USER_READ_ONLY },
             FlagsError::SharedNonUserMemory,
@@ -122,7 +152,16 @@ fn descriptors_cowpi_never_writes_are_refused() {
         (good & !(1 << 10), DescriptorError::AccessFlagClear),
         (good | (1 << 5), DescriptorError::UnexpectedBits { bits: 1 << 5 }),
         (good | (1 << 52), DescriptorError::UnexpectedBits { bits: 1 << 52 }),
-        (good | (1 << 58), DescriptorError::UnexpectedBits { bits: 1 << 58 }),
+        // The no-access bit is only ever written with AP = 0b10, and only on user pages.
+        (good | (1 << 58), DescriptorError::NoAccessPermissions),
+        (encode(PageFlags::USER_READ_ONLY) | (1 << 58), DescriptorError::NoAccessPermissions),
+        (encode(PageFlags::KERNEL_READ_WRITE) | (1 << 58), DescriptorError::NoAccessPermissions),
+        (
+            encode(PageFlags::USER_NO_ACCESS) & !(1 << 54),
+            DescriptorError::Flags(FlagsError::AccessibleNoAccessPage),
+        ),
+        (encode(PageFlags::USER_NO_ACCESS) & !(1 << 53), DescriptorError::UserPageExecutableByKernel),
+        (encode(PageFlags::USER_NO_ACCESS) & !(1 << 11), DescriptorError::Flags(FlagsError::GlobalUserPage)),
         (good | (1 << 48), DescriptorError::UnexpectedBits { bits: 1 << 48 }),
         (good & !(1 << 53), DescriptorError::UserPageExecutableByKernel),
         (encode(PageFlags::KERNEL_READ_WRITE) & !(1 << 54), DescriptorError::KernelPageExecutableByUser),
@@ -143,9 +182,10 @@ fn errors_print() {
 }
 
 fn any_flags() -> impl Strategy<Value = PageFlags> {
-    (any::<[bool; 7]>(), prop_oneof![Just(MemoryType::Normal), Just(MemoryType::Device)]).prop_map(
-        |([user, writable, executable, global, cow, zero_page, ksm_merged], memory)| PageFlags {
+    (any::<[bool; 8]>(), prop_oneof![Just(MemoryType::Normal), Just(MemoryType::Device)]).prop_map(
+        |([user, no_access, writable, executable, global, cow, zero_page, ksm_merged], memory)| PageFlags {
             user,
+            no_access,
             writable,
             executable,
             memory,

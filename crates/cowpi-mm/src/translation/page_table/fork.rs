@@ -3,7 +3,8 @@
 //! [`AddressSpaceTables::share_into`] maps every page of the parent into the (empty) child, on the same
 //! frame. A page the parent may write becomes copy-on-write in both, so that the first write on either
 //! side copies it ([`crate::cow`]); a page that is read-only already (program text, rodata, and pages
-//! that are COW, zero-page or merged from before) is mapped in the child with the flags it has. No page
+//! that are COW, zero-page or merged from before, or have no access) is mapped in the child with the
+//! flags it has. No page
 //! data is copied, so fork costs the child's tables and one reference per page.
 //!
 //! Order, for each page: the parent is downgraded first (in place, then invalidated by VA and ASID, as

@@ -374,6 +374,20 @@ fn protect_changes_permissions_in_place_then_invalidates() {
 }
 
 #[test]
+fn protect_to_no_access_keeps_the_frame_and_invalidates() {
+    let (mut tables, log) = tables();
+    tables.map(page(3), frame(0x80000), PageFlags::USER_READ_WRITE).unwrap();
+    take(&log);
+    // A permission change on the same frame and memory type: in place, no break-before-make, but the old
+    // EL0-writable TLB entry must go before the task runs again.
+    assert_eq!(tables.protect(page(3), PageFlags::USER_NO_ACCESS), Ok(PageFlags::USER_READ_WRITE));
+    assert_eq!(take(&log), [write(table(2), 3, 0x0460_0000_8000_0f83), Event::Invalidate(ASID, page(3))]);
+    assert_eq!(tables.translate(VirtAddr::new(0x3000)), Some((frame(0x80000), PageFlags::USER_NO_ACCESS)));
+    assert_eq!(tables.protect(page(3), PageFlags::USER_READ_WRITE), Ok(PageFlags::USER_NO_ACCESS));
+    assert_eq!(take(&log), [write(table(2), 3, 0x0060_0000_8000_0f43), Event::Invalidate(ASID, page(3))]);
+}
+
+#[test]
 fn protect_breaks_before_making_a_new_memory_type() {
     let (mut tables, log) = tables();
     tables.map(page(3), frame(0x80000), PageFlags::USER_READ_WRITE).unwrap();
@@ -500,6 +514,8 @@ fn user_flags() -> impl Strategy<Value = PageFlags> {
         Just(PageFlags::USER_READ_WRITE.copy_on_write()),
         Just(PageFlags { zero_page: true, ..PageFlags::USER_READ_ONLY }),
         Just(PageFlags { memory: MemoryType::Device, ..PageFlags::USER_READ_WRITE }),
+        Just(PageFlags::USER_NO_ACCESS),
+        Just(PageFlags { cow: true, ..PageFlags::USER_NO_ACCESS }),
     ]
 }
 

@@ -248,6 +248,7 @@ fn kind() -> impl Strategy<Value = Kind> {
         3 => Just(Kind::Private(PageFlags::USER_READ_WRITE)),
         1 => Just(Kind::Private(PageFlags::USER_READ_ONLY)),
         1 => Just(Kind::Private(PageFlags::USER_READ_EXECUTE)),
+        1 => Just(Kind::Private(PageFlags::USER_NO_ACCESS)),
         1 => Just(Kind::LoneCow),
         1 => Just(Kind::ZeroPage),
         1 => (0..3u64).prop_map(Kind::Merged),
