@@ -13,9 +13,9 @@
 //!
 //! The tests need the built kernel (`cargo build`) and QEMU; without them they say why and check nothing.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ use proptest::test_runner::{RngAlgorithm, TestRng};
 #[path = "support/kernel_run.rs"]
 mod kernel_run;
 
-use kernel_run::{built_kernel, qemu_installed};
+use kernel_run::{SerialQemu, built_kernel, qemu_installed, serial_qemu};
 
 /// The shell's line limit (`src/shell/mod.rs`).
 const MAX_LINE: usize = 128;
@@ -135,27 +135,7 @@ impl Shell {
     /// Starts QEMU, sends `early` as soon as the kernel prints, and checks the boot up to the prompt and
     /// the shell's answers to `early` (ended with Ctrl-C).
     fn boot(board: &Board, image: &Path, early: &[u8]) -> Shell {
-        let mut child = Command::new("qemu-system-aarch64")
-            .args(["-M", &board.qemu_machine, "-kernel"])
-            .arg(image)
-            .args(["-semihosting-config", "enable=on,target=native"])
-            .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("QEMU starts");
-        let stdin = child.stdin.take().expect("stdin is piped");
-        let mut stdout = child.stdout.take().expect("stdout is piped");
-        let output = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
-        let writer = Arc::clone(&output);
-        thread::spawn(move || {
-            let mut buffer = [0; 4096];
-            while let Ok(n @ 1..) = stdout.read(&mut buffer) {
-                writer.0.lock().unwrap().extend_from_slice(&buffer[..n]);
-                writer.1.notify_all();
-            }
-        });
+        let SerialQemu { child, stdin, output } = serial_qemu(&board.qemu_machine, image);
         let mut shell = Shell {
             board: board.clone(),
             child,

@@ -6,10 +6,9 @@
 //! types at the prompt and reads what comes back. Without the kernel or QEMU it says why and checks
 //! nothing.
 
-use std::io::{Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::io::Write;
+use std::process::{Child, ChildStdin, Command};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use cowpi_console::protocol::PROMPT;
@@ -17,7 +16,7 @@ use cowpi_console::protocol::PROMPT;
 #[path = "support/kernel_run.rs"]
 mod kernel_run;
 
-use kernel_run::{kernel_copy, qemu_installed, workspace};
+use kernel_run::{SerialQemu, kernel_copy, qemu_installed, serial_qemu, workspace};
 
 /// The longest any one answer may take to arrive, on a loaded machine.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,7 +25,7 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 struct Shell {
     child: Child,
     stdin: ChildStdin,
-    output: Arc<(Mutex<String>, Condvar)>,
+    output: Arc<(Mutex<Vec<u8>>, Condvar)>,
     /// How much of `output` has been read.
     read: usize,
 }
@@ -52,27 +51,7 @@ impl Shell {
         assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
         // The serial line alone on stdio, as the test runner has it: `cargo run` also puts QEMU's monitor
         // there, which only changes what Ctrl-A does.
-        let mut child = Command::new("qemu-system-aarch64")
-            .args(["-M", "raspi3b", "-kernel"])
-            .arg(&image)
-            .args(["-semihosting-config", "enable=on,target=native"])
-            .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("QEMU starts");
-        let stdin = child.stdin.take().expect("stdin is piped");
-        let mut stdout = child.stdout.take().expect("stdout is piped");
-        let output = Arc::new((Mutex::new(String::new()), Condvar::new()));
-        let writer = Arc::clone(&output);
-        thread::spawn(move || {
-            let mut buffer = [0; 4096];
-            while let Ok(n @ 1..) = stdout.read(&mut buffer) {
-                writer.0.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
-                writer.1.notify_all();
-            }
-        });
+        let SerialQemu { child, stdin, output } = serial_qemu("raspi3b", &image);
         let mut shell = Shell { child, stdin, output, read: 0 };
         shell.until_prompt("the first prompt");
         Some(shell)
@@ -84,8 +63,10 @@ impl Shell {
         let (lock, arrived) = &*self.output;
         let mut output = lock.lock().unwrap();
         loop {
-            if let Some(at) = output[self.read..].find(PROMPT) {
-                let lines = output[self.read..self.read + at].lines().map(|l| l.replace('\r', "")).collect();
+            let unread = &output[self.read..];
+            if let Some(at) = unread.windows(PROMPT.len()).position(|bytes| bytes == PROMPT.as_bytes()) {
+                let text = String::from_utf8_lossy(&unread[..at]);
+                let lines = text.lines().map(|line| line.replace('\r', "")).collect();
                 self.read += at + PROMPT.len();
                 return lines;
             }
@@ -94,7 +75,7 @@ impl Shell {
                 !left.is_zero(),
                 "no prompt after {what} within {} s: {}",
                 ANSWER_TIMEOUT.as_secs(),
-                &output[self.read..]
+                String::from_utf8_lossy(unread)
             );
             output = arrived.wait_timeout(output, left).unwrap().0;
         }

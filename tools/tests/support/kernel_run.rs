@@ -1,13 +1,16 @@
 //! The real kernel for the end-to-end tests that need one (`bench.rs`, `fuzz.rs`, `bad_input.rs`,
-//! `upload.rs`): the built debug kernel and QEMU, or a note why a test checks nothing without them; a
-//! private copy of the kernel, and `cowpi` run on it with its output in files and a time limit.
+//! `upload.rs`, `fault_report.rs`): the built debug kernel and QEMU, or a note why a test checks nothing
+//! without them; a private copy of the kernel, and `cowpi` run on it with its output in files and a time
+//! limit; or QEMU booting a raw image with its serial line on pipes.
 //!
 //! Each test file uses part of it.
 #![allow(dead_code)]
 
 use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -80,4 +83,39 @@ fn wait_bounded(mut child: Child, timeout: Duration) -> ExitStatus {
         }
         thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// QEMU with its serial line on pipes: what is typed goes to `stdin`, and a reader thread appends all the
+/// kernel prints to `output`, notifying its condition variable.
+pub struct SerialQemu {
+    pub child: Child,
+    pub stdin: ChildStdin,
+    pub output: Arc<(Mutex<Vec<u8>>, Condvar)>,
+}
+
+/// Boots the raw `image` on QEMU's `machine` with the serial line alone on stdio, as the test runner has
+/// it (no monitor to intercept Ctrl-A bytes).
+pub fn serial_qemu(machine: &str, image: &Path) -> SerialQemu {
+    let mut child = Command::new("qemu-system-aarch64")
+        .args(["-M", machine, "-kernel"])
+        .arg(image)
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("QEMU starts");
+    let stdin = child.stdin.take().expect("stdin is piped");
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let output = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+    let writer = Arc::clone(&output);
+    thread::spawn(move || {
+        let mut buffer = [0; 4096];
+        while let Ok(n @ 1..) = stdout.read(&mut buffer) {
+            writer.0.lock().unwrap().extend_from_slice(&buffer[..n]);
+            writer.1.notify_all();
+        }
+    });
+    SerialQemu { child, stdin, output }
 }
