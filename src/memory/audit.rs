@@ -3,7 +3,8 @@
 //! It checks the frame table against itself (free stack, counters, `free + used = total`), every frame's
 //! reference count against the holders the kernel can find (every mapping and every table frame of every
 //! address space, and the kernel's own hold on the zero page; anything else still held after a test is a
-//! leak, reported with its address), and that no mapping is writable while its frame is shared.
+//! leak, reported with its address), that no mapping is writable while its frame is shared, and that the
+//! running count of zero pages page merging made (`ksm::zero_pages`) is what the mappings say.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -43,7 +44,36 @@ pub fn audit() -> Result<(), String> {
         let holds = table.audit_holds(&expected);
         if holds.is_clean() { Ok(()) } else { Err(holds.to_string()) }
     })?;
-    check_no_writable_shared_frame()
+    check_no_writable_shared_frame()?;
+    check_ksm_zero_pages()
+}
+
+/// `ksm::zero_pages` is kept as mappings come and go, by every path that maps or unmaps: a path that
+/// forgets it shows here, as a count that differs from the mappings carrying both marks. Such a mapping
+/// must also be of the zero frame: the marks say so.
+fn check_ksm_zero_pages() -> Result<(), String> {
+    let zero = super::zero_page::frame();
+    let (mut mapped, mut elsewhere) = (0u64, Vec::new());
+    crate::task::scheduler::for_each_address_space(|space| {
+        space.for_each_mapping(|page, frame, flags| {
+            if flags.is_ksm_zero_page() {
+                mapped += 1;
+                if frame != zero && elsewhere.len() < 8 {
+                    elsewhere.push(format!("page {:#x} is a KSM zero page on {frame}", page.start_address().as_u64()));
+                }
+            }
+        });
+    });
+    let counted = super::ksm::zero_pages();
+    if counted == mapped && elsewhere.is_empty() {
+        return Ok(());
+    }
+    let mut report = format!("ksm_zero_pages is {counted}, but {mapped} mappings are KSM zero pages");
+    for problem in elsewhere {
+        report.push_str("\n  ");
+        report.push_str(&problem);
+    }
+    Err(report)
 }
 
 /// No mapping may be writable while its frame is shared (refcount > 1) or is the zero frame: a write

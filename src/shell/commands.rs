@@ -256,6 +256,7 @@ fn ksm(args: &[&str]) {
             println!("pages_volatile: {}", s.counters.pages_volatile);
             println!("full_scans: {}", s.counters.full_scans);
             println!("zero_pages_merged: {}", s.counters.zero_pages_merged);
+            println!("ksm_zero_pages: {}", s.zero_pages);
             println!("merges: {}", s.counters.merges);
             println!("unmerges: {}", crate::memory::counters::KSM_UNMERGES.get());
             println!("pages_scanned: {}", s.counters.pages_scanned);

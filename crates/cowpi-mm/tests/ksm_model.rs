@@ -259,7 +259,7 @@ impl World {
         let mut child = self.spaces.create();
         let Some(parent) = self.tasks[index].as_mut() else { return };
         let frames = &mut self.frames;
-        parent.tables.share_into(&mut child, |frame| frames.share(frame).map(drop)).unwrap();
+        parent.tables.share_into(&mut child, |frame, _| frames.share(frame).map(drop)).unwrap();
         let model = parent.model.clone();
         self.add_task(child, model);
     }
