@@ -262,3 +262,30 @@ kernel_test! {
         finish_all(&pids, free_before)
     }
 }
+
+kernel_test! {
+    /// `ksm_zero_pages` follows the zero pages merging made until each goes: `ksmzero` checks through
+    /// `MEMSTATS` that it counts every page merged onto the zero page, loses exactly the pages written,
+    /// unmapped, or gone with a forked child, and gains each child's copies, while the scans go on here.
+    /// The rest go when it exits, and the cumulative count never goes down. (The audit after the test
+    /// also walks every mapping against the count.)
+    fn ksm_zero_pages_follows_merged_zero_pages_until_they_go() -> TestResult {
+        const PAGES: u64 = 64;
+        let free_before = frames::counters().free;
+        let before = ksm::status();
+        let pid = super::programs::start("ksmzero", &alloc::format!("{PAGES}"))?;
+        let mut passes = 0;
+        while task::tasks_snapshot().iter().any(|t| t.pid == pid && !matches!(t.state, task::State::Exited(_)))
+            && passes < 4000
+        {
+            ksm::scan_full_passes(1);
+            passes += 1;
+            task::sleep(5);
+        }
+        check_eq!(finish(pid)?, Some(ExitStatus::Exited(0)));
+        let after = ksm::status();
+        check_eq!(after.zero_pages, before.zero_pages);
+        check_eq!(after.counters.zero_pages_merged - before.counters.zero_pages_merged, PAGES);
+        finish_all(&[], free_before)
+    }
+}
