@@ -59,7 +59,10 @@ fn check_ksm_zero_pages() -> Result<(), String> {
             if flags.is_ksm_zero_page() {
                 mapped += 1;
                 if frame != zero && elsewhere.len() < 8 {
-                    elsewhere.push(format!("page {:#x} is a KSM zero page on {frame}", page.start_address().as_u64()));
+                    elsewhere.push(format!(
+                        "page {:#x} is a KSM zero page on {frame}",
+                        page.start_address().as_u64()
+                    ));
                 }
             }
         });

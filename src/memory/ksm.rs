@@ -322,7 +322,8 @@ fn visit(k: &mut Ksm, spaces: &mut TaskSpaces, pid: Pid, page: Page) {
         let zero = zero_page::frame();
         if unchanged(space) && frames::share(zero).is_ok() {
             // Both marks: a zero page merging made, counted in `zero_pages` (by `replace_page`).
-            let zero_flags = PageFlags { writable: false, cow: false, zero_page: true, ksm_merged: true, ..flags };
+            let zero_flags =
+                PageFlags { writable: false, cow: false, zero_page: true, ksm_merged: true, ..flags };
             if space.replace_page(page, zero, zero_flags) {
                 let _ = frames::release(frame);
                 k.book.note_zero_page_merge();

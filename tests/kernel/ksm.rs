@@ -289,3 +289,17 @@ kernel_test! {
         finish_all(&[], free_before)
     }
 }
+
+kernel_test! {
+    /// README.md's example session ends with `ksm status`: its lines must be the shell's, by name and in
+    /// order, so that the README cannot fall behind what `ksm status` prints.
+    fn the_readme_shows_ksm_status_as_the_shell_prints_it() -> TestResult {
+        const README: &str = include_str!("../../README.md");
+        let name = |line: &str| alloc::string::String::from(line.split(':').next().unwrap_or(line));
+        let transcript = check_ok!(README.split("cowpi> ksm status\n").nth(1).ok_or("no ksm status in README.md"));
+        let shown: alloc::vec::Vec<_> = transcript.lines().take_while(|line| !line.starts_with("```")).map(name).collect();
+        let printed: alloc::vec::Vec<_> = crate::shell::ksm_status_lines().iter().map(|line| name(line)).collect();
+        check_eq!(shown, printed);
+        Ok(())
+    }
+}

@@ -62,7 +62,8 @@ pub struct MemStats {
     /// Complete passes of the merging task over every mergeable page of every task.
     pub ksm_full_scans: u64,
     /// Mergeable pages that held only zeros and that the merging task mapped to the shared zero page,
-    /// giving their frames back (they then count in `zero_page_mappings`, not in the two above).
+    /// giving their frames back (they then count in `zero_page_mappings`, not in the two above, and in
+    /// `ksm_zero_pages` for as long as they stay).
     pub ksm_zero_pages_merged: u64,
 
     // Version 4 (144 bytes): what merging costs.
@@ -78,7 +79,8 @@ pub struct MemStats {
     /// frame. Zero pages count in `ksm_zero_pages_merged` instead.)
     pub ksm_merges: u64,
     /// Write faults on merged pages: each gives the writer a private copy again (or, for the last page
-    /// still mapping the frame, the frame itself). Counted in `cow_faults` too.
+    /// still mapping the frame, the frame itself). Counted in `cow_faults` too. A write to a zero page the
+    /// merging task made is not one: it is a zero-fill fault, and takes the page out of `ksm_zero_pages`.
     pub ksm_unmerges: u64,
     /// Tasks that exist right now: the idle task, kernel tasks (the shell, the merging task), and every
     /// user task, those that have exited but whose parent has not yet collected them included. This is
@@ -244,8 +246,8 @@ mod tests {
         let (bytes, filled) = sample().to_bytes(MemStats::SIZE);
         assert_eq!(filled, 192);
         let expected = [
-            192, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256, 999, 77, 33, 5, 100, 17,
-            200,
+            192, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256, 999, 77, 33, 5, 100,
+            17, 200,
         ];
         for (index, value) in expected.into_iter().enumerate() {
             assert_eq!(field(&bytes, index), value, "field {index}");

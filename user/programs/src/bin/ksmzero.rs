@@ -125,7 +125,14 @@ fn main(args: &str) -> i32 {
 /// Forks in `mode`; the child checks that it counts its copies of the `left` merged zero pages (from page
 /// `first` on) too, and that its write to one takes it away; the parent checks that the count is back
 /// once the child is gone.
-fn fork_case(checks: &mut Checks, mode: ForkMode, region: &Region, first: usize, before: &MemStats, left: u64) {
+fn fork_case(
+    checks: &mut Checks,
+    mode: ForkMode,
+    region: &Region,
+    first: usize,
+    before: &MemStats,
+    left: u64,
+) {
     let count = |stats: &MemStats| stats.ksm_zero_pages.wrapping_sub(before.ksm_zero_pages);
     let name = match mode {
         ForkMode::CopyOnWrite => "copy-on-write fork",
