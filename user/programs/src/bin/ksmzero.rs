@@ -87,8 +87,8 @@ fn main(args: &str) -> i32 {
 
     // UNMAP takes the pages away.
     let unmapped = quarter..2 * quarter;
-    // SAFETY: nothing refers into these pages; the region's pages from `2 * quarter` on are used below,
-    // never those.
+    // SAFETY: the offset stays inside the region's mapping; nothing refers into these pages, and only the
+    // region's pages below `quarter` and from `2 * quarter` on are used below.
     let result = unsafe {
         memory::unmap(region.address().add(unmapped.start * PAGE_SIZE as usize), quarter * PAGE_SIZE as usize)
     };
@@ -97,7 +97,7 @@ fn main(args: &str) -> i32 {
     let after_unmap = stats::now();
     expect(&mut checks, "UNMAP takes its pages away", count(&after_unmap), left);
 
-    // PROTECT keeps them merged zero pages, whatever the access left.
+    // PROTECT keeps them merged zero pages, whatever access it leaves.
     let rest = region.address().wrapping_add(2 * quarter * PAGE_SIZE as usize);
     let rest_len = (pages - 2 * quarter) * PAGE_SIZE as usize;
     for prot in [Prot::READ, Prot::READ_WRITE] {
