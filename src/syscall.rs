@@ -135,6 +135,7 @@ fn carry_out(request: Request, frame: &mut ExceptionFrame) -> Result<u64, Error>
                 tasks: task::scheduler::task_count() as u64,
                 task_limit: task::user::MAX_TASKS as u64,
                 tasks_refused: task::user::TASKS_REFUSED.get(),
+                ksm_zero_pages: ksm.zero_pages,
                 ksm_merges: ksm.counters.merges,
                 ksm_unmerges: events::KSM_UNMERGES.get(),
             };

@@ -22,7 +22,7 @@ use cowpi_mm::{
 };
 use cowpi_mm::{EagerCopy, WriteFault, decide_eager_copy, decide_protect, decide_write_fault};
 
-use super::{counters, frame_pointer, frames, zero_page};
+use super::{counters, frame_pointer, frames, ksm, zero_page};
 use crate::arch::mmu::boot_map;
 
 /// Translation tables in frames of the frame table, reached through the linear map.
@@ -137,7 +137,9 @@ fn eager_copy_page(
     child.tables.map(page, child_frame, child_flags).map_err(|_| {
         let _ = frames::release(child_frame);
         Error::OutOfMemory
-    })
+    })?;
+    ksm::mapping_added(child_flags);
+    Ok(())
 }
 
 fn out_of_memory(_: OutOfFrames) -> Error {
@@ -309,6 +311,8 @@ impl AddressSpace {
                 let fresh = frames::alloc_zeroed().map_err(|_| FaultError::OutOfMemory)?;
                 self.tables.replace(page, fresh, flags).map_err(|_| FaultError::Illegal)?;
                 let _ = frames::release(frame);
+                // Only here can a zero page merging made go: the other outcomes are for other frames.
+                ksm::mapping_removed(current);
                 counters::ZERO_FILL_FAULTS.add();
                 Ok(())
             }
@@ -327,8 +331,9 @@ impl AddressSpace {
     fn release_pages(&mut self, first: Page, count: usize) {
         let mut pages = first..first + count;
         while let Some((page, ..)) = self.tables.next_mapping(pages.clone()) {
-            if let Some((frame, _)) = self.tables.unmap(page) {
+            if let Some((frame, flags)) = self.tables.unmap(page) {
                 let _ = frames::release(frame);
+                ksm::mapping_removed(flags);
             }
             pages.start = page + 1;
         }
@@ -487,7 +492,13 @@ impl AddressSpace {
     /// are dropped, and pages already made COW here stay COW, their next write a reuse.
     pub fn fork(&mut self) -> Result<AddressSpace, Error> {
         let mut child = AddressSpace::new()?;
-        match self.tables.share_into(&mut child.tables, |frame| frames::share(frame).map(drop)) {
+        let share = |frame, flags| {
+            frames::share(frame)?;
+            // The child's copy of a zero page merging made is one too, until it goes (Linux's `ksm_fork`).
+            ksm::mapping_added(flags);
+            Ok::<(), cowpi_mm::FrameError>(())
+        };
+        match self.tables.share_into(&mut child.tables, share) {
             Ok(_) => {
                 child.regions = self.regions.clone();
                 Ok(child)
@@ -536,12 +547,18 @@ impl AddressSpace {
 
     /// Changes `page`'s flags on the same frame (TLB entry invalidated). For page merging.
     pub fn set_page_flags(&mut self, page: Page, flags: PageFlags) -> bool {
-        self.tables.protect(page, flags).is_ok()
+        let Ok(old) = self.tables.protect(page, flags) else { return false };
+        ksm::mapping_removed(old);
+        ksm::mapping_added(flags);
+        true
     }
 
     /// Maps `page` to `frame` instead, break-before-make; the caller moves the references. For merging.
     pub fn replace_page(&mut self, page: Page, frame: Frame, flags: PageFlags) -> bool {
-        self.tables.replace(page, frame, flags).is_ok()
+        let Ok((_, old)) = self.tables.replace(page, frame, flags) else { return false };
+        ksm::mapping_removed(old);
+        ksm::mapping_added(flags);
+        true
     }
 
     /// `MERGEABLE`: marks anonymous memory as a candidate for page merging. Every page must lie in an
@@ -605,8 +622,9 @@ impl Drop for AddressSpace {
     fn drop(&mut self) {
         // SAFETY: `tables` is taken exactly once, here, and `self` is never used again.
         let tables = unsafe { ManuallyDrop::take(&mut self.tables) };
-        tables.destroy(|_, frame, _| {
+        tables.destroy(|_, frame, flags| {
             let _ = frames::release(frame);
+            ksm::mapping_removed(flags);
         });
     }
 }

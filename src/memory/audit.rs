@@ -3,8 +3,9 @@
 //! It checks the frame table against itself (free stack, counters, `free + used = total`), every frame's
 //! reference count against the holders the kernel can find (every mapping and every table frame of every
 //! address space, and the kernel's own hold on the zero page; anything else still held after a test is a
-//! leak, reported with its address), that no mapping is writable while its frame is shared, and that no
-//! mapping gives EL0 more than its region allows (none at all in a region with no access).
+//! leak, reported with its address), that no mapping is writable while its frame is shared, that no
+//! mapping gives EL0 more than its region allows (none at all in a region with no access), and that the
+//! running count of zero pages page merging made (`ksm::zero_pages`) is what the mappings say.
 //!
 //! After a kernel test it also checks the kernel heap: the bytes callers hold must be no more than before
 //! the test ([`heap_in_use`], [`heap_returned`]). A leak there is invisible to the frame audit (the heap is
@@ -54,7 +55,8 @@ pub fn audit() -> Result<(), String> {
         if holds.is_clean() { Ok(()) } else { Err(holds.to_string()) }
     })?;
     check_no_writable_shared_frame()?;
-    check_mappings_within_their_regions()
+    check_mappings_within_their_regions()?;
+    check_ksm_zero_pages()
 }
 
 /// The first few violations of one rule, and how many there were.
@@ -110,6 +112,29 @@ fn check_mappings_within_their_regions() -> Result<(), String> {
         });
     });
     violations.into_result("mappings at odds with their regions")
+}
+
+/// `ksm::zero_pages` is kept as mappings come and go, by every path that maps or unmaps: a path that
+/// forgets it shows here, as a count that differs from the mappings carrying both marks. Such a mapping
+/// must also be of the zero frame: the marks say so.
+fn check_ksm_zero_pages() -> Result<(), String> {
+    let zero = super::zero_page::frame();
+    let (mut mapped, mut elsewhere) = (0u64, Violations::default());
+    crate::task::scheduler::for_each_address_space(|space| {
+        space.for_each_mapping(|page, frame, flags| {
+            if flags.is_ksm_zero_page() {
+                mapped += 1;
+                if frame != zero {
+                    elsewhere.add(|| format!("page {:#x} is on {frame}", page.start_address().as_u64()));
+                }
+            }
+        });
+    });
+    let counted = super::ksm::zero_pages();
+    if counted != mapped {
+        return Err(format!("ksm_zero_pages is {counted}, but {mapped} mappings are KSM zero pages"));
+    }
+    elsewhere.into_result("KSM zero pages not on the zero frame")
 }
 
 /// No mapping may be writable while its frame is shared (refcount > 1) or is the zero frame: a write

@@ -13,7 +13,8 @@
 //!   invalidated), and after the full 4 KiB byte comparison the kernel checks that the mapping still
 //!   holds the same frame, read-only: nothing can have written between the compare and the switch;
 //! - a merge maps the page read-only with the KSM-merged bit onto the kept frame (break-before-make) and
-//!   frees the duplicate; a page of zeros goes onto the shared zero page instead;
+//!   frees the duplicate; a page of zeros goes onto the shared zero page instead, with the zero-page and
+//!   the KSM-merged bits both, so that it stays told apart from a zero page a read fault mapped;
 //! - the scanner holds one reference on every stable frame, and lets go of it once no mapping uses it;
 //! - a write to a merged page takes the ordinary copy-on-write fault: the writer gets a private copy.
 //!
@@ -24,6 +25,24 @@
 //! room. Without the bound, one task marking 800 MiB mergeable exhausted the 16 MiB heap: a kernel panic.
 //! Once the book remembers nothing (its tasks gone and a pass ended), it holds no heap at all, so the
 //! audit after each test finds the heap where it was.
+//!
+//! Zero pages are counted twice over, as in Linux: `zero_pages_merged`, every merge onto the zero page
+//! since boot, and [`zero_pages`], the mappings of every address space that are such zero pages now
+//! (Linux's `ksm_zero_pages`). The second goes up with each merge onto the zero page and with each copy
+//! of such a mapping that a fork (copy-on-write or eager) gives the child, which is as much a KSM zero page
+//! as its parent's (Linux's `ksm_fork` counts it the same way), and down whenever such a mapping goes: the
+//! write that gives it a frame of its own (the zero-fill fault), `UNMAP`, and the teardown of an address
+//! space at exit, `EXEC` or a failed fork. `PROTECT` keeps both marks, to no access and back
+//! (`cowpi_mm::decide_protect`), so the page stays counted while the task cannot touch it.
+//!
+//! It is a running count, not a walk of every task's page tables where it is read: `MEMSTATS`, which the
+//! benchmark programs call in their loops, would then cost time in proportion to all the memory mapped,
+//! with interrupts masked under the scheduler lock. A running count can drift if some path forgets it, so
+//! the memory audit after every kernel test walks every address space and checks the count against the
+//! mappings carrying both marks: a missed increment or decrement fails the test that caused it. The count
+//! changes where the mappings do, in `AddressSpace` (see [`mapping_added`]), by their flags alone.
+
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use cowpi_mm::ksm::{Checksum, KsmBook, KsmCounters, Observation};
 use cowpi_mm::{Frame, PAGE_SIZE, Page, PageFlags};
@@ -86,9 +105,36 @@ pub fn set_tunables(f: impl FnOnce(&mut Tunables)) {
     KSM.lock(|k| f(&mut k.tunables));
 }
 
+/// Mappings, in all address spaces, of the zero page that page merging made (both marks): see the module
+/// documentation. An atomic rather than a field under the KSM lock, since it changes on the fault path and
+/// at every unmap, which must not take that lock.
+static ZERO_PAGES: AtomicU64 = AtomicU64::new(0);
+
+/// An address space now maps a page with `flags`: counted if it is a zero page page merging made. Called
+/// by `AddressSpace` wherever a mapping appears (a merge onto the zero page, each page a fork copies).
+pub fn mapping_added(flags: PageFlags) {
+    if flags.is_ksm_zero_page() {
+        ZERO_PAGES.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// An address space no longer maps a page it had mapped with `flags` (written, unmapped, torn down).
+pub fn mapping_removed(flags: PageFlags) {
+    if flags.is_ksm_zero_page() {
+        ZERO_PAGES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Pages that map the zero page now because page merging put them there (or a fork copied such a page).
+pub fn zero_pages() -> u64 {
+    ZERO_PAGES.load(Ordering::Relaxed)
+}
+
 /// The counters `ksm status` shows, besides the tunables.
 pub struct Status {
     pub counters: KsmCounters,
+    /// Mappings of the zero page that merging made, now ([`zero_pages`]).
+    pub zero_pages: u64,
     /// Stable frames in use.
     pub pages_shared: u64,
     /// Mappings of stable frames beyond one per frame: pages saved.
@@ -107,6 +153,7 @@ pub fn status() -> Status {
         let sharing = k.book.sharing(frames::refcount);
         Status {
             counters: k.book.counters(),
+            zero_pages: zero_pages(),
             pages_shared: sharing.pages_shared,
             pages_sharing: sharing.pages_sharing,
             tracked: k.book.tracked(),
@@ -277,7 +324,9 @@ fn visit(k: &mut Ksm, spaces: &mut TaskSpaces, pid: Pid, page: Page) {
     if frame_bytes(frame).iter().all(|&b| b == 0) {
         let zero = zero_page::frame();
         if unchanged(space) && frames::share(zero).is_ok() {
-            let zero_flags = PageFlags { writable: false, cow: false, zero_page: true, ..flags };
+            // Both marks: a zero page merging made, counted in `zero_pages` (by `replace_page`).
+            let zero_flags =
+                PageFlags { writable: false, cow: false, zero_page: true, ksm_merged: true, ..flags };
             if space.replace_page(page, zero, zero_flags) {
                 let _ = frames::release(frame);
                 k.book.note_zero_page_merge();

@@ -3,8 +3,9 @@
 //!
 //! Reading fresh memory maps this frame read-only (with the ZERO_PAGE software bit); only the first write
 //! takes a frame of its own. So tasks may reserve far more memory than the machine has, and untouched or
-//! only-read memory costs nothing. The kernel keeps one reference on the frame for itself, so it is never
-//! freed, and never maps it writable anywhere.
+//! only-read memory costs nothing. Page merging maps pages it finds all zeros here too, with the
+//! KSM-merged bit besides, so that they are counted apart (`ksm::zero_pages`). The kernel keeps one
+//! reference on the frame for itself, so it is never freed, and never maps it writable anywhere.
 
 use cowpi_mm::Frame;
 use spin::Once;

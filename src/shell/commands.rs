@@ -1,5 +1,7 @@
 //! The shell's commands.
 
+use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
@@ -243,25 +245,7 @@ pub(super) fn report_run(name: &str, spawned: Result<task::Pid, cowpi_abi::Error
 fn ksm(args: &[&str]) {
     use crate::memory::ksm;
     match args {
-        [] | ["status"] => {
-            let t = ksm::tunables();
-            let s = ksm::status();
-            println!("run: {}", u8::from(t.run));
-            println!("mode: {}", if t.all { "all" } else { "mergeable" });
-            println!("sleep_ms: {}", t.sleep_ms);
-            println!("pages_to_scan: {}", t.pages_to_scan);
-            println!("pages_shared: {}", s.pages_shared);
-            println!("pages_sharing: {}", s.pages_sharing);
-            println!("pages_unshared: {}", s.counters.pages_unshared);
-            println!("pages_volatile: {}", s.counters.pages_volatile);
-            println!("full_scans: {}", s.counters.full_scans);
-            println!("zero_pages_merged: {}", s.counters.zero_pages_merged);
-            println!("merges: {}", s.counters.merges);
-            println!("unmerges: {}", crate::memory::counters::KSM_UNMERGES.get());
-            println!("pages_scanned: {}", s.counters.pages_scanned);
-            println!("pages_tracked: {} (at most {})", s.tracked, s.max_tracked);
-            println!("pages_untracked: {}", s.pages_untracked);
-        }
+        [] | ["status"] => ksm_status_lines().iter().for_each(|line| println!("{line}")),
         ["on"] => ksm::set_tunables(|t| t.run = true),
         ["off"] => ksm::set_tunables(|t| t.run = false),
         ["mode", "all"] => ksm::set_tunables(|t| t.all = true),
@@ -283,6 +267,33 @@ fn ksm(args: &[&str]) {
         },
         _ => println!("usage: ksm status|on|off|scan <n>|set <name> <value>|mode all|mergeable"),
     }
+}
+
+/// The lines `ksm status` prints, `name: value`, in order. README.md shows them in a transcript, which
+/// a kernel test (`ksm::the_readme_shows_ksm_status_as_the_shell_prints_it`) holds to these.
+pub fn ksm_status_lines() -> Vec<String> {
+    use crate::memory::ksm;
+    let t = ksm::tunables();
+    let s = ksm::status();
+    [
+        format!("run: {}", u8::from(t.run)),
+        format!("mode: {}", if t.all { "all" } else { "mergeable" }),
+        format!("sleep_ms: {}", t.sleep_ms),
+        format!("pages_to_scan: {}", t.pages_to_scan),
+        format!("pages_shared: {}", s.pages_shared),
+        format!("pages_sharing: {}", s.pages_sharing),
+        format!("pages_unshared: {}", s.counters.pages_unshared),
+        format!("pages_volatile: {}", s.counters.pages_volatile),
+        format!("full_scans: {}", s.counters.full_scans),
+        format!("zero_pages_merged: {}", s.counters.zero_pages_merged),
+        format!("ksm_zero_pages: {}", s.zero_pages),
+        format!("merges: {}", s.counters.merges),
+        format!("unmerges: {}", crate::memory::counters::KSM_UNMERGES.get()),
+        format!("pages_scanned: {}", s.counters.pages_scanned),
+        format!("pages_tracked: {} (at most {})", s.tracked, s.max_tracked),
+        format!("pages_untracked: {}", s.pages_untracked),
+    ]
+    .into()
 }
 
 fn demo(_: &[&str]) {

@@ -7,6 +7,8 @@
 mod commands;
 mod upload;
 
+pub use commands::ksm_status_lines;
+
 use alloc::string::{String, ToString};
 
 use cowpi_console::line_editor::{Input, LineEditor};

@@ -262,3 +262,44 @@ kernel_test! {
         finish_all(&pids, free_before)
     }
 }
+
+kernel_test! {
+    /// `ksm_zero_pages` follows the zero pages merging made until each goes: `ksmzero` checks through
+    /// `MEMSTATS` that it counts every page merged onto the zero page, loses exactly the pages written,
+    /// unmapped, or gone with a forked child, and gains each child's copies, while the scans go on here.
+    /// The rest go when it exits, and the cumulative count never goes down. (The audit after the test
+    /// also walks every mapping against the count.)
+    fn ksm_zero_pages_follows_merged_zero_pages_until_they_go() -> TestResult {
+        const PAGES: u64 = 64;
+        let free_before = frames::counters().free;
+        let before = ksm::status();
+        let pid = super::programs::start("ksmzero", &alloc::format!("{PAGES}"))?;
+        let mut passes = 0;
+        while task::tasks_snapshot().iter().any(|t| t.pid == pid && !matches!(t.state, task::State::Exited(_)))
+            && passes < 4000
+        {
+            ksm::scan_full_passes(1);
+            passes += 1;
+            task::sleep(5);
+        }
+        check_eq!(finish(pid)?, Some(ExitStatus::Exited(0)));
+        let after = ksm::status();
+        check_eq!(after.zero_pages, before.zero_pages);
+        check_eq!(after.counters.zero_pages_merged - before.counters.zero_pages_merged, PAGES);
+        finish_all(&[], free_before)
+    }
+}
+
+kernel_test! {
+    /// README.md's example session ends with `ksm status`: its lines must be the shell's, by name and in
+    /// order, so that the README cannot fall behind what `ksm status` prints.
+    fn the_readme_shows_ksm_status_as_the_shell_prints_it() -> TestResult {
+        const README: &str = include_str!("../../README.md");
+        let name = |line: &str| alloc::string::String::from(line.split(':').next().unwrap_or(line));
+        let transcript = check_ok!(README.split("cowpi> ksm status\n").nth(1).ok_or("no ksm status in README.md"));
+        let shown: alloc::vec::Vec<_> = transcript.lines().take_while(|line| !line.starts_with("```")).map(name).collect();
+        let printed: alloc::vec::Vec<_> = crate::shell::ksm_status_lines().iter().map(|line| name(line)).collect();
+        check_eq!(shown, printed);
+        Ok(())
+    }
+}

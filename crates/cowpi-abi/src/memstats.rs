@@ -62,7 +62,8 @@ pub struct MemStats {
     /// Complete passes of the merging task over every mergeable page of every task.
     pub ksm_full_scans: u64,
     /// Mergeable pages that held only zeros and that the merging task mapped to the shared zero page,
-    /// giving their frames back (they then count in `zero_page_mappings`, not in the two above).
+    /// giving their frames back (they then count in `zero_page_mappings`, not in the two above, and in
+    /// `ksm_zero_pages` for as long as they stay).
     pub ksm_zero_pages_merged: u64,
 
     // Version 4 (144 bytes): what merging costs.
@@ -78,7 +79,8 @@ pub struct MemStats {
     /// frame. Zero pages count in `ksm_zero_pages_merged` instead.)
     pub ksm_merges: u64,
     /// Write faults on merged pages: each gives the writer a private copy again (or, for the last page
-    /// still mapping the frame, the frame itself). Counted in `cow_faults` too.
+    /// still mapping the frame, the frame itself). Counted in `cow_faults` too. A write to a zero page the
+    /// merging task made is not one: it is a zero-fill fault, and takes the page out of `ksm_zero_pages`.
     pub ksm_unmerges: u64,
     /// Tasks that exist right now: the idle task, kernel tasks (the shell, the merging task), and every
     /// user task, those that have exited but whose parent has not yet collected them included. This is
@@ -88,6 +90,14 @@ pub struct MemStats {
     pub task_limit: u64,
     /// `SPAWN`s and `FORK`s refused with `TooManyTasks` since boot, machine-wide.
     pub tasks_refused: u64,
+
+    // Version 6 (192 bytes): page merging's zero pages now, machine-wide.
+    /// Pages, in all tasks, that map the shared zero page right now because the merging task put them
+    /// there (Linux's `ksm_zero_pages`): what `ksm_zero_pages_merged` did, less what has gone since. A
+    /// task's write to one (a zero-fill fault), `UNMAP`, `PROTECT` with no access, and the task's exit or
+    /// `EXEC` each take one away; a `FORK` (copy-on-write or eager) adds the child's copy of each, which is
+    /// such a page too. Zero pages mapped by a read fault are not counted. Counted in `zero_page_mappings`.
+    pub ksm_zero_pages: u64,
 }
 
 impl MemStats {
@@ -112,6 +122,10 @@ impl MemStats {
     /// The size of the fourth version, up to `ksm_scanner_ns`: what programs built before merges,
     /// unmerges and tasks were counted ask for.
     pub const V4_SIZE: usize = offset_of!(MemStats, ksm_merges);
+
+    /// The size of the fifth version, up to `tasks_refused`: what programs built before the merging
+    /// task's zero pages were counted as they are now ask for.
+    pub const V5_SIZE: usize = offset_of!(MemStats, ksm_zero_pages);
 
     /// The fields in memory order, as the kernel copies them out.
     const fn fields(&self) -> [u64; MemStats::SIZE / 8] {
@@ -139,6 +153,7 @@ impl MemStats {
             self.tasks,
             self.task_limit,
             self.tasks_refused,
+            self.ksm_zero_pages,
         ]
     }
 
@@ -157,7 +172,8 @@ impl MemStats {
 
 // `to_bytes` relies on the fields being consecutive u64s with no padding, in declaration order.
 const _: () = {
-    assert!(MemStats::SIZE == 23 * 8);
+    assert!(MemStats::SIZE == 24 * 8);
+    assert!(MemStats::V5_SIZE == 23 * 8);
     assert!(MemStats::V4_SIZE == 18 * 8);
     assert!(MemStats::V3_SIZE == 17 * 8);
     assert!(MemStats::V1_SIZE == 6 * 8);
@@ -185,6 +201,7 @@ const _: () = {
     assert!(offset_of!(MemStats, tasks) == 160);
     assert!(offset_of!(MemStats, task_limit) == 168);
     assert!(offset_of!(MemStats, tasks_refused) == 176);
+    assert!(offset_of!(MemStats, ksm_zero_pages) == 184);
 };
 
 #[cfg(test)]
@@ -216,6 +233,7 @@ mod tests {
             tasks: 5,
             task_limit: 100,
             tasks_refused: 17,
+            ksm_zero_pages: 200,
         }
     }
 
@@ -226,9 +244,10 @@ mod tests {
     #[test]
     fn a_full_buffer_gets_every_field() {
         let (bytes, filled) = sample().to_bytes(MemStats::SIZE);
-        assert_eq!(filled, 184);
+        assert_eq!(filled, 192);
         let expected = [
-            184, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256, 999, 77, 33, 5, 100, 17,
+            192, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256, 999, 77, 33, 5, 100,
+            17, 200,
         ];
         for (index, value) in expected.into_iter().enumerate() {
             assert_eq!(field(&bytes, index), value, "field {index}");
@@ -265,6 +284,14 @@ mod tests {
         assert_eq!(filled, 144);
         assert_eq!(field(&bytes, 0), 144);
         assert_eq!(field(&bytes, 17), 999);
+    }
+
+    #[test]
+    fn a_program_from_before_the_sixth_version_gets_the_fifth() {
+        let (bytes, filled) = sample().to_bytes(MemStats::V5_SIZE);
+        assert_eq!(filled, 184);
+        assert_eq!(field(&bytes, 0), 184);
+        assert_eq!(field(&bytes, 22), 17);
     }
 
     #[test]

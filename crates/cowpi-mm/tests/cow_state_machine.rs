@@ -168,7 +168,7 @@ impl Machine {
         let mut child = self.spaces.create();
         let Some(mut parent) = self.tasks[index].take() else { return };
         let frames = &mut self.frames;
-        parent.tables.share_into(&mut child, |frame| frames.share(frame).map(drop)).unwrap();
+        parent.tables.share_into(&mut child, |frame, _| frames.share(frame).map(drop)).unwrap();
         let (model, prot) = (parent.model.clone(), parent.prot.clone());
         self.tasks[index] = Some(parent);
         let slot = self.tasks.iter().position(Option::is_none);

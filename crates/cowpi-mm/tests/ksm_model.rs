@@ -14,7 +14,8 @@
 //!
 //! The model is what each task wrote (a fork a plain clone), and what the scanner should have counted.
 //! After every step: every task reads its own values (so no merge ever put two different contents on one
-//! frame), a merged page is never writable, every frame's count is its mappings plus the kernel's hold on
+//! frame), a merged page is never writable, a zero-page mapping (a read fault's, or a merge's, which has
+//! the merged mark too, as in the kernel) is of the zero frame and read-only, every frame's count is its mappings plus the kernel's hold on
 //! the zero frame plus the scanner's hold on each stable frame, no two stable frames hold the same
 //! contents, the counters (`full_scans`, `pages_scanned`, `pages_volatile`, `pages_unshared`, `zero_pages_merged`,
 //! `pages_shared`, `pages_sharing`) agree with the model (which, like the book, forgets a page not visited
@@ -290,7 +291,7 @@ impl World {
         let mut child = self.spaces.create();
         let Some(parent) = self.tasks[index].as_mut() else { return };
         let frames = &mut self.frames;
-        parent.tables.share_into(&mut child, |frame| frames.share(frame).map(drop)).unwrap();
+        parent.tables.share_into(&mut child, |frame, _| frames.share(frame).map(drop)).unwrap();
         let (model, hidden) = (parent.model.clone(), parent.hidden.clone());
         self.add_task(child, model, hidden);
     }
@@ -485,7 +486,9 @@ impl Scanner {
         if world.memory[&frame] == 0 {
             let zero = world.zero;
             if world.unchanged(pid, page, frame) && world.share(zero) {
-                let zero_flags = PageFlags { writable: false, cow: false, zero_page: true, ..flags };
+                // Both marks, as the kernel maps it: a zero page merging made, not a read fault's.
+                let zero_flags =
+                    PageFlags { writable: false, cow: false, zero_page: true, ksm_merged: true, ..flags };
                 if world.replace(pid, page, zero, zero_flags) {
                     world.release(frame);
                     self.book.note_zero_page_merge();
@@ -621,6 +624,13 @@ impl Machine {
                     page,
                     frame
                 );
+            }
+            if flags.zero_page {
+                // The zero frame, from a read fault or (with the merged mark too) from a merge: never a
+                // stable frame, though the merged mark is on it.
+                prop_assert_eq!(frame, world.zero, "task {} {}: a zero-page mapping of {}", pid, page, frame);
+                prop_assert!(!flags.writable, "task {pid} {page}: the zero page is writable");
+                continue;
             }
             if flags.ksm_merged || stable_set.contains(&frame) {
                 prop_assert!(!flags.writable, "task {pid} {page}: a merged page is writable");

@@ -2,8 +2,8 @@
 //! embedded in the kernel under its file name.
 //!
 //! - [`checks`]: the one-line-per-check report of the programs that test the kernel (`syscalls`,
-//!   `limits`, `memory`, `forktest`, `zeropage`, `ksmfill`, `orphans`, and the final checks of `oomrace`
-//!   and `forkbomb`), and their exit status.
+//!   `limits`, `memory`, `forktest`, `zeropage`, `ksmfill`, `ksmzero`, `orphans`, and the final checks of
+//!   `oomrace` and `forkbomb`), and their exit status.
 //! - [`args`]: reading numbers from the argument string.
 //! - [`region`]: mapped pages filled with a pattern that tells who wrote each word, for the copy-on-write
 //!   programs.

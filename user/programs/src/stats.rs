@@ -22,8 +22,9 @@ pub fn has_copy_on_write_counters(checks: &mut Checks) -> bool {
     has_version(checks, "MEMSTATS has the copy-on-write counters", MemStats::V2_SIZE)
 }
 
-/// Checks that the kernel fills the whole structure, page-merging (KSM) counters included (a kernel from
-/// before page merging fills only up to `MemStats::V2_SIZE`), and says whether it does.
+/// Checks that the kernel fills the whole structure, page-merging (KSM) counters included, up to the
+/// latest, `ksm_zero_pages` (a kernel from before page merging fills only up to `MemStats::V2_SIZE`, one
+/// from before `ksm_zero_pages` up to `MemStats::V5_SIZE`), and says whether it does.
 pub fn has_ksm_counters(checks: &mut Checks) -> bool {
     has_version(checks, "MEMSTATS has the page-merging counters", MemStats::SIZE)
 }

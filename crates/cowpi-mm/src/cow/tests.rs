@@ -14,6 +14,8 @@ use crate::translation::MemoryType;
 const COW: PageFlags = PageFlags::USER_READ_WRITE.copy_on_write();
 const MERGED: PageFlags = PageFlags { ksm_merged: true, ..PageFlags::USER_READ_ONLY };
 const ZERO: PageFlags = PageFlags { zero_page: true, ..PageFlags::USER_READ_ONLY };
+/// A page that merging found all zeros and put on the zero frame: both marks.
+const KSM_ZERO: PageFlags = PageFlags { ksm_merged: true, ..ZERO };
 
 #[test]
 fn the_last_holder_of_a_cow_page_reuses_it_in_place() {
@@ -44,6 +46,13 @@ fn the_zero_page_is_never_reused_whatever_its_refcount() {
             decide_write_fault(ZERO, refcount),
             Ok(WriteFault::ZeroFill { flags: PageFlags::USER_READ_WRITE }),
             "refcount {refcount}"
+        );
+    }
+    // Merging's zero pages too: the merged mark does not make the zero frame a frame to reuse.
+    for refcount in [1, 2] {
+        assert_eq!(
+            decide_write_fault(KSM_ZERO, refcount),
+            Ok(WriteFault::ZeroFill { flags: PageFlags::USER_READ_WRITE })
         );
     }
     // Even a zero-page mapping that also carries the COW bit: the zero frame must stay zero.
@@ -193,7 +202,8 @@ fn an_eager_fork_copies_every_page_the_child_could_write_into_a_private_writable
 #[test]
 fn an_eager_fork_shares_what_nobody_writes_in_place() {
     let text = PageFlags::user(Prot::READ_EXEC).unwrap();
-    for flags in [PageFlags::USER_READ_ONLY, text, ZERO] {
+    // Merging's zero pages keep both marks in the child, so that it counts them as its own.
+    for flags in [PageFlags::USER_READ_ONLY, text, ZERO, KSM_ZERO] {
         assert_eq!(decide_eager_copy(flags), Ok(EagerCopy::Share { flags }), "{flags:?}");
     }
 }
@@ -215,12 +225,14 @@ fn protect_makes_a_page_shared_without_a_mark_copy_on_write_not_writable() {
     // The last holder may write in place.
     assert_eq!(decide_protect(read_only, wanted, 1), wanted);
     // Marked pages keep their marks and stay read-only, whatever the count.
-    for marked in [COW, MERGED, ZERO] {
+    for marked in [COW, MERGED, ZERO, KSM_ZERO] {
         for holders in [1, 2] {
             let flags = decide_protect(marked, wanted, holders);
             assert!(!flags.writable && flags.is_shared_for_writing(), "{marked:?} {holders}: {flags:?}");
         }
     }
+    // A zero page merging made stays one, still counted as such (`ksm_zero_pages`).
+    assert!(decide_protect(KSM_ZERO, PageFlags::USER_READ_ONLY, 2).is_ksm_zero_page());
     // Taking write away from a shared page never adds a mark it did not have.
     assert_eq!(decide_protect(read_only, PageFlags::USER_READ_ONLY, 3), PageFlags::USER_READ_ONLY);
 }

@@ -83,7 +83,9 @@ pub struct PageFlags {
     pub cow: bool,
     /// A mapping of the shared zero frame: a write fault allocates a fresh zeroed frame.
     pub zero_page: bool,
-    /// A frame that page merging folded together with identical ones: a write fault copies it.
+    /// A frame that page merging folded together with identical ones: a write fault copies it. With
+    /// `zero_page` too, page merging found the page all zeros and put it on the zero frame (see
+    /// [`PageFlags::is_ksm_zero_page`]); the write fault then allocates, as for any zero-page mapping.
     pub ksm_merged: bool,
 }
 
@@ -256,6 +258,13 @@ impl PageFlags {
     /// page).
     pub const fn is_shared_for_writing(self) -> bool {
         self.cow || self.zero_page || self.ksm_merged
+    }
+
+    /// A mapping of the zero frame that page merging made (both marks), not a read fault (`zero_page`
+    /// alone): what the kernel's `ksm_zero_pages` counts, as Linux tells its KSM zero pages by the dirty
+    /// bit of a zero-page PTE.
+    pub const fn is_ksm_zero_page(self) -> bool {
+        self.zero_page && self.ksm_merged
     }
 
     /// The flags once a write fault has given the page a frame of its own: writable, no longer shared.

@@ -74,6 +74,22 @@ fn a_no_access_page_is_el1_read_only_with_its_own_bit() {
 }
 
 #[test]
+fn a_zero_page_put_there_by_merging_keeps_both_marks_and_is_told_apart() {
+    let read_fault = PageFlags { zero_page: true, ..PageFlags::USER_READ_ONLY };
+    let ksm_zero = PageFlags { ksm_merged: true, ..read_fault };
+    assert_eq!(ksm_zero.check(), Ok(()));
+    assert_eq!(encode(ksm_zero) ^ encode(PageFlags::USER_READ_ONLY), (1 << 57) | (1 << 56));
+    assert_eq!(PageFlags::from_descriptor(encode(ksm_zero)), Ok((FRAME, ksm_zero)));
+    assert!(ksm_zero.is_ksm_zero_page());
+    // A zero page mapped by a read fault, and a merged page on a frame of its own, are not.
+    assert!(!read_fault.is_ksm_zero_page());
+    assert!(!PageFlags { ksm_merged: true, ..PageFlags::USER_READ_ONLY }.is_ksm_zero_page());
+    // Its write fault gives a private page with neither mark, like any zero-page mapping's.
+    assert_eq!(ksm_zero.resolve_write_fault(), PageFlags::USER_READ_WRITE);
+    assert_eq!(PageFlags { writable: true, ..ksm_zero }.check(), Err(FlagsError::WritableSharedPage));
+}
+
+#[test]
 fn kernel_pages_are_global_and_never_user_executable() {
     // AP=0b00, no nG, PXN and UXN.
     assert_eq!(encode(PageFlags::KERNEL_READ_WRITE), 0x0060_0000_1234_5703);

@@ -18,7 +18,7 @@ use core::fmt;
 
 use super::{AddressSpaceTables, MapError};
 use crate::addr::{Frame, Page};
-use crate::translation::{Level, MemoryType, TableMemory, TlbMaintenance};
+use crate::translation::{Level, MemoryType, PageFlags, TableMemory, TlbMaintenance};
 
 /// What [`AddressSpaceTables::share_into`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,15 +67,16 @@ impl<E: fmt::Display> fmt::Display for ForkError<E> {
 
 impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// Maps every page of these tables into `child` on the same frame, copy-on-write where the page is
-    /// writable here, and calls `share` once per child mapping, after mapping it, so that the caller adds
-    /// the mapping's reference to the frame. See the module documentation for the order and for what a
-    /// failure leaves.
+    /// writable here, and calls `share` once per child mapping, after mapping it, with the frame and the
+    /// child mapping's flags, so that the caller adds the mapping's reference to the frame (and counts it
+    /// by kind: the kernel counts the zero pages page merging made). See the module documentation for the
+    /// order and for what a failure leaves.
     ///
     /// `child` must be empty and should never have run (no ASID), so its mappings need no invalidation.
     pub fn share_into<M2: TableMemory, T2: TlbMaintenance, E>(
         &mut self,
         child: &mut AddressSpaceTables<M2, T2>,
-        mut share: impl FnMut(Frame) -> Result<(), E>,
+        mut share: impl FnMut(Frame, PageFlags) -> Result<(), E>,
     ) -> Result<ForkCounts, ForkError<E>> {
         // Empty tables are freed eagerly, so an address space maps nothing exactly when it is its root.
         if child.table_frames() != 1 {
@@ -111,7 +112,7 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
                     child
                         .map(page, frame, shared_flags)
                         .map_err(|error| ForkError::ChildMap { page, error })?;
-                    if let Err(error) = share(frame) {
+                    if let Err(error) = share(frame, shared_flags) {
                         // Without its reference the mapping must go, or destroying the child would drop a
                         // reference that was never taken.
                         child.unmap(page);

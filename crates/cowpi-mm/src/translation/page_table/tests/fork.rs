@@ -19,6 +19,8 @@ const CHILD_FIRST_TABLE: u64 = 0x200;
 const COW: PageFlags = PageFlags::USER_READ_WRITE.copy_on_write();
 const ZERO_PAGE: PageFlags = PageFlags { zero_page: true, ..PageFlags::USER_READ_ONLY };
 const MERGED: PageFlags = PageFlags { ksm_merged: true, ..PageFlags::USER_READ_ONLY };
+/// A zero page that page merging made: the child gets both marks, so the kernel counts it there too.
+const KSM_ZERO: PageFlags = PageFlags { ksm_merged: true, ..ZERO_PAGE };
 
 /// A fresh child that never ran (no ASID), allowed `allocations` table frames (its root included).
 fn child_with_limit(allocations: Option<usize>) -> (Tables, Log) {
@@ -59,6 +61,7 @@ fn fork_shares_every_frame_and_makes_writable_pages_cow_in_both() {
         (page_at(0, 1, 0), frame(0x80003), COW),
         (page_at(1, 0, 0), frame(0x70000), ZERO_PAGE),
         (page_at(1, 0, 1), frame(0x80004), MERGED),
+        (page_at(1, 0, 2), frame(0x70000), KSM_ZERO),
         (page_at(511, 511, 511), frame(0x80005), PageFlags::USER_READ_WRITE),
     ];
     for (page, frame, flags) in before {
@@ -67,13 +70,11 @@ fn fork_shares_every_frame_and_makes_writable_pages_cow_in_both() {
     take(&parent_log);
     let (mut child, child_log) = child_with_limit(None);
     let mut shared = Vec::new();
-    let counts = parent.share_into(&mut child, |frame| {
-        shared.push(frame);
+    let counts = parent.share_into(&mut child, |frame, flags| {
+        shared.push((frame, flags));
         Ok::<(), ()>(())
     });
-    assert_eq!(counts, Ok(ForkCounts { pages_shared: 7, pages_made_cow: 2 }));
-    // One reference per child mapping, in address order.
-    assert_eq!(shared, before.map(|(_, frame, _)| frame));
+    assert_eq!(counts, Ok(ForkCounts { pages_shared: 8, pages_made_cow: 2 }));
     // Only the two writable pages changed in the parent: in place (same frame, AP=0b11 and the COW bit),
     // each followed by its invalidation; no break, no table allocated or freed.
     assert_eq!(
@@ -93,6 +94,8 @@ fn fork_shares_every_frame_and_makes_writable_pages_cow_in_both() {
         .collect();
     assert_eq!(mappings(&mut parent), after);
     assert_eq!(mappings(&mut child), after);
+    // One reference per child mapping, in address order, each told the child mapping's flags.
+    assert_eq!(shared, after.iter().map(|&(_, frame, flags)| (frame, flags)).collect::<Vec<_>>());
     assert_eq!(child.table_frames(), parent.table_frames());
     // The child never ran: nothing of it can be in a TLB.
     assert!(invalidated_pages(&take(&child_log)).is_empty());
@@ -103,10 +106,10 @@ fn a_fork_of_a_fork_changes_nothing_in_the_parent() {
     let (mut parent, parent_log) = tables();
     parent.map(page(1), frame(0x80000), PageFlags::USER_READ_WRITE).unwrap();
     let (mut child, _) = child_with_limit(None);
-    parent.share_into(&mut child, |_| Ok::<(), ()>(())).unwrap();
+    parent.share_into(&mut child, |_, _| Ok::<(), ()>(())).unwrap();
     take(&parent_log);
     let (mut grandchild, _) = child_with_limit(None);
-    let counts = parent.share_into(&mut grandchild, |_| Ok::<(), ()>(())).unwrap();
+    let counts = parent.share_into(&mut grandchild, |_, _| Ok::<(), ()>(())).unwrap();
     assert_eq!(counts, ForkCounts { pages_shared: 1, pages_made_cow: 0 });
     assert!(take(&parent_log).is_empty());
     assert_eq!(mappings(&mut grandchild), [(page(1), frame(0x80000), COW)]);
@@ -123,7 +126,7 @@ fn running_out_of_table_frames_midway_leaves_both_sides_consistent() {
     // The root and the two tables of the first page; the second page needs two more.
     let (mut child, _) = child_with_limit(Some(3));
     let mut references = Vec::new();
-    let result = parent.share_into(&mut child, |frame| {
+    let result = parent.share_into(&mut child, |frame, _| {
         references.push(frame);
         Ok::<(), ()>(())
     });
@@ -156,7 +159,7 @@ fn a_refused_reference_unmaps_that_page_from_the_child() {
     parent.map(page_at(3, 0, 0), frame(0x80001), PageFlags::USER_READ_ONLY).unwrap();
     let (mut child, _) = child_with_limit(None);
     let mut references = Vec::new();
-    let result = parent.share_into(&mut child, |frame| {
+    let result = parent.share_into(&mut child, |frame, _| {
         if frame == self::frame(0x80001) {
             return Err("refcount at its limit");
         }
@@ -187,7 +190,7 @@ fn fork_refuses_a_child_that_maps_something() {
     take(&parent_log);
     let (mut child, _) = child_with_limit(None);
     child.map(page(2), frame(0x80001), PageFlags::USER_READ_ONLY).unwrap();
-    let result = parent.share_into(&mut child, |_| -> Result<(), ()> { panic!("nothing may be shared") });
+    let result = parent.share_into(&mut child, |_, _| -> Result<(), ()> { panic!("nothing may be shared") });
     assert_eq!(result, Err(ForkError::ChildNotEmpty));
     assert!(take(&parent_log).is_empty());
     assert_eq!(mappings(&mut parent), [(page(1), frame(0x80000), PageFlags::USER_READ_WRITE)]);
@@ -201,7 +204,7 @@ fn fork_refuses_device_memory_before_touching_it() {
     parent.map(page(2), frame(0x3f000), device).unwrap();
     take(&parent_log);
     let (mut child, _) = child_with_limit(None);
-    let result = parent.share_into(&mut child, |_| Ok::<(), ()>(()));
+    let result = parent.share_into(&mut child, |_, _| Ok::<(), ()>(()));
     assert_eq!(result, Err(ForkError::DeviceMemory(page(2))));
     assert!(take(&parent_log).is_empty());
     assert_eq!(parent.translate(page(2).start_address()), Some((frame(0x3f000), device)));
@@ -407,7 +410,7 @@ proptest! {
         take(&parent_log);
 
         let (mut child, child_log) = child_with_limit(None);
-        let counts = parent.share_into(&mut child, |frame| {
+        let counts = parent.share_into(&mut child, |frame, _| {
             memory.share(frame);
             Ok::<(), ()>(())
         });
