@@ -120,7 +120,7 @@ impl Frames {
 impl Drop for Frames {
     fn drop(&mut self) {
         for &frame in &self.0 {
-            let _ = frames::release(frame);
+            frames::drop_holder(frame);
         }
     }
 }

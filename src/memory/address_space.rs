@@ -17,8 +17,9 @@ use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, Readable, TTBR0_EL1, Writeable};
 use cowpi_abi::{Error, layout};
 use cowpi_mm::regions::{Access, Region, RegionError};
 use cowpi_mm::{
-    AddressSpaceTables, Asid, AsidAllocator, AsidBits, Frame, OutOfFrames, PAGE_SIZE, Page, PageFlags, Prot,
-    RegionKind, Regions, TableMemory, TaggedAsid, TlbMaintenance, VirtAddr,
+    AddressSpaceTables, Asid, AsidAllocator, AsidBits, Frame, MapError, OutOfFrames, PAGE_SIZE, Page,
+    PageFlags, Prot, RegionKind, Regions, ShareRefused, TableMemory, TableVisit, TaggedAsid, TlbMaintenance,
+    VirtAddr,
 };
 use cowpi_mm::{EagerCopy, WriteFault, decide_eager_copy, decide_protect, decide_write_fault};
 
@@ -34,7 +35,27 @@ impl TableMemory for KernelTableMemory {
     }
 
     fn free_table(&mut self, frame: Frame) {
-        let _ = frames::release(frame);
+        frames::drop_holder(frame);
+    }
+
+    fn share_table(&mut self, table: Frame) -> Result<(), ShareRefused> {
+        frames::share(table).map(drop).map_err(|_| ShareRefused)
+    }
+
+    fn table_holders(&mut self, table: Frame) -> usize {
+        frames::refcount(table) as usize
+    }
+
+    fn share_frame(&mut self, frame: Frame, flags: PageFlags) -> Result<(), ShareRefused> {
+        frames::share(frame).map_err(|_| ShareRefused)?;
+        // A copy of a zero page merging made is one more such page (Linux's `ksm_fork` counts the same).
+        ksm::mapping_added(flags);
+        Ok(())
+    }
+
+    fn release_frame(&mut self, frame: Frame, flags: PageFlags) {
+        frames::drop_holder(frame);
+        ksm::mapping_removed(flags);
     }
 
     fn entries(&mut self, table: Frame) -> &mut [u64; 512] {
@@ -62,6 +83,17 @@ impl TlbMaintenance for KernelTlb {
         barrier::dsb(barrier::ISHST);
         // SAFETY: TLB invalidation only drops cached translations.
         unsafe { core::arch::asm!("tlbi vae1is, {}", in(reg) operand, options(nostack, preserves_flags)) };
+        barrier::dsb(barrier::ISH);
+        barrier::isb(barrier::SY);
+    }
+
+    fn invalidate_asid(&mut self, asid: Asid) {
+        // TLBI ASIDE1IS operand: the ASID in bits 63:48. It drops cached walks too (a shared table's
+        // level-2 entry switched to a copy relies on that).
+        let operand = u64::from(asid.as_u16()) << 48;
+        barrier::dsb(barrier::ISHST);
+        // SAFETY: TLB invalidation only drops cached translations.
+        unsafe { core::arch::asm!("tlbi aside1is, {}", in(reg) operand, options(nostack, preserves_flags)) };
         barrier::dsb(barrier::ISH);
         barrier::isb(barrier::SY);
     }
@@ -135,7 +167,7 @@ fn eager_copy_page(
         Err(bug) => panic!("eager fork at {page}: {bug}"),
     };
     child.tables.map(page, child_frame, child_flags).map_err(|_| {
-        let _ = frames::release(child_frame);
+        frames::drop_holder(child_frame);
         Error::OutOfMemory
     })?;
     ksm::mapping_added(child_flags);
@@ -144,6 +176,23 @@ fn eager_copy_page(
 
 fn out_of_memory(_: OutOfFrames) -> Error {
     Error::OutOfMemory
+}
+
+/// What a table operation's refusal means to the fault handler: no frame (for a table, or a shared
+/// table's copy) is the task's out-of-memory; anything else, on a page the regions allow, is a kernel bug.
+fn map_fault_error(error: MapError) -> FaultError {
+    match error {
+        MapError::OutOfFrames => FaultError::OutOfMemory,
+        error => panic!("kernel bug: a fault the regions allow was refused by the tables: {error}"),
+    }
+}
+
+/// What a table operation's refusal means to a system call: no frame is `OutOfMemory`.
+fn map_call_error(error: MapError) -> Error {
+    match error {
+        MapError::OutOfFrames => Error::OutOfMemory,
+        error => panic!("kernel bug: a range the regions allow was refused by the tables: {error}"),
+    }
 }
 
 /// The system-call error for a region operation the ABI's checks let through: a hole is `NotMapped`, and
@@ -220,7 +269,7 @@ impl AddressSpace {
         for index in 0..pages {
             let frame = frames::alloc_zeroed().map_err(out_of_memory)?;
             if self.tables.map(first + index, frame, flags).is_err() {
-                let _ = frames::release(frame);
+                frames::drop_holder(frame);
                 return Err(Error::OutOfMemory);
             }
         }
@@ -258,27 +307,42 @@ impl AddressSpace {
         let prot = self.regions.check_access(va, access).map_err(|_| FaultError::Illegal)?.prot();
         let page = Page::containing(va);
         let flags = PageFlags::user(prot).map_err(|_| FaultError::Illegal)?;
-        match self.tables.translate(va) {
+        match self.tables.lookup(page) {
             None if access == Access::Read => {
                 let zero = zero_page::frame();
                 frames::share(zero).map_err(|_| FaultError::Illegal)?;
                 let zero_flags = PageFlags { writable: false, zero_page: true, executable: false, ..flags };
-                self.tables.map(page, zero, zero_flags).map_err(|_| {
-                    let _ = frames::release(zero);
-                    FaultError::OutOfMemory
+                self.tables.map(page, zero, zero_flags).map_err(|error| {
+                    frames::drop_holder(zero);
+                    map_fault_error(error)
                 })
             }
             None => {
                 let frame = frames::alloc_zeroed().map_err(|_| FaultError::OutOfMemory)?;
-                self.tables.map(page, frame, flags).map_err(|_| {
-                    let _ = frames::release(frame);
-                    FaultError::OutOfMemory
+                self.tables.map(page, frame, flags).map_err(|error| {
+                    frames::drop_holder(frame);
+                    map_fault_error(error)
                 })?;
                 counters::ZERO_FILL_FAULTS.add();
                 Ok(())
             }
-            Some((frame, current)) if access == Access::Write && !current.writable => {
-                self.resolve_write(page, frame, current)
+            Some(leaf) if access == Access::Write && !leaf.writable_now() => {
+                let (frame, current) = if leaf.shared_table {
+                    // The table's other holders keep it; this task gets its own copy (or, as its last
+                    // holder, write access back), in which the page is then resolved like any other.
+                    let copied = frames::refcount(leaf.table) > 1;
+                    self.tables.make_private(page).map_err(map_fault_error)?;
+                    if copied {
+                        counters::TABLE_COPIES.add()
+                    } else {
+                        counters::TABLE_REUSES.add()
+                    }
+                    let leaf = self.tables.lookup(page).ok_or(FaultError::Illegal)?;
+                    (leaf.frame, leaf.flags)
+                } else {
+                    (leaf.frame, leaf.flags)
+                };
+                if current.writable { Ok(()) } else { self.resolve_write(page, frame, current) }
             }
             // Present and allowed: another core or an earlier fault got here first; retry.
             Some(_) => Ok(()),
@@ -303,14 +367,17 @@ impl AddressSpace {
             WriteFault::Denied => Err(FaultError::Illegal),
             WriteFault::Reuse { flags } => {
                 // The last holder: nobody else can see a write, so no copy and no allocation.
-                self.tables.protect(page, flags).map_err(|_| FaultError::Illegal)?;
+                self.tables.protect(page, flags).map_err(map_fault_error)?;
                 counters::COW_REUSES.add();
                 Ok(())
             }
             WriteFault::ZeroFill { flags } => {
                 let fresh = frames::alloc_zeroed().map_err(|_| FaultError::OutOfMemory)?;
-                self.tables.replace(page, fresh, flags).map_err(|_| FaultError::Illegal)?;
-                let _ = frames::release(frame);
+                self.tables.replace(page, fresh, flags).map_err(|error| {
+                    frames::drop_holder(fresh);
+                    map_fault_error(error)
+                })?;
+                frames::drop_holder(frame);
                 // Only here can a zero page merging made go: the other outcomes are for other frames.
                 ksm::mapping_removed(current);
                 counters::ZERO_FILL_FAULTS.add();
@@ -318,22 +385,31 @@ impl AddressSpace {
             }
             WriteFault::Copy { flags } => {
                 let copy = frames::alloc_copy_of(frame).map_err(|_| FaultError::OutOfMemory)?;
-                self.tables.replace(page, copy, flags).map_err(|_| FaultError::Illegal)?;
+                self.tables.replace(page, copy, flags).map_err(|error| {
+                    // The copy is nobody's: without this it leaked, and the task was told it faulted.
+                    frames::drop_holder(copy);
+                    map_fault_error(error)
+                })?;
                 // Only once the old mapping is out of the TLB does this address space let go of the frame.
-                let _ = frames::release(frame);
+                frames::drop_holder(frame);
                 counters::COW_COPIES.add();
                 Ok(())
             }
         }
     }
 
-    /// Unmaps `count` pages from `first` and drops their frames.
+    /// Unmaps `count` pages from `first` and drops their frames. The tables covering them are private
+    /// (`make_range_private` came first, or the pages are new), so unmapping needs no frame.
     fn release_pages(&mut self, first: Page, count: usize) {
         let mut pages = first..first + count;
         while let Some((page, ..)) = self.tables.next_mapping(pages.clone()) {
-            if let Some((frame, flags)) = self.tables.unmap(page) {
-                let _ = frames::release(frame);
-                ksm::mapping_removed(flags);
+            match self.tables.unmap(page) {
+                Ok(Some((frame, flags))) => {
+                    frames::drop_holder(frame);
+                    ksm::mapping_removed(flags);
+                }
+                Ok(None) => {}
+                Err(error) => panic!("kernel bug: unmapping {page} from a private table: {error}"),
             }
             pages.start = page + 1;
         }
@@ -386,8 +462,11 @@ impl AddressSpace {
             return Err(Error::NotMapped);
         }
         let end = VirtAddr::new(start + pages * PAGE_SIZE as u64);
+        let first = Page::containing(VirtAddr::new(start));
+        // Only this step can run out of frames, and it changes nothing any task can see.
+        self.tables.make_range_private(first..first + pages as usize).map_err(map_call_error)?;
         self.regions.remove(VirtAddr::new(start)..end).map_err(region_error)?;
-        self.release_pages(Page::containing(VirtAddr::new(start)), pages as usize);
+        self.release_pages(first, pages as usize);
         Ok(())
     }
 
@@ -397,6 +476,12 @@ impl AddressSpace {
     pub fn protect(&mut self, start: u64, pages: u64, prot: Prot) -> Result<(), Error> {
         // `Regions::protect` refuses a range with a hole, changing nothing.
         let end = VirtAddr::new(start + pages * PAGE_SIZE as u64);
+        if !self.all_mapped(start, pages) {
+            return Err(Error::NotMapped);
+        }
+        let first = Page::containing(VirtAddr::new(start));
+        // Only this step can run out of frames, and it changes nothing any task can see.
+        self.tables.make_range_private(first..first + pages as usize).map_err(map_call_error)?;
         self.regions.protect(VirtAddr::new(start)..end, prot).map_err(region_error)?;
         self.reprotect(Page::containing(VirtAddr::new(start)), pages as usize, prot)
     }
@@ -485,12 +570,32 @@ impl AddressSpace {
         self.write(address, bytes)
     }
 
-    /// A copy of this address space for a forked child: the same regions, and every page shared with the
-    /// child copy-on-write (`cowpi_mm::AddressSpaceTables::share_into`: writable pages become read-only
-    /// with the COW bit in both, each after a TLB invalidation here; every child mapping takes one
+    /// A copy of this address space for a forked child: the same regions, and every level-3 table shared
+    /// with the child, write-protected in both (`cowpi_mm::AddressSpaceTables::share_tables_into`; see
+    /// `cowpi_mm::translation::page_table::share`): no page is touched, one ASID-wide TLB invalidation
+    /// here. The first write into a shared table on either side gives the writer its own copy of that
+    /// table ([`AddressSpace::resolve_fault`]). On failure (no frame for a child table) the half-built
+    /// child is torn down, dropping exactly the holders it took.
+    pub fn fork(&mut self) -> Result<AddressSpace, Error> {
+        let mut child = AddressSpace::new()?;
+        match self.tables.share_tables_into(&mut child.tables) {
+            Ok(counts) => {
+                counters::TABLES_SHARED.add_n(counts.tables_shared as u64);
+                child.regions = self.regions.clone();
+                Ok(child)
+            }
+            Err(error) if error.is_out_of_frames() => Err(Error::OutOfMemory),
+            Err(error) => panic!("fork: {error}"),
+        }
+    }
+
+    /// The same fork set up page by page (`FORK` with `ForkMode::CopyOnWritePages`, the Linux-style
+    /// baseline): every page shared with the child copy-on-write (`cowpi_mm::AddressSpaceTables::share_into`:
+    /// each child level-3 table filled in one pass over the parent's, writable pages made read-only with
+    /// the COW bit in both, one ASID-wide invalidation here at the end; every child mapping takes one
     /// reference). No page data is copied. On failure the half-built child is torn down: its references
     /// are dropped, and pages already made COW here stay COW, their next write a reuse.
-    pub fn fork(&mut self) -> Result<AddressSpace, Error> {
+    pub fn fork_per_page(&mut self) -> Result<AddressSpace, Error> {
         let mut child = AddressSpace::new()?;
         let share = |frame, flags| {
             frames::share(frame)?;
@@ -525,24 +630,39 @@ impl AddressSpace {
         outcome.map(|()| child)
     }
 
-    /// Resident pages, those of them whose frame has other holders too, and those mapping the zero page.
+    /// Resident pages, those of them shared with other holders (their frame has others, or their level-3
+    /// table does), and those mapping the zero page.
     pub fn page_counts(&mut self) -> PageCounts {
         let mut counts = PageCounts::default();
-        self.tables.for_each_mapping(|_, frame, flags| {
-            counts.resident += 1;
-            if frames::refcount(frame) > 1 {
-                counts.shared += 1;
-            }
-            if flags.zero_page {
-                counts.zero += 1;
-            }
-        });
+        let table_shared = core::cell::Cell::new(false);
+        self.tables.for_each_table(
+            |table| {
+                table_shared.set(table.holders > 1);
+                true
+            },
+            |_, frame, flags| {
+                counts.resident += 1;
+                if table_shared.get() || frames::refcount(frame) > 1 {
+                    counts.shared += 1;
+                }
+                if flags.zero_page {
+                    counts.zero += 1;
+                }
+            },
+        );
         counts
     }
 
     /// What `page` maps, if anything.
     pub fn translate_page(&mut self, page: Page) -> Option<(Frame, PageFlags)> {
         self.tables.translate(page.start_address())
+    }
+
+    /// Whether `page` lies in a level-3 table shared with other address spaces (after a fork): page
+    /// merging leaves those pages alone, since they are shared already, and merging one would cost a copy
+    /// of its table.
+    pub fn in_shared_table(&mut self, page: Page) -> bool {
+        self.tables.in_shared_table(page)
     }
 
     /// Changes `page`'s flags on the same frame (TLB entry invalidated). For page merging.
@@ -609,10 +729,28 @@ impl AddressSpace {
         });
     }
 
-    /// Every frame this address space holds a reference on: one per mapping, one per table frame.
-    pub fn for_each_held_frame(&mut self, mut f: impl FnMut(Frame)) {
-        self.tables.for_each_mapping(|_, frame, _| f(frame));
+    /// Every frame this address space holds a reference on: one per table frame (a shared level-3 table
+    /// once per level-2 entry pointing at it), and one per mapping of a table `first_visit` says was not
+    /// counted yet. A shared table's mappings are held by the table, once, however many address spaces
+    /// reach it: the audit passes the same `first_visit` for every address space.
+    pub fn for_each_held_frame(
+        &mut self,
+        mut first_visit: impl FnMut(Frame) -> bool,
+        mut f: impl FnMut(Frame),
+    ) {
+        self.tables
+            .for_each_table(|table| table.holders == 1 || first_visit(table.table), |_, frame, _| f(frame));
         self.tables.for_each_table_frame(&mut f);
+    }
+
+    /// Every level-3 table (with its holders and whether this address space's link to it takes write
+    /// access away) and, where `visit_table` says so, its mappings: for the audit.
+    pub fn for_each_table(
+        &mut self,
+        visit_table: impl FnMut(TableVisit) -> bool,
+        on_mapping: impl FnMut(Page, Frame, PageFlags),
+    ) {
+        self.tables.for_each_table(visit_table, on_mapping);
     }
 }
 
@@ -623,7 +761,7 @@ impl Drop for AddressSpace {
         // SAFETY: `tables` is taken exactly once, here, and `self` is never used again.
         let tables = unsafe { ManuallyDrop::take(&mut self.tables) };
         tables.destroy(|_, frame, flags| {
-            let _ = frames::release(frame);
+            frames::drop_holder(frame);
             ksm::mapping_removed(flags);
         });
     }

@@ -3,7 +3,9 @@
 //! It checks the frame table against itself (free stack, counters, `free + used = total`), every frame's
 //! reference count against the holders the kernel can find (every mapping and every table frame of every
 //! address space, and the kernel's own hold on the zero page; anything else still held after a test is a
-//! leak, reported with its address), that no mapping is writable while its frame is shared, that no
+//! leak, reported with its address; a level-3 table shared after a fork is held once per level-2 entry
+//! pointing at it, and its mappings hold their frames once, whoever reaches them), that no mapping is
+//! writable while its frame is shared, that every link to a shared table takes write access away, that no
 //! mapping gives EL0 more than its region allows (none at all in a region with no access), and that the
 //! running count of zero pages page merging made (`ksm::zero_pages`) is what the mappings say.
 //!
@@ -16,25 +18,62 @@
 //! `ksm::MAX_TRACKED_PAGES` pages and stable frames, forgets those of tasks that are gone at the end of a
 //! pass, and gives back every node once it remembers nothing (`cowpi_mm::ksm::KsmBook::end_pass`).
 
+use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
-use cowpi_mm::{ExpectedHolds, Prot};
+use cowpi_mm::{ExpectedHolds, Frame, Page, PageFlags, Prot};
 
 use super::{frames, heap};
 
-/// Records every holder of a frame the kernel knows of: each mapping and each table frame of every
-/// address space.
+/// Records every holder of a frame the kernel knows of: each table frame of every address space (a
+/// shared level-3 table once per level-2 entry pointing at it) and each mapping of every level-3 table
+/// (a shared one's once, whoever reaches it).
 fn collect_holders(expected: &mut ExpectedHolds<'_>) {
     // The kernel's own reference on the zero page.
     expected.hold(super::zero_page::frame());
     // The page-merging scanner's hold on each stable frame.
     super::ksm::for_each_held_frame(|frame| expected.hold(frame));
+    let mut seen = BTreeSet::new();
     crate::task::scheduler::for_each_address_space(|space| {
-        space.for_each_held_frame(|frame| expected.hold(frame))
+        space.for_each_held_frame(|table| seen.insert(table), |frame| expected.hold(frame))
     });
+}
+
+/// Calls `f` with every mapping of every address space, a shared level-3 table's once, with whether its
+/// table is shared and write-protected where it is reached.
+fn for_each_distinct_mapping(mut f: impl FnMut(Page, Frame, PageFlags)) {
+    let mut seen = BTreeSet::new();
+    crate::task::scheduler::for_each_address_space(|space| {
+        space.for_each_table(|table| table.holders == 1 || seen.insert(table.table), &mut f)
+    });
+}
+
+/// A level-3 table with several holders must be write-protected (`APTable`) in every level-2 entry that
+/// points at it: an unprotected link would let one holder's write show in all the others.
+fn check_shared_tables_write_protected() -> Result<(), String> {
+    let mut violations = Violations::default();
+    crate::task::scheduler::for_each_address_space(|space| {
+        space.for_each_table(
+            |table| {
+                if table.holders > 1 && !table.write_protected {
+                    violations.add(|| {
+                        format!(
+                            "the table {} at {:#x} has {} holders but is writable here",
+                            table.table,
+                            table.first_page.start_address().as_u64(),
+                            table.holders
+                        )
+                    });
+                }
+                false
+            },
+            |_, _, _| {},
+        )
+    });
+    violations.into_result("shared level-3 tables reachable for writing")
 }
 
 /// Runs both audits; `Err` carries the printable report. The holders are collected before the frame
@@ -55,6 +94,7 @@ pub fn audit() -> Result<(), String> {
         if holds.is_clean() { Ok(()) } else { Err(holds.to_string()) }
     })?;
     check_no_writable_shared_frame()?;
+    check_shared_tables_write_protected()?;
     check_mappings_within_their_regions()?;
     check_ksm_zero_pages()
 }
@@ -120,15 +160,13 @@ fn check_mappings_within_their_regions() -> Result<(), String> {
 fn check_ksm_zero_pages() -> Result<(), String> {
     let zero = super::zero_page::frame();
     let (mut mapped, mut elsewhere) = (0u64, Violations::default());
-    crate::task::scheduler::for_each_address_space(|space| {
-        space.for_each_mapping(|page, frame, flags| {
-            if flags.is_ksm_zero_page() {
-                mapped += 1;
-                if frame != zero {
-                    elsewhere.add(|| format!("page {:#x} is on {frame}", page.start_address().as_u64()));
-                }
+    for_each_distinct_mapping(|page, frame, flags| {
+        if flags.is_ksm_zero_page() {
+            mapped += 1;
+            if frame != zero {
+                elsewhere.add(|| format!("page {:#x} is on {frame}", page.start_address().as_u64()));
             }
-        });
+        }
     });
     let counted = super::ksm::zero_pages();
     if counted != mapped {
@@ -138,26 +176,26 @@ fn check_ksm_zero_pages() -> Result<(), String> {
 }
 
 /// No mapping may be writable while its frame is shared (refcount > 1) or is the zero frame: a write
-/// through it would be seen by the other holders. This is the invariant copy-on-write exists to keep.
+/// through it would be seen by the other holders. This is the invariant copy-on-write exists to keep. It
+/// holds for page descriptors in shared level-3 tables too (their frames have the table as one holder),
+/// which is what lets a table's last holder take write access back without looking at its pages.
 fn check_no_writable_shared_frame() -> Result<(), String> {
     let zero = super::zero_page::frame();
     let mut violations = Violations::default();
-    crate::task::scheduler::for_each_address_space(|space| {
-        space.for_each_mapping(|page, frame, flags| {
-            if !flags.writable {
-                return;
-            }
-            let holders = frames::refcount(frame);
-            if frame == zero || holders > 1 {
-                violations.add(|| {
-                    format!(
-                        "page {:#x} is writable but {frame} has {holders} holders{}",
-                        page.start_address().as_u64(),
-                        if frame == zero { " (the zero page)" } else { "" }
-                    )
-                });
-            }
-        });
+    for_each_distinct_mapping(|page, frame, flags| {
+        if !flags.writable {
+            return;
+        }
+        let holders = frames::refcount(frame);
+        if frame == zero || holders > 1 {
+            violations.add(|| {
+                format!(
+                    "page {:#x} is writable but {frame} has {holders} holders{}",
+                    page.start_address().as_u64(),
+                    if frame == zero { " (the zero page)" } else { "" }
+                )
+            });
+        }
     });
     violations.into_result("writable mappings of shared frames")
 }

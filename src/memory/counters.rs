@@ -14,6 +14,10 @@ impl Counter {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn add_n(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -31,3 +35,10 @@ pub static KSM_UNMERGES: Counter = Counter::new();
 pub static ZERO_FILL_FAULTS: Counter = Counter::new();
 /// Tasks killed because no frame was left for them.
 pub static OOM_KILLS: Counter = Counter::new();
+/// Level-3 tables a fork shared with the child instead of copying them.
+pub static TABLES_SHARED: Counter = Counter::new();
+/// Shared level-3 tables copied at a write fault into them (other holders were left).
+pub static TABLE_COPIES: Counter = Counter::new();
+/// Shared level-3 tables given write access back at a write fault, without a copy: the faulting task was
+/// their last holder.
+pub static TABLE_REUSES: Counter = Counter::new();

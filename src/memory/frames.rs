@@ -46,6 +46,15 @@ pub fn release(frame: Frame) -> Result<Release, FrameError> {
     with_table(|t| t.release(frame))
 }
 
+/// Drops a holder the caller knows it has: a frame not held (a double release) or not in the frame
+/// table means the kernel's own bookkeeping is wrong, which is a loud kernel bug, never silence.
+#[track_caller]
+pub fn drop_holder(frame: Frame) {
+    if let Err(error) = release(frame) {
+        panic!("kernel bug: dropping a holder of {frame}: {error}");
+    }
+}
+
 /// How many holders `frame` has (0 for a free frame or one the table does not manage).
 pub fn refcount(frame: Frame) -> u32 {
     with_table(|t| t.refcount(frame)).unwrap_or(0)

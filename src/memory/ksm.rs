@@ -216,10 +216,13 @@ fn checksum(frame: Frame, constant: bool) -> Checksum {
     if constant { Checksum(0) } else { Checksum(xxhash_rust::xxh3::xxh3_64(frame_bytes(frame))) }
 }
 
-/// A page the scanner may merge: mapped, private (one holder), writable.
+/// A page the scanner may merge: mapped, private (one holder, in a level-3 table of its task's own),
+/// writable.
 fn candidate(spaces: &mut TaskSpaces, pid: Pid, page: Page) -> Option<(Frame, PageFlags)> {
-    let (frame, flags) = spaces.space(pid)?.translate_page(page)?;
-    (flags.writable && !flags.executable && frames::refcount(frame) == 1).then_some((frame, flags))
+    let space = spaces.space(pid)?;
+    let (frame, flags) = space.translate_page(page)?;
+    let private = frames::refcount(frame) == 1 && !space.in_shared_table(page);
+    (flags.writable && !flags.executable && private).then_some((frame, flags))
 }
 
 fn merged_flags(flags: PageFlags) -> PageFlags {
@@ -295,7 +298,7 @@ fn end_pass(k: &mut Ksm, spaces: &mut TaskSpaces) {
     k.book.end_pass(|(pid, _)| alive.contains(&Pid(pid)));
     // A stable frame only the scanner still holds is no longer shared by anyone: let it go.
     for frame in k.book.prune_stable(|frame| frames::refcount(frame) > 1) {
-        let _ = frames::release(frame);
+        frames::drop_holder(frame);
     }
 }
 
@@ -328,11 +331,11 @@ fn visit(k: &mut Ksm, spaces: &mut TaskSpaces, pid: Pid, page: Page) {
             let zero_flags =
                 PageFlags { writable: false, cow: false, zero_page: true, ksm_merged: true, ..flags };
             if space.replace_page(page, zero, zero_flags) {
-                let _ = frames::release(frame);
+                frames::drop_holder(frame);
                 k.book.note_zero_page_merge();
                 return;
             }
-            let _ = frames::release(zero);
+            frames::drop_holder(zero);
         }
         space.set_page_flags(page, flags);
         return;
@@ -341,11 +344,11 @@ fn visit(k: &mut Ksm, spaces: &mut TaskSpaces, pid: Pid, page: Page) {
     for stable in k.book.stable_candidates(sum) {
         if frame_bytes(frame) == frame_bytes(stable) && unchanged(space) && frames::share(stable).is_ok() {
             if space.replace_page(page, stable, merged_flags(flags)) {
-                let _ = frames::release(frame);
+                frames::drop_holder(frame);
                 k.book.note_merge();
                 return;
             }
-            let _ = frames::release(stable);
+            frames::drop_holder(stable);
         }
     }
 
@@ -402,15 +405,15 @@ fn merge_pair(
         if let Some((_, flags)) = space.translate_page(page)
             && space.replace_page(page, other_frame, merged_flags(flags))
         {
-            let _ = frames::release(frame);
+            frames::drop_holder(frame);
             return true;
         }
-        let _ = frames::release(other_frame);
+        frames::drop_holder(other_frame);
     }
     // Undo: the other page is writable again and the scanner lets go.
     if let Some(other_space) = spaces.space(other_pid) {
         other_space.set_page_flags(other_page, other_flags);
     }
-    let _ = frames::release(other_frame);
+    frames::drop_holder(other_frame);
     false
 }

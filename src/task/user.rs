@@ -111,6 +111,7 @@ pub fn fork(frame: &ExceptionFrame, mode: ForkMode) -> Result<Pid, Error> {
     let space = with_current_space(|space| match mode {
         ForkMode::CopyOnWrite => space.fork(),
         ForkMode::EagerCopy => space.fork_eager_copy(),
+        ForkMode::CopyOnWritePages => space.fork_per_page(),
     })?;
     let mut child_frame = Box::new(frame.clone());
     child_frame.x[0] = 0;

@@ -181,13 +181,16 @@ pub enum Request {
     /// [`Error::BadAddress`]. The kernel: not writable is `BadAddress`. Returns the bytes written, see
     /// [`MemStats`].
     MemStats { buffer: UserBuffer },
-    /// `FORK(flags)`: `flags` is [`ForkMode::COPY_ON_WRITE`] (0) or [`ForkMode::EAGER_COPY`] (1); any other
-    /// value is [`Error::InvalidArgument`]. The kernel makes the caller a child: a new task running the same
-    /// program, whose registers are the caller's at the `svc` except `x0`, and whose address space is the
-    /// caller's. With copy-on-write no page data is copied: every private writable page becomes
-    /// copy-on-write in both tasks (mapped read-only in both, copied by whichever writes first, or taken
-    /// over without a copy by the last task still holding it); read-only pages and the shared zero page are
-    /// simply shared. The eager copy is the baseline the benchmarks compare with, the fork of Unix before
+    /// `FORK(flags)`: `flags` is [`ForkMode::COPY_ON_WRITE`] (0), [`ForkMode::EAGER_COPY`] (1) or
+    /// [`ForkMode::COPY_ON_WRITE_PAGES`] (2); any other value is [`Error::InvalidArgument`]. The kernel
+    /// makes the caller a child: a new task running the same program, whose registers are the caller's at
+    /// the `svc` except `x0`, and whose address space is the caller's. With copy-on-write no page data is
+    /// copied: every private writable page becomes copy-on-write in both tasks (copied by whichever writes
+    /// first, or taken over without a copy by the last task still holding it); read-only pages and the
+    /// shared zero page are simply shared. Mode 0 does it a page table at a time: the child shares the
+    /// caller's level-3 tables (2 MiB each), write-protected for both, and the first write into one gives
+    /// the writer its own copy of that table; mode 2 does it page by page at the fork, as Linux does. What
+    /// a program sees is the same. The eager copy is the baseline the benchmarks compare with, the fork of Unix before
     /// copy-on-write: every page the child could write gets its own frame, copied at the fork; read-only
     /// program pages and the zero page are still shared. The child has the caller as parent and no children
     /// of its own. Returns the child's pid in the caller and 0 in the child. Errors:
@@ -237,6 +240,10 @@ pub enum ForkMode {
     /// Copy every page the child could write at the fork. A baseline for the benchmarks, which measure
     /// what copy-on-write saves; no program needs it.
     EagerCopy,
+    /// Copy-on-write set up page by page at the fork (every page's descriptor copied and write-protected,
+    /// as Linux's fork does), where [`ForkMode::CopyOnWrite`] shares whole page tables. A baseline for
+    /// the benchmarks.
+    CopyOnWritePages,
 }
 
 impl ForkMode {
@@ -244,12 +251,15 @@ impl ForkMode {
     pub const COPY_ON_WRITE: u64 = 0;
     /// `FORK`'s `flags` value for the eager copy.
     pub const EAGER_COPY: u64 = 1;
+    /// `FORK`'s `flags` value for copy-on-write page by page.
+    pub const COPY_ON_WRITE_PAGES: u64 = 2;
 
     /// The mode `FORK`'s `flags` ask for, or `None` for a value that means nothing.
     pub const fn from_flags(flags: u64) -> Option<ForkMode> {
         match flags {
             ForkMode::COPY_ON_WRITE => Some(ForkMode::CopyOnWrite),
             ForkMode::EAGER_COPY => Some(ForkMode::EagerCopy),
+            ForkMode::COPY_ON_WRITE_PAGES => Some(ForkMode::CopyOnWritePages),
             _ => None,
         }
     }
@@ -259,6 +269,7 @@ impl ForkMode {
         match self {
             ForkMode::CopyOnWrite => ForkMode::COPY_ON_WRITE,
             ForkMode::EagerCopy => ForkMode::EAGER_COPY,
+            ForkMode::CopyOnWritePages => ForkMode::COPY_ON_WRITE_PAGES,
         }
     }
 }

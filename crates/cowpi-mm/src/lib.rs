@@ -42,6 +42,6 @@ pub use frame_table::{
 };
 pub use regions::{Access, Fault, Region, RegionError, RegionKind, Regions};
 pub use translation::{
-    AddressSpaceTables, DescriptorError, FlagsError, ForkCounts, ForkError, Level, MapError, MemoryType,
-    PageFlags, TableMemory, TlbMaintenance,
+    AddressSpaceTables, DescriptorError, FlagsError, ForkCounts, ForkError, Leaf, Level, MapError,
+    MemoryType, PageFlags, ShareRefused, TableMemory, TableVisit, TlbMaintenance,
 };

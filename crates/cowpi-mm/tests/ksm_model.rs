@@ -262,7 +262,7 @@ impl World {
 
     fn unmap(&mut self, index: usize, number: u64) {
         let Some(task) = self.tasks[index].as_mut() else { return };
-        if let Some((frame, _)) = task.tables.unmap(Page::from_number(number)) {
+        if let Some((frame, _)) = task.tables.unmap(Page::from_number(number)).unwrap() {
             task.model.remove(&number);
             self.release(frame);
         }

@@ -106,10 +106,11 @@ fn fork_takes_a_mode_and_ignores_the_other_registers() {
     assert_eq!(Request::decode(12, [0, u64::MAX, u64::MAX, u64::MAX, u64::MAX, u64::MAX]), Ok(cow));
     assert_eq!(decode(Syscall::Fork, &[]), Ok(cow));
     assert_eq!(decode(Syscall::Fork, &[1]), Ok(Request::Fork { mode: ForkMode::EagerCopy }));
-    for flags in [2, 3, 1 << 63, u64::MAX] {
+    assert_eq!(decode(Syscall::Fork, &[2]), Ok(Request::Fork { mode: ForkMode::CopyOnWritePages }));
+    for flags in [3, 4, 1 << 63, u64::MAX] {
         assert_eq!(decode(Syscall::Fork, &[flags]), Err(Error::InvalidArgument), "{flags:#x}");
     }
-    for mode in [ForkMode::CopyOnWrite, ForkMode::EagerCopy] {
+    for mode in [ForkMode::CopyOnWrite, ForkMode::EagerCopy, ForkMode::CopyOnWritePages] {
         assert_eq!(ForkMode::from_flags(mode.flags()), Some(mode));
     }
 }

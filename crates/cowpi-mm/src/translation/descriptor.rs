@@ -53,6 +53,12 @@ use crate::translation::Level;
 register_bitfields! {u64,
     /// A level-1 or level-2 descriptor that points at the next level's table (Arm ARM D8.3.1).
     pub TABLE_DESCRIPTOR [
+        /// Hierarchical data access permissions for everything reached through this table (Arm ARM
+        /// D8.4.2, "Hierarchical control of data access permissions"): bit 62 set (`0b10`) takes write
+        /// access away at EL0 and EL1 alike, whatever the page descriptors below say; bit 61 (`0b01`)
+        /// would take EL0 access away, which cowpi never does. cowpi sets `0b10` on the level-2 entries
+        /// of a level-3 table that several address spaces share (see `page_table::share`).
+        AP_TABLE OFFSET(61) NUMBITS(2) [NoEffect = 0b00, NoWrite = 0b10],
         /// Hierarchical privileged execute-never: nothing reached through this table may be executed at
         /// EL1. cowpi sets it in every user table, since the kernel never executes user memory.
         PXN_TABLE OFFSET(59) NUMBITS(1) [],
@@ -168,6 +174,25 @@ pub fn user_table_descriptor(next: Frame) -> u64 {
     descriptor.get()
 }
 
+/// Whether the table descriptor `descriptor` takes write access away from everything below it
+/// (`APTable = 0b10`).
+pub fn is_write_protected_table(descriptor: u64) -> bool {
+    LocalRegisterCopy::<u64, TABLE_DESCRIPTOR::Register>::new(descriptor)
+        .matches_all(TABLE_DESCRIPTOR::AP_TABLE::NoWrite)
+}
+
+/// The table descriptor `descriptor` with write access taken away from everything below it, or given back
+/// (`APTable` `0b10` or `0b00`); the table it points at is unchanged.
+pub fn with_table_write_protection(descriptor: u64, protected: bool) -> u64 {
+    let mut bits = LocalRegisterCopy::<u64, TABLE_DESCRIPTOR::Register>::new(descriptor);
+    bits.modify(if protected {
+        TABLE_DESCRIPTOR::AP_TABLE::NoWrite
+    } else {
+        TABLE_DESCRIPTOR::AP_TABLE::NoEffect
+    });
+    bits.get()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +209,22 @@ mod tests {
             DescriptorKind::of(Level::Two, descriptor),
             DescriptorKind::Table(Frame::from_number(0x1234))
         );
+    }
+
+    #[test]
+    fn write_protection_of_a_table_is_aptable_0b10_and_keeps_the_table() {
+        let descriptor = user_table_descriptor(Frame::from_number(0x1234));
+        assert!(!is_write_protected_table(descriptor));
+        let protected = with_table_write_protection(descriptor, true);
+        assert_eq!(protected, descriptor | (1 << 62));
+        assert!(is_write_protected_table(protected));
+        assert_eq!(
+            DescriptorKind::of(Level::Two, protected),
+            DescriptorKind::Table(Frame::from_number(0x1234))
+        );
+        assert_eq!(with_table_write_protection(protected, false), descriptor);
+        // APTable = 0b01 (no EL0 access) is not write protection, and cowpi never writes it.
+        assert!(!is_write_protected_table(descriptor | (1 << 61)));
     }
 
     #[test]

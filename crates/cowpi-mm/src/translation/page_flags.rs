@@ -351,6 +351,23 @@ impl PageFlags {
         Ok(descriptor.get())
     }
 
+    /// The copy-on-write form of a page descriptor that EL0 may write (`AP = 0b01`), made on its bits:
+    /// `AP` becomes `0b11` (read-only at EL0 and EL1) and the COW bit is set, everything else kept. The
+    /// same descriptor as decoding it, [`PageFlags::copy_on_write`] and encoding it again (a test checks
+    /// it for every kind of user page), without the decoding: fork and the copy of a shared table do it
+    /// for every page they meet. `None` if EL0 may not write through `descriptor`.
+    pub const fn copy_on_write_descriptor(descriptor: u64) -> Option<u64> {
+        const AP_SHIFT: u32 = 6;
+        const AP_MASK: u64 = 0b11 << AP_SHIFT;
+        const AP_EL0_READ_WRITE: u64 = 0b01 << AP_SHIFT;
+        const AP_READ_ONLY: u64 = 0b11 << AP_SHIFT;
+        const COW_BIT: u64 = 1 << 55;
+        if descriptor & AP_MASK != AP_EL0_READ_WRITE {
+            return None;
+        }
+        Some((descriptor & !AP_MASK) | AP_READ_ONLY | COW_BIT)
+    }
+
     /// The frame and flags of a level-3 page descriptor, if it is one that [`PageFlags::to_descriptor`]
     /// could have written.
     pub fn from_descriptor(descriptor: u64) -> Result<(Frame, PageFlags), DescriptorError> {

@@ -41,15 +41,17 @@
 use core::fmt;
 use core::ops::Range;
 
-use super::descriptor::{DescriptorKind, INVALID, user_table_descriptor};
-use super::{FlagsError, Level, PageFlags, TableMemory, TlbMaintenance};
+use super::descriptor::{DescriptorKind, INVALID, is_write_protected_table, user_table_descriptor};
+use super::{FlagsError, Level, MemoryType, PageFlags, TableMemory, TlbMaintenance};
 use crate::addr::{Frame, PAGE_SIZE, Page, VirtAddr};
 use crate::asid::Asid;
 use crate::frame_table::OutOfFrames;
 
 pub mod fork;
+pub mod share;
 
 pub use fork::{ForkCounts, ForkError};
+pub use share::{Leaf, TableVisit};
 
 /// Why a mapping operation refused. Nothing was changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,8 +106,11 @@ pub struct AddressSpaceTables<M: TableMemory, T: TlbMaintenance> {
     /// The ASID the tables were last run with, or `None` if they never ran: then no TLB can hold their
     /// translations, and changes need no invalidation.
     asid: Option<Asid>,
-    /// Table frames in use, the root included.
+    /// Table frames in use, the root included (a shared level-3 table counts in each holder).
     table_frames: usize,
+    /// Pages mapped as device memory: while there are any, fork maps page by page, since device memory
+    /// is neither shared nor counted (see [`share`]).
+    device_pages: usize,
     memory: M,
     tlb: T,
 }
@@ -114,13 +119,15 @@ pub struct AddressSpaceTables<M: TableMemory, T: TlbMaintenance> {
 struct Walk {
     level2: Option<Frame>,
     level3: Option<Frame>,
+    /// The level-2 entry to `level3` takes write access away: the table is (or was) shared.
+    level3_protected: bool,
 }
 
 impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// An empty address space: a root table with nothing mapped.
     pub fn new(mut memory: M, tlb: T) -> Result<AddressSpaceTables<M, T>, OutOfFrames> {
         let root = memory.alloc_table()?;
-        Ok(AddressSpaceTables { root, asid: None, table_frames: 1, memory, tlb })
+        Ok(AddressSpaceTables { root, asid: None, table_frames: 1, device_pages: 0, memory, tlb })
     }
 
     /// The level-1 table.
@@ -170,11 +177,14 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// reference to `frame` (see [`crate::FrameTable::share`]).
     pub fn map(&mut self, page: Page, frame: Frame, flags: PageFlags) -> Result<(), MapError> {
         let descriptor = Self::user_descriptor(page, frame, flags)?;
-        let walk = self.walk(page);
+        let mut walk = self.walk(page);
         if let Some(level3) = walk.level3
             && self.leaf(level3, page).is_some()
         {
             return Err(MapError::AlreadyMapped(page));
+        }
+        if walk.level3_protected {
+            walk.level3 = Some(self.make_private(page)?);
         }
         // Allocate every missing table before linking any, so that running out leaves nothing to undo, and
         // publish their zeroes before the walker can find them.
@@ -203,19 +213,25 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         };
         self.memory.write_entry(level3, page.table_index(Level::Three), descriptor);
         self.tlb.publish_tables();
+        self.count_device(flags, 1);
         Ok(())
     }
 
     /// Unmaps `page`, returning the frame and flags it had so that the caller can drop the mapping's
-    /// reference to the frame; `None` if it was not mapped. When this returns, no core can reach the frame
-    /// through this page any more. Tables left empty are freed.
-    pub fn unmap(&mut self, page: Page) -> Option<(Frame, PageFlags)> {
+    /// reference to the frame; `Ok(None)` if it was not mapped. When this returns, no core can reach the
+    /// frame through this page any more. Tables left empty are freed. In a shared level-3 table, the
+    /// table is first made this address space's own ([`AddressSpaceTables::make_private`]), which needs a
+    /// frame: `OutOfFrames` if there is none, and nothing changed.
+    pub fn unmap(&mut self, page: Page) -> Result<Option<(Frame, PageFlags)>, MapError> {
         if !page.is_user() {
-            return None;
+            return Ok(None);
         }
         let walk = self.walk(page);
-        let (level2, level3) = (walk.level2?, walk.level3?);
-        let old = self.leaf(level3, page)?;
+        let (Some(level2), Some(mut level3)) = (walk.level2, walk.level3) else { return Ok(None) };
+        let Some(old) = self.leaf(level3, page) else { return Ok(None) };
+        if walk.level3_protected {
+            level3 = self.make_private(page)?;
+        }
         self.memory.write_entry(level3, page.table_index(Level::Three), INVALID);
         // Unlink the tables this leaves empty, bottom up; free them only once the TLB has let go.
         let mut emptied = [None, None];
@@ -232,23 +248,27 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
             self.memory.free_table(table);
             self.table_frames -= 1;
         }
-        Some(old)
+        self.count_device(old.1, -1);
+        Ok(Some(old))
     }
 
     /// Changes the flags of a mapped page, keeping its frame, and returns the old flags. Permission and
     /// software-bit changes are made in place, then invalidated; a change of memory type or of global
     /// needs break-before-make and gets it (see the module documentation).
     pub fn protect(&mut self, page: Page, flags: PageFlags) -> Result<PageFlags, MapError> {
-        let (level3, frame, old) = self.mapped_leaf(page)?;
+        let (level3, frame, old, shared) = self.mapped_leaf(page)?;
         let descriptor = Self::user_descriptor(page, frame, flags)?;
         if flags == old {
             return Ok(old);
         }
+        let level3 = if shared { self.make_private(page)? } else { level3 };
         if old.memory != flags.memory || old.global != flags.global {
             self.break_before_make(level3, page, descriptor);
         } else {
             self.rewrite_in_place(level3, page, descriptor);
         }
+        self.count_device(old, -1);
+        self.count_device(flags, 1);
         Ok(old)
     }
 
@@ -262,8 +282,11 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         flags: PageFlags,
     ) -> Result<(Frame, PageFlags), MapError> {
         let descriptor = Self::user_descriptor(page, frame, flags)?;
-        let (level3, old_frame, old_flags) = self.mapped_leaf(page)?;
+        let (level3, old_frame, old_flags, shared) = self.mapped_leaf(page)?;
+        let level3 = if shared { self.make_private(page)? } else { level3 };
         self.break_before_make(level3, page, descriptor);
+        self.count_device(old_flags, -1);
+        self.count_device(flags, 1);
         Ok((old_frame, old_flags))
     }
 
@@ -318,23 +341,25 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
 
     /// Calls `visit` with every mapped page, in address order.
     pub fn for_each_mapping(&mut self, mut visit: impl FnMut(Page, Frame, PageFlags)) {
-        self.walk_all(&mut visit, &mut |_, _| {});
+        self.walk_all(false, &mut visit, &mut |_, _| {});
     }
 
     /// Calls `visit` with every frame holding one of these tables, the root last. Each is a holder of its
     /// frame, which the memory audit counts.
     pub fn for_each_table_frame(&mut self, mut visit: impl FnMut(Frame)) {
-        self.walk_all(&mut |_, _, _| {}, &mut |_, table| visit(table));
+        self.walk_all(false, &mut |_, _, _| {}, &mut |_, table| visit(table));
     }
 
     /// Tears the address space down: calls `release` with every mapping (so that the caller drops each
-    /// frame's reference) and frees every table, returning the memory and TLB handles.
+    /// frame's reference) and frees every table, returning the memory and TLB handles. A level-3 table
+    /// other address spaces still share loses this holder only: its mappings are theirs now, and are
+    /// released with its last holder.
     ///
     /// There is no TLB maintenance: the caller guarantees that no core has the root in `TTBR0_EL1` and
     /// that the ASID is not used again before a TLB-wide flush, which [`crate::AsidAllocator`] does (it
     /// never hands an ASID out twice in one generation).
     pub fn destroy(mut self, mut release: impl FnMut(Page, Frame, PageFlags)) -> (M, T) {
-        self.walk_all(&mut release, &mut |memory, table| memory.free_table(table));
+        self.walk_all(true, &mut release, &mut |memory, table| memory.free_table(table));
         (self.memory, self.tlb)
     }
 
@@ -349,14 +374,16 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         Ok(flags.to_descriptor(frame)?)
     }
 
-    /// The level-3 table holding `page`'s descriptor, with what it maps; `NotMapped` if nothing.
-    fn mapped_leaf(&mut self, page: Page) -> Result<(Frame, Frame, PageFlags), MapError> {
+    /// The level-3 table holding `page`'s descriptor, with what it maps; `NotMapped` if nothing. The
+    /// table is shared if `.3`: it must be made private before anything in it changes.
+    fn mapped_leaf(&mut self, page: Page) -> Result<(Frame, Frame, PageFlags, bool), MapError> {
         if !page.is_user() {
             return Err(MapError::NotUserPage(page));
         }
-        let level3 = self.walk(page).level3.ok_or(MapError::NotMapped(page))?;
+        let walk = self.walk(page);
+        let level3 = walk.level3.ok_or(MapError::NotMapped(page))?;
         let (frame, flags) = self.leaf(level3, page).ok_or(MapError::NotMapped(page))?;
-        Ok((level3, frame, flags))
+        Ok((level3, frame, flags, walk.level3_protected))
     }
 
     /// A change of permissions or software bits on the same frame and memory type: write, invalidate.
@@ -388,9 +415,30 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
 
     fn walk(&mut self, page: Page) -> Walk {
         let level2 = self.next_table(self.root, Level::One, page.table_index(Level::One));
-        let level3 =
-            level2.and_then(|table| self.next_table(table, Level::Two, page.table_index(Level::Two)));
-        Walk { level2, level3 }
+        let link = level2.and_then(|table| self.next_link(table, page.table_index(Level::Two)));
+        Walk {
+            level2,
+            level3: link.map(|(level3, _)| level3),
+            level3_protected: link.is_some_and(|(_, protected)| protected),
+        }
+    }
+
+    /// The level-3 table that entry `index` of `level2` points to, if any, and whether the entry takes
+    /// write access away from it.
+    fn next_link(&mut self, level2: Frame, index: usize) -> Option<(Frame, bool)> {
+        let descriptor = self.memory.entries(level2)[index];
+        match DescriptorKind::of(Level::Two, descriptor) {
+            DescriptorKind::Invalid if descriptor == INVALID => None,
+            DescriptorKind::Table(next) => Some((next, is_write_protected_table(descriptor))),
+            _ => corrupt(level2, index, descriptor),
+        }
+    }
+
+    /// Keeps [`AddressSpaceTables::device_pages`] as a mapping with `flags` comes (`+1`) or goes (`-1`).
+    fn count_device(&mut self, flags: PageFlags, change: isize) {
+        if flags.memory == MemoryType::Device {
+            self.device_pages = self.device_pages.wrapping_add_signed(change);
+        }
     }
 
     /// The table that entry `index` of `table` (at `level`) points to, if any.
@@ -441,9 +489,11 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     }
 
     /// Visits every mapping in address order, and every table after its entries (so a table may be freed
-    /// by `on_table`), the root last.
+    /// by `on_table`), the root last. With `skip_shared`, the mappings of a level-3 table with other
+    /// holders are not visited (they are not this address space's to release).
     fn walk_all(
         &mut self,
+        skip_shared: bool,
         on_mapping: &mut dyn FnMut(Page, Frame, PageFlags),
         on_table: &mut dyn FnMut(&mut M, Frame),
     ) {
@@ -452,6 +502,10 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
             let Some(level2) = self.next_table(root, Level::One, index1) else { continue };
             for index2 in 0..Level::ENTRIES {
                 let Some(level3) = self.next_table(level2, Level::Two, index2) else { continue };
+                if skip_shared && self.memory.table_holders(level3) > 1 {
+                    on_table(&mut self.memory, level3);
+                    continue;
+                }
                 for index3 in 0..Level::ENTRIES {
                     if let Some((frame, flags)) = self.leaf_at(level3, index3) {
                         // Lossless: each index is below 512.
@@ -473,6 +527,7 @@ impl<M: TableMemory, T: TlbMaintenance> fmt::Debug for AddressSpaceTables<M, T> 
             .field("root", &self.root)
             .field("asid", &self.asid)
             .field("table_frames", &self.table_frames)
+            .field("device_pages", &self.device_pages)
             .finish_non_exhaustive()
     }
 }

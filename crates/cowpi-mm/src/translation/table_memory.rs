@@ -4,10 +4,27 @@
 //! descriptor and `TTBR0_EL1` hold). To read and write it, the kernel goes through its linear map of RAM;
 //! host tests keep tables in a `HashMap`. [`TableMemory`] is that difference, so [`super::page_table`]
 //! runs unchanged on both.
+//!
+//! A level-3 table may be shared by several address spaces after a fork ([`super::page_table::share`]):
+//! then its frame has one holder per level-2 entry that points at it, and the frames it maps one holder
+//! for the table, however many address spaces reach them through it. Counting those holders is the frame
+//! table's work, so the sharing methods are here too. Memory that does not implement them (their
+//! defaults refuse) never shares a table, and fork then maps every page on its own.
 
 use crate::addr::Frame;
 use crate::frame_table::OutOfFrames;
-use crate::translation::Level;
+use crate::translation::{Level, PageFlags};
+
+/// A holder could not be added (a reference count at its limit, or memory that does not count holders):
+/// the caller does without sharing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShareRefused;
+
+impl core::fmt::Display for ShareRefused {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("no holder could be added (a reference count at its limit)")
+    }
+}
 
 /// Frames for translation tables, and access to their descriptors.
 ///
@@ -17,10 +34,32 @@ pub trait TableMemory {
     /// A frame for a new table, with all 512 descriptors zero (invalid).
     fn alloc_table(&mut self) -> Result<Frame, OutOfFrames>;
 
-    /// Gives back a table frame. No table links to it any more, and no TLB or walk cache still holds
-    /// anything read through it; its contents are left as they were (a table freed by
-    /// [`super::AddressSpaceTables::destroy`] still holds its old descriptors).
+    /// Drops one holder of a table frame, freeing it with the last. The entry that held it links to it no
+    /// more, and no TLB or walk cache still holds anything read through that link; its contents are left
+    /// as they were (a table freed by [`super::AddressSpaceTables::destroy`] still holds its old
+    /// descriptors).
     fn free_table(&mut self, frame: Frame);
+
+    /// Adds a holder to a table frame: one more level-2 entry is about to point at it.
+    fn share_table(&mut self, _table: Frame) -> Result<(), ShareRefused> {
+        Err(ShareRefused)
+    }
+
+    /// How many entries point at the table in `table` (1 unless it is shared).
+    fn table_holders(&mut self, _table: Frame) -> usize {
+        1
+    }
+
+    /// Adds a holder to `frame`, which a new descriptor with `flags` is about to map: a shared table is
+    /// being copied for one of its holders.
+    fn share_frame(&mut self, _frame: Frame, _flags: PageFlags) -> Result<(), ShareRefused> {
+        Err(ShareRefused)
+    }
+
+    /// Drops the holder [`TableMemory::share_frame`] added, when the copy it was for is abandoned.
+    fn release_frame(&mut self, frame: Frame, _flags: PageFlags) {
+        panic!("{frame} released by memory that never shares frames")
+    }
 
     /// The descriptors of the table in `table`.
     fn entries(&mut self, table: Frame) -> &mut [u64; Level::ENTRIES];

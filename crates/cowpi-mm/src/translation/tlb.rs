@@ -28,6 +28,13 @@ pub trait TlbMaintenance {
     /// `VALE1IS`: when a table is freed, this call is what evicts the cached descriptor that pointed at it.
     fn invalidate_page(&mut self, asid: Asid, page: Page);
 
+    /// Removes every cached translation and walk tagged with `asid` from every core, and waits until that
+    /// is done: one invalidation after changes all over an address space (a fork's, a shared table's link
+    /// replaced), instead of one per page.
+    ///
+    /// The kernel: `DSB ISHST`, `TLBI ASIDE1IS`, `DSB ISH`, `ISB`.
+    fn invalidate_asid(&mut self, asid: Asid);
+
     /// Makes descriptor stores visible to the table walker: called after a new table is zeroed (before it
     /// is linked) and after a descriptor becomes valid. The kernel: `DSB ISHST`, then `ISB` so its own next
     /// access to the page sees it.

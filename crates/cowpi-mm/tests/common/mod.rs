@@ -46,6 +46,7 @@ pub struct NoTlb;
 
 impl TlbMaintenance for NoTlb {
     fn invalidate_page(&mut self, _: Asid, _: Page) {}
+    fn invalidate_asid(&mut self, _: Asid) {}
     fn publish_tables(&mut self) {}
 }
 

@@ -280,9 +280,11 @@ fn main(_: &str) -> i32 {
     }
 
     // 3. Pages hidden at a fork: the child inherits them hidden.
-    for (mode, seed, name) in
-        [(ForkMode::CopyOnWrite, 3, "copy-on-write fork"), (ForkMode::EagerCopy, 4, "eager-copy fork")]
-    {
+    for (mode, seed, name) in [
+        (ForkMode::CopyOnWrite, 3, "copy-on-write fork"),
+        (ForkMode::EagerCopy, 4, "eager-copy fork"),
+        (ForkMode::CopyOnWritePages, 5, "per-page copy-on-write fork"),
+    ] {
         let Ok(hidden) = Region::map(1) else {
             checks.that("MAP a page to hide", false);
             break;

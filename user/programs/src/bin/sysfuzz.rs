@@ -775,11 +775,12 @@ impl Fuzz {
         let random = self.rng.next_u64();
         args[0] = match self.rng.below(8) {
             0 => ForkMode::EAGER_COPY,
-            1 => self.rng.pick(&[2, 3, u64::MAX, 1 << 32, random]),
+            1 => self.rng.pick(&[3, 4, u64::MAX, 1 << 32, random]),
+            2 => ForkMode::COPY_ON_WRITE_PAGES,
             _ => ForkMode::COPY_ON_WRITE,
         };
-        if self.children.len() >= MAX_CHILDREN && args[0] <= 1 {
-            args[0] = 2;
+        if self.children.len() >= MAX_CHILDREN && ForkMode::from_flags(args[0]).is_some() {
+            args[0] = 3;
         }
         let request = Request::decode(number, args);
         let outcome = self.raw(number, args);

@@ -235,3 +235,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_copy_on_write_descriptor_is_the_decoded_one_made_copy_on_write() {
+    let frame = Frame::from_number(0x8_1234);
+    let kinds = [
+        PageFlags::USER_READ_WRITE,
+        PageFlags::USER_READ_ONLY,
+        PageFlags::USER_READ_EXECUTE,
+        PageFlags::USER_NO_ACCESS,
+        PageFlags::USER_READ_WRITE.copy_on_write(),
+        PageFlags { zero_page: true, ..PageFlags::USER_READ_ONLY },
+        PageFlags { ksm_merged: true, ..PageFlags::USER_READ_ONLY },
+        PageFlags { ksm_merged: true, zero_page: true, ..PageFlags::USER_READ_ONLY },
+        PageFlags { cow: true, ..PageFlags::USER_NO_ACCESS },
+    ];
+    for flags in kinds {
+        let descriptor = flags.to_descriptor(frame).unwrap();
+        let expected = flags.writable.then(|| flags.copy_on_write().to_descriptor(frame).unwrap());
+        assert_eq!(PageFlags::copy_on_write_descriptor(descriptor), expected, "{flags:?}");
+    }
+}

@@ -1,23 +1,29 @@
-//! Fork: giving a new address space the same pages as an existing one, by sharing frames, not copying.
+//! Fork page by page: giving a new address space the same pages as an existing one, by sharing frames,
+//! not copying. The baseline the shared-table fork ([`super::share`]) is measured against, and its
+//! fallback.
 //!
 //! [`AddressSpaceTables::share_into`] maps every page of the parent into the (empty) child, on the same
 //! frame. A page the parent may write becomes copy-on-write in both, so that the first write on either
 //! side copies it ([`crate::cow`]); a page that is read-only already (program text, rodata, and pages
 //! that are COW, zero-page or merged from before, or have no access) is mapped in the child with the
-//! flags it has. No page
-//! data is copied, so fork costs the child's tables and one reference per page.
+//! flags it has. No page data is copied, so fork costs the child's tables and one reference per page.
 //!
-//! Order, for each page: the parent is downgraded first (in place, then invalidated by VA and ASID, as
-//! [`AddressSpaceTables::protect`] does), then the child maps the frame, then `share` adds the child
-//! mapping's reference. So at no point does the child map a frame the parent can still write, and every
-//! child mapping holds exactly one reference: when fork fails midway, destroying the child (releasing
-//! each mapping it holds) undoes precisely the references taken. The parent pages already downgraded stay
-//! COW with one holder; their next write fault reuses them in place, which costs a fault but is correct.
+//! It works a level-3 table at a time, as Linux's `copy_pte_range` does: one pass over each parent table
+//! fills the child's new table, turning writable descriptors copy-on-write on their bits in both
+//! ([`PageFlags::copy_on_write_descriptor`]), with no walk from the root per page. For each page the
+//! parent is downgraded first, then the child's descriptor is written, then `share` adds the child
+//! mapping's reference, so every child mapping holds exactly one reference: when fork fails midway,
+//! destroying the child (releasing each mapping it holds) undoes precisely the references taken. The
+//! parent's TLB is invalidated once, ASID-wide, before fork returns, successful or not, instead of once
+//! per page; until then only the kernel runs on the parent's behalf, on this core, and it does not write
+//! the parent's pages. The parent pages already downgraded when a fork fails stay COW with one holder;
+//! their next write fault reuses them in place, which costs a fault but is correct.
 
 use core::fmt;
 
 use super::{AddressSpaceTables, MapError};
 use crate::addr::{Frame, Page};
+use crate::translation::descriptor::{INVALID, user_table_descriptor};
 use crate::translation::{Level, MemoryType, PageFlags, TableMemory, TlbMaintenance};
 
 /// What [`AddressSpaceTables::share_into`] did.
@@ -27,6 +33,8 @@ pub struct ForkCounts {
     pub pages_shared: usize,
     /// Writable parent pages made copy-on-write (and invalidated in the parent's TLB).
     pub pages_made_cow: usize,
+    /// Level-3 tables the child shares with the parent ([`AddressSpaceTables::share_tables_into`]).
+    pub tables_shared: usize,
 }
 
 /// Why [`AddressSpaceTables::share_into`] stopped. The child maps what was shared before the failure,
@@ -67,7 +75,7 @@ impl<E: fmt::Display> fmt::Display for ForkError<E> {
 
 impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// Maps every page of these tables into `child` on the same frame, copy-on-write where the page is
-    /// writable here, and calls `share` once per child mapping, after mapping it, with the frame and the
+    /// writable here, and calls `share` once per child mapping, after writing it, with the frame and the
     /// child mapping's flags, so that the caller adds the mapping's reference to the frame (and counts it
     /// by kind: the kernel counts the zero pages page merging made). See the module documentation for the
     /// order and for what a failure leaves.
@@ -78,50 +86,107 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         child: &mut AddressSpaceTables<M2, T2>,
         mut share: impl FnMut(Frame, PageFlags) -> Result<(), E>,
     ) -> Result<ForkCounts, ForkError<E>> {
-        // Empty tables are freed eagerly, so an address space maps nothing exactly when it is its root.
         if child.table_frames() != 1 {
             return Err(ForkError::ChildNotEmpty);
         }
+        self.fork_pages(child, &mut |_: &mut M, frame, flags| share(frame, flags))
+    }
+
+    /// The per-page fork, with `share` given this address space's table memory too (which the
+    /// shared-table fork's fallback takes holders through).
+    pub(super) fn fork_pages<M2: TableMemory, T2: TlbMaintenance, E>(
+        &mut self,
+        child: &mut AddressSpaceTables<M2, T2>,
+        share: &mut dyn FnMut(&mut M, Frame, PageFlags) -> Result<(), E>,
+    ) -> Result<ForkCounts, ForkError<E>> {
         let mut counts = ForkCounts::default();
+        let result = self.copy_tables_into(child, &mut counts, share);
+        // Whatever happened, no parent page made copy-on-write may stay writable in a TLB.
+        if counts.pages_made_cow > 0 {
+            self.invalidate_all();
+        }
+        child.tlb.publish_tables();
+        result.map(|()| counts)
+    }
+
+    fn copy_tables_into<M2: TableMemory, T2: TlbMaintenance, E>(
+        &mut self,
+        child: &mut AddressSpaceTables<M2, T2>,
+        counts: &mut ForkCounts,
+        share: &mut dyn FnMut(&mut M, Frame, PageFlags) -> Result<(), E>,
+    ) -> Result<(), ForkError<E>> {
         let root = self.root;
         // The parent's table structure does not change here, only leaf descriptors, so it can be walked
         // while it is edited.
         for index1 in 0..Level::ENTRIES {
             let Some(level2) = self.next_table(root, Level::One, index1) else { continue };
+            let mut child_level2 = None;
             for index2 in 0..Level::ENTRIES {
                 let Some(level3) = self.next_table(level2, Level::Two, index2) else { continue };
-                for index3 in 0..Level::ENTRIES {
-                    let Some((frame, flags)) = self.leaf_at(level3, index3) else { continue };
-                    // Lossless: each index is below 512.
-                    let page = Page::from_number(((index1 << 18) | (index2 << 9) | index3) as u64);
-                    if flags.memory == MemoryType::Device {
-                        return Err(ForkError::DeviceMemory(page));
+                let first = Page::from_number(((index1 << 18) | (index2 << 9)) as u64);
+                let child_level2 = match child_level2 {
+                    Some(table) => table,
+                    None => {
+                        let table = child
+                            .memory
+                            .alloc_table()
+                            .map_err(|_| ForkError::ChildMap { page: first, error: MapError::OutOfFrames })?;
+                        child.memory.write_entry(child.root, index1, user_table_descriptor(table));
+                        child.table_frames += 1;
+                        *child_level2.insert(table)
                     }
-                    let shared_flags = if flags.writable {
-                        let cow = flags.copy_on_write();
-                        // Cannot fail: a writable user page of RAM is not executable (W^X), so its COW form
-                        // follows every rule, and the child's map would refuse it the same way.
-                        let descriptor = Self::user_descriptor(page, frame, cow)
-                            .map_err(|error| ForkError::ChildMap { page, error })?;
-                        self.rewrite_in_place(level3, page, descriptor);
-                        counts.pages_made_cow += 1;
-                        cow
-                    } else {
-                        flags
-                    };
-                    child
-                        .map(page, frame, shared_flags)
-                        .map_err(|error| ForkError::ChildMap { page, error })?;
-                    if let Err(error) = share(frame, shared_flags) {
-                        // Without its reference the mapping must go, or destroying the child would drop a
-                        // reference that was never taken.
-                        child.unmap(page);
-                        return Err(ForkError::Share { page, frame, error });
-                    }
-                    counts.pages_shared += 1;
-                }
+                };
+                self.copy_table_into(level3, first, child, child_level2, index2, counts, share)?;
             }
         }
-        Ok(counts)
+        Ok(())
+    }
+
+    /// Gives `child` a level-3 table of its own, linked at entry `index2` of its `child_level2`, that maps
+    /// every page of the table `level3` here (whose first page is `first`) on the same frame: one pass
+    /// over the table, each writable page made copy-on-write here and there, `share` called for each child
+    /// mapping. The TLB invalidation of the pages made copy-on-write is the caller's, once for all.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn copy_table_into<M2: TableMemory, T2: TlbMaintenance, E>(
+        &mut self,
+        level3: Frame,
+        first: Page,
+        child: &mut AddressSpaceTables<M2, T2>,
+        child_level2: Frame,
+        index2: usize,
+        counts: &mut ForkCounts,
+        share: &mut dyn FnMut(&mut M, Frame, PageFlags) -> Result<(), E>,
+    ) -> Result<(), ForkError<E>> {
+        let child_level3 = child
+            .memory
+            .alloc_table()
+            .map_err(|_| ForkError::ChildMap { page: first, error: MapError::OutOfFrames })?;
+        child.memory.write_entry(child_level2, index2, user_table_descriptor(child_level3));
+        child.table_frames += 1;
+        for index3 in 0..Level::ENTRIES {
+            let Some((frame, flags)) = Self::decode_leaf(&mut self.memory, level3, index3) else { continue };
+            let page = first + index3;
+            if flags.memory == MemoryType::Device {
+                return Err(ForkError::DeviceMemory(page));
+            }
+            let descriptor = self.memory.entries(level3)[index3];
+            let (descriptor, flags) = match PageFlags::copy_on_write_descriptor(descriptor) {
+                Some(cow) => {
+                    self.memory.write_entry(level3, index3, cow);
+                    counts.pages_made_cow += 1;
+                    (cow, flags.copy_on_write())
+                }
+                None => (descriptor, flags),
+            };
+            child.memory.write_entry(child_level3, index3, descriptor);
+            if let Err(error) = share(&mut self.memory, frame, flags) {
+                // Without its reference the mapping must go, or destroying the child would drop a
+                // reference that was never taken.
+                child.memory.write_entry(child_level3, index3, INVALID);
+                return Err(ForkError::Share { page, frame, error });
+            }
+            counts.pages_shared += 1;
+        }
+        Ok(())
     }
 }

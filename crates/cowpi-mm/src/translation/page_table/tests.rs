@@ -18,6 +18,7 @@ use super::*;
 use crate::translation::MemoryType;
 
 mod fork;
+mod share;
 
 /// Something the tables did to memory or the TLB, in the order it happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,7 @@ enum Event {
     Free(Frame),
     Write { table: Frame, index: usize, descriptor: u64 },
     Invalidate(Asid, Page),
+    InvalidateAsid(Asid),
     Publish,
 }
 
@@ -77,6 +79,10 @@ struct RecordingTlb {
 impl TlbMaintenance for RecordingTlb {
     fn invalidate_page(&mut self, asid: Asid, page: Page) {
         self.log.borrow_mut().push(Event::Invalidate(asid, page));
+    }
+
+    fn invalidate_asid(&mut self, asid: Asid) {
+        self.log.borrow_mut().push(Event::InvalidateAsid(asid));
     }
 
     fn publish_tables(&mut self) {
@@ -257,8 +263,8 @@ fn refusals_change_nothing() {
     for (index, (result, error)) in cases.into_iter().enumerate() {
         assert_eq!(result, Err(error), "case {index}");
     }
-    assert_eq!(tables.unmap(kernel), None);
-    assert_eq!(tables.unmap(page(6)), None);
+    assert_eq!(tables.unmap(kernel).unwrap(), None);
+    assert_eq!(tables.unmap(page(6)).unwrap(), None);
     assert_eq!(tables.translate(VirtAddr::KERNEL_START), None);
     assert!(take(&log).is_empty());
     assert_eq!(tables.table_frames(), 3);
@@ -271,7 +277,7 @@ fn unmap_returns_the_mapping_and_frees_emptied_tables_after_the_invalidation() {
     let page = page_at(3, 4, 5);
     tables.map(page, frame(0x80000), PageFlags::USER_READ_WRITE).unwrap();
     take(&log);
-    assert_eq!(tables.unmap(page), Some((frame(0x80000), PageFlags::USER_READ_WRITE)));
+    assert_eq!(tables.unmap(page).unwrap(), Some((frame(0x80000), PageFlags::USER_READ_WRITE)));
     assert_eq!(
         take(&log),
         [
@@ -287,7 +293,7 @@ fn unmap_returns_the_mapping_and_frees_emptied_tables_after_the_invalidation() {
     );
     assert_eq!(tables.table_frames(), 1);
     assert_eq!(live_tables(&tables), BTreeSet::from([table(0)]));
-    assert_eq!(tables.unmap(page), None);
+    assert_eq!(tables.unmap(page).unwrap(), None);
 }
 
 #[test]
@@ -550,7 +556,7 @@ proptest! {
                 }
                 Op::Unmap(page) => {
                     let expected = model.remove(&page);
-                    prop_assert_eq!(tables.unmap(page), expected);
+                    prop_assert_eq!(tables.unmap(page).unwrap(), expected);
                     if expected.is_some() {
                         // The TLB was told before any table was freed.
                         let events = take(&log);
@@ -601,7 +607,7 @@ proptest! {
         let mut released = Vec::new();
         for (index, &page) in model.keys().enumerate() {
             if index % 2 == 0 {
-                let (frame, flags) = tables.unmap(page).unwrap();
+                let (frame, flags) = tables.unmap(page).unwrap().unwrap();
                 released.push((page, frame, flags));
             }
         }
@@ -628,7 +634,7 @@ proptest! {
             order.swap(index, (seed.rotate_left(index as u32) as usize) % len);
         }
         for page in order {
-            prop_assert!(tables.unmap(page).is_some());
+            prop_assert!(tables.unmap(page).unwrap().is_some());
         }
         prop_assert_eq!(tables.table_frames(), 1);
         prop_assert_eq!(live_tables(&tables), BTreeSet::from([tables.root()]));
