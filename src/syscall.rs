@@ -138,6 +138,9 @@ fn carry_out(request: Request, frame: &mut ExceptionFrame) -> Result<u64, Error>
                 ksm_zero_pages: ksm.zero_pages,
                 ksm_merges: ksm.counters.merges,
                 ksm_unmerges: events::KSM_UNMERGES.get(),
+                tables_shared: events::TABLES_SHARED.get(),
+                table_copies: events::TABLE_COPIES.get(),
+                table_reuses: events::TABLE_REUSES.get(),
             };
             let (bytes, written) = stats.to_bytes(buffer.len() as usize);
             user_access::write(buffer.start(), &bytes[..written])?;

@@ -13,7 +13,7 @@ mod floors;
 mod ksm;
 mod programs;
 
-use cowpi_console::bench::{BENCH_BEGIN, BENCH_END, BENCH_LIST, BENCH_LIST_END, Scale};
+use cowpi_console::bench::{BENCH_BEGIN, BENCH_END, BENCH_LIST, BENCH_LIST_END, SampleLine, Scale, Value};
 
 use crate::arch::time;
 use crate::{memory, println};
@@ -36,12 +36,12 @@ const BENCHMARKS: &[Benchmark] = &[
     },
     Benchmark {
         name: "faults",
-        about: "cost per page of zero-page reads, first writes, copy-on-write copies and reuses (benchfault)",
+        about: "cost per page of zero-page reads, first writes, copy-on-write copies and reuses, shared-table copies and reuses (benchfault)",
         run: programs::faults,
     },
     Benchmark {
         name: "fork",
-        about: "fork+exit+wait with 0 to 256 MiB resident, copy-on-write against eager copy (benchfork)",
+        about: "fork+exit+wait with 0 to 256 MiB resident, shared tables, per-page and eager; and with a child writing every page (benchfork)",
         run: programs::fork,
     },
     Benchmark {
@@ -55,6 +55,10 @@ const BENCHMARKS: &[Benchmark] = &[
         run: ksm::run,
     },
 ];
+
+/// The figure every benchmark ends with: the latest the timer tick was taken while it ran
+/// ([`time::take_longest_tick_lateness`]), the measure of how long interrupts stayed masked.
+const TICK_LATENESS: &str = "irq.tick_lateness";
 
 /// The most repetitions `bench run` accepts: enough for stable medians, few enough to finish.
 pub const MAX_REPS: u32 = 100;
@@ -75,7 +79,12 @@ pub fn run(name: &str, reps: u32, scale: Scale) -> Result<(), ()> {
     let benchmark = BENCHMARKS.iter().find(|b| b.name == name).ok_or(())?;
     println!("{BENCH_BEGIN}{name} timer_hz={}", time::frequency());
     let heap_before = memory::audit::heap_in_use();
-    let outcome = (benchmark.run)(reps, scale)
+    time::take_longest_tick_lateness();
+    let outcome = (benchmark.run)(reps, scale);
+    let lateness = time::take_longest_tick_lateness();
+    let labels = [("bench", Value::from(name))];
+    println!("{}", SampleLine { figure: TICK_LATENESS, labels: &labels, ticks: lateness, ops: 1 });
+    let outcome = outcome
         .and_then(|()| memory::audit::audit())
         .and_then(|()| memory::audit::heap_returned(heap_before));
     match outcome {

@@ -24,7 +24,7 @@ pub fn run_program(name: &str, args: &str) -> Result<(), String> {
     }
 }
 
-/// Copy-on-write, reuse, zero-page and first-write faults, and the bare system call.
+/// Copy-on-write, reuse, zero-page, first-write and shared-table faults, and the bare system call.
 pub fn faults(reps: u32, scale: Scale) -> Result<(), String> {
     let pages = match scale {
         Scale::Quick => 16,
@@ -33,7 +33,7 @@ pub fn faults(reps: u32, scale: Scale) -> Result<(), String> {
     run_program("benchfault", &format!("{reps} {pages}"))
 }
 
-/// fork+exit+wait at each resident size, copy-on-write and eager copy in the same run.
+/// fork+exit+wait at each resident size, in each `FORK` mode, in the same run.
 pub fn fork(reps: u32, scale: Scale) -> Result<(), String> {
     let sizes = match scale {
         Scale::Quick => "0 1",

@@ -113,7 +113,7 @@ pub fn hardware_asid_bits() -> u32 {
 }
 
 /// A task's pages, as `ps` and `MEMSTATS` show them.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PageCounts {
     pub resident: u64,
     pub shared: u64,

@@ -18,6 +18,18 @@ fn passes(name: &str, args: &str) -> crate::ktest::TestResult {
     Ok(())
 }
 
+/// Runs `forktest args` with each copy-on-write fork: sharing level-3 tables (mode 0, which must have
+/// shared some) and page by page (which must share none).
+fn passes_in_both_modes(args: &str) -> crate::ktest::TestResult {
+    let shared = counters::TABLES_SHARED.get();
+    passes("forktest", args)?;
+    check!(counters::TABLES_SHARED.get() > shared, "forktest {args}: no fork shared a level-3 table");
+    let shared = counters::TABLES_SHARED.get();
+    passes("forktest", &alloc::format!("{args} pages"))?;
+    check_eq!(counters::TABLES_SHARED.get(), shared);
+    Ok(())
+}
+
 kernel_test! {
     /// The benchmarks' baseline, the eager-copy fork, gives the child private writable copies: it sees
     /// the parent's data, neither side faults afterwards, and the copies come back when it exits.
@@ -30,7 +42,10 @@ kernel_test! {
     /// Parent and child never see each other's writes, in either direction: 1 page, 2 MiB and 64 MiB.
     fn fork_isolates_both_directions() -> TestResult {
         for pages in ["1", "512", "16384"] {
-            passes("forktest", &alloc::format!("isolation {pages}"))?;
+            let copies = counters::TABLE_COPIES.get();
+            passes_in_both_modes(&alloc::format!("isolation {pages}"))?;
+            // The child's first write into each shared table copied it.
+            check!(counters::TABLE_COPIES.get() > copies, "isolation {pages}: no shared table was copied");
         }
         Ok(())
     }
@@ -38,7 +53,15 @@ kernel_test! {
 
 kernel_test! {
     fn three_generations_of_fork() -> TestResult {
-        passes("forktest", "generations")
+        passes_in_both_modes("generations")
+    }
+}
+
+kernel_test! {
+    /// `PROTECT` read-only and back, and `UNMAP` then `MAP` across a table boundary, between the fork and
+    /// the writes, on either side, over tables covered whole and in part: each side keeps its own data.
+    fn protect_and_remap_between_fork_and_write_stay_on_their_side() -> TestResult {
+        passes_in_both_modes("tables")
     }
 }
 
@@ -46,8 +69,12 @@ kernel_test! {
     /// After the only child has exited, the parent's writes reuse its frames: no copy, no allocation.
     fn the_last_holder_writes_in_place() -> TestResult {
         let copies = counters::COW_COPIES.get();
-        passes("forktest", "reuse 256")?;
-        check!(counters::COW_COPIES.get() - copies < 16, "the rewrite copied pages");
+        let (table_copies, table_reuses) = (counters::TABLE_COPIES.get(), counters::TABLE_REUSES.get());
+        passes_in_both_modes("reuse 256")?;
+        check!(counters::COW_COPIES.get() - copies < 32, "the rewrite copied pages");
+        // With shared tables, the parent's first write takes its table back without a copy.
+        check!(counters::TABLE_REUSES.get() > table_reuses, "no shared table went back to its last holder");
+        check!(counters::TABLE_COPIES.get() - table_copies < 4, "the last holder's write copied its table");
         Ok(())
     }
 }
@@ -56,7 +83,7 @@ kernel_test! {
     /// 64 children of a task with 16 MiB resident use about 16 MiB plus what they write: fork copies no
     /// data (`forktest` compares the frames in use with that budget and with what eager copying would take).
     fn sixty_four_children_share_sixteen_mebibytes() -> TestResult {
-        passes("forktest", "children 64 16")
+        passes_in_both_modes("children 64 16")
     }
 }
 
@@ -64,13 +91,13 @@ kernel_test! {
     /// The kernel's own writes into user memory (MEMSTATS, WAIT's status) break copy-on-write like a
     /// task's write: the other task's copy is unchanged.
     fn syscall_writes_into_a_shared_page_copy_first() -> TestResult {
-        passes("forktest", "syscall-into-cow")
+        passes_in_both_modes("syscall-into-cow")
     }
 }
 
 kernel_test! {
     fn fork_then_exec_copies_no_data_page() -> TestResult {
-        passes("forktest", "exec")
+        passes_in_both_modes("exec")
     }
 }
 

@@ -11,6 +11,7 @@ use cowpi_abi::ExitStatus;
 
 use super::programs::{finish, run, start};
 use crate::arch::time;
+use crate::memory::address_space::{AddressSpace, FaultError};
 use crate::memory::{counters, frames, heap};
 use crate::task::{self, scheduler, user::MAX_TASKS, user::TASKS_REFUSED};
 use crate::{check, check_eq, check_ok, kernel_test};
@@ -195,6 +196,52 @@ kernel_test! {
         task::sleep(300);
         drop(ballast);
         check_eq!(finish(parent)?, Some(ExitStatus::Exited(0)));
+        check_eq!(frames::counters().free, free_before);
+        Ok(())
+    }
+}
+
+kernel_test! {
+    /// No frame for the copy of a shared level-3 table: the write that needed it fails with
+    /// `OutOfMemory` (the fault handler then kills only the writer), and so do `PROTECT` and `UNMAP` in
+    /// the table, and nothing changed: both address spaces still share the table, map the same frames
+    /// and read the same bytes. Once frames are back, the same write copies the table and stays in the
+    /// writer, and tearing both down gives every frame back.
+    fn no_frame_for_a_shared_tables_copy_changes_nothing() -> TestResult {
+        const PAGES: u64 = 600;
+        let free_before = frames::counters().free;
+        let mut parent = check_ok!(AddressSpace::new());
+        let start = check_ok!(parent.map_anonymous(None, PAGES, cowpi_mm::Prot::READ_WRITE));
+        for index in 0..PAGES {
+            check_ok!(parent.write_user(start + index * 4096, &[(index % 251) as u8 + 1]));
+        }
+        let mut child = check_ok!(parent.fork());
+        let first = cowpi_mm::Page::containing(cowpi_mm::VirtAddr::new(start));
+        check!(child.in_shared_table(first) && parent.in_shared_table(first), "the fork shared no table");
+        let before = (parent.page_counts(), child.page_counts());
+        let free_at_fork = frames::counters().free;
+
+        let ballast = Ballast::leaving_free(0);
+        check_eq!(child.resolve_fault(start, cowpi_mm::Access::Write), Err(FaultError::OutOfMemory));
+        check_eq!(child.protect(start, 1, cowpi_mm::Prot::READ), Err(cowpi_abi::Error::OutOfMemory));
+        check_eq!(child.unmap(start, 1), Err(cowpi_abi::Error::OutOfMemory));
+        check_eq!(parent.write_user(start, &[0xEE]), Err(cowpi_abi::Error::OutOfMemory));
+        drop(ballast);
+
+        check_eq!(frames::counters().free, free_at_fork);
+        check_eq!((parent.page_counts(), child.page_counts()), before);
+        check!(child.in_shared_table(first) && parent.in_shared_table(first), "a failed copy unshared");
+        for index in 0..PAGES {
+            let address = start + index * 4096;
+            check_eq!(check_ok!(child.read_user(address, 1)), [(index % 251) as u8 + 1]);
+            check_eq!(check_ok!(parent.read_user(address, 1)), [(index % 251) as u8 + 1]);
+        }
+        check_ok!(child.write_user(start, &[0xCC]));
+        check!(!child.in_shared_table(first), "the write did not give the child its own table");
+        check_eq!(check_ok!(parent.read_user(start, 1)), [1]);
+        check_eq!(check_ok!(child.read_user(start, 1)), [0xCC]);
+        drop(child);
+        drop(parent);
         check_eq!(frames::counters().free, free_before);
         Ok(())
     }

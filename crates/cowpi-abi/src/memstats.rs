@@ -98,6 +98,16 @@ pub struct MemStats {
     /// `EXEC` each take one away; a `FORK` (copy-on-write or eager) adds the child's copy of each, which is
     /// such a page too. Zero pages mapped by a read fault are not counted. Counted in `zero_page_mappings`.
     pub ksm_zero_pages: u64,
+    // Version 7 (216 bytes): level-3 tables shared by `FORK` (mode 0), machine-wide, counted since boot.
+    /// Level-3 tables (2 MiB of address space each) that forks shared with the child instead of copying
+    /// them: each one a table's worth of pages forked without touching a page entry.
+    pub tables_shared: u64,
+    /// Write faults into a shared table that gave the writer its own copy of the table, because other
+    /// tasks still held it (the page itself is then resolved as any copy-on-write page is).
+    pub table_copies: u64,
+    /// Write faults into a shared table whose other holders had gone: the table was given write access
+    /// back, copying nothing.
+    pub table_reuses: u64,
 }
 
 impl MemStats {
@@ -127,6 +137,10 @@ impl MemStats {
     /// task's zero pages were counted as they are now ask for.
     pub const V5_SIZE: usize = offset_of!(MemStats, ksm_zero_pages);
 
+    /// The size of the sixth version, up to `ksm_zero_pages`: what programs built before forks shared
+    /// page tables ask for.
+    pub const V6_SIZE: usize = offset_of!(MemStats, tables_shared);
+
     /// The fields in memory order, as the kernel copies them out.
     const fn fields(&self) -> [u64; MemStats::SIZE / 8] {
         [
@@ -154,6 +168,9 @@ impl MemStats {
             self.task_limit,
             self.tasks_refused,
             self.ksm_zero_pages,
+            self.tables_shared,
+            self.table_copies,
+            self.table_reuses,
         ]
     }
 
@@ -172,7 +189,8 @@ impl MemStats {
 
 // `to_bytes` relies on the fields being consecutive u64s with no padding, in declaration order.
 const _: () = {
-    assert!(MemStats::SIZE == 24 * 8);
+    assert!(MemStats::SIZE == 27 * 8);
+    assert!(MemStats::V6_SIZE == 24 * 8);
     assert!(MemStats::V5_SIZE == 23 * 8);
     assert!(MemStats::V4_SIZE == 18 * 8);
     assert!(MemStats::V3_SIZE == 17 * 8);
@@ -202,6 +220,9 @@ const _: () = {
     assert!(offset_of!(MemStats, task_limit) == 168);
     assert!(offset_of!(MemStats, tasks_refused) == 176);
     assert!(offset_of!(MemStats, ksm_zero_pages) == 184);
+    assert!(offset_of!(MemStats, tables_shared) == 192);
+    assert!(offset_of!(MemStats, table_copies) == 200);
+    assert!(offset_of!(MemStats, table_reuses) == 208);
 };
 
 #[cfg(test)]
@@ -234,6 +255,9 @@ mod tests {
             task_limit: 100,
             tasks_refused: 17,
             ksm_zero_pages: 200,
+            tables_shared: 8,
+            table_copies: 6,
+            table_reuses: 2,
         }
     }
 
@@ -244,10 +268,10 @@ mod tests {
     #[test]
     fn a_full_buffer_gets_every_field() {
         let (bytes, filled) = sample().to_bytes(MemStats::SIZE);
-        assert_eq!(filled, 192);
+        assert_eq!(filled, 216);
         let expected = [
-            192, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256, 999, 77, 33, 5, 100,
-            17, 200,
+            216, 0x1111, 0x2222, 7, 3, 4, 30, 20, 9, 500, 64, 1, 2, 40, 600, 12, 256, 999, 77, 33, 5, 100,
+            17, 200, 8, 6, 2,
         ];
         for (index, value) in expected.into_iter().enumerate() {
             assert_eq!(field(&bytes, index), value, "field {index}");
@@ -292,6 +316,14 @@ mod tests {
         assert_eq!(filled, 184);
         assert_eq!(field(&bytes, 0), 184);
         assert_eq!(field(&bytes, 22), 17);
+    }
+
+    #[test]
+    fn a_program_from_before_shared_tables_gets_the_sixth_version() {
+        let (bytes, filled) = sample().to_bytes(MemStats::V6_SIZE);
+        assert_eq!(filled, 192);
+        assert_eq!(field(&bytes, 0), 192);
+        assert_eq!(field(&bytes, 23), 200);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! only estimates text sizes for the layout and needs no font files, fontconfig or system fonts. The fork
 //! sizes go on a categorical axis (0, 1, 16, 64, 256 MiB, evenly spaced): 0 MiB has no place on a log
 //! axis, and it is the baseline the others are read against. Latency goes on a log axis because eager
-//! fork grows by orders of magnitude where COW fork hardly moves.
+//! fork grows by orders of magnitude where the per-page fork grows less and the shared-table fork hardly moves.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use anyhow::{Context, Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::derived::{Derived, FLOOR_MEMCPY, FLOOR_SYSCALL, FLOOR_ZERO, ForkPoint};
+use super::derived::{Derived, FLOOR_MEMCPY, FLOOR_SYSCALL, FLOOR_ZERO, FORK_MODES, ForkPoint};
 use super::format;
 use super::results::BoardResults;
 
@@ -22,6 +22,7 @@ const SIZE: (u32, u32) = (960, 540);
 const FONT: &str = "sans-serif";
 const COW: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
 const EAGER: RGBColor = RGBColor(0xd6, 0x27, 0x28);
+const PAGES: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
 const FLOOR: RGBColor = RGBColor(0x99, 0x99, 0x99);
 
 /// One chart: its file name and its SVG text.
@@ -121,10 +122,14 @@ fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     )
 }
 
-/// Fork latency, COW and eager, against resident memory; `None` with nothing measured.
+/// Fork latency in each mode against resident memory; `None` with nothing measured.
 fn fork_chart(board: &str, points: &[ForkPoint]) -> Result<Option<String>> {
-    let measured: Vec<f64> =
-        points.iter().flat_map(|p| [p.cow_ns, p.eager_ns]).flatten().filter(|ns| *ns > 0.0).collect();
+    let measured: Vec<f64> = points
+        .iter()
+        .flat_map(|p| FORK_MODES.map(|m| p.latency.get(m)))
+        .flatten()
+        .filter(|ns| *ns > 0.0)
+        .collect();
     let (Some(low), Some(high)) =
         (measured.iter().copied().reduce(f64::min), measured.iter().copied().reduce(f64::max))
     else {
@@ -162,12 +167,15 @@ fn fork_chart(board: &str, points: &[ForkPoint]) -> Result<Option<String>> {
                 .label_style((FONT, 15))
                 .draw(),
         )?;
-        for (name, color, cow) in [("COW fork", COW, true), ("eager fork", EAGER, false)] {
+        let lines = [
+            ("shared-table fork", COW, "tables"),
+            ("per-page COW fork", PAGES, "pages"),
+            ("eager fork", EAGER, "eager"),
+        ];
+        for (name, color, mode) in lines {
             let line: Vec<(SegmentValue<i32>, f64)> = (0..)
                 .zip(points)
-                .filter_map(|(i, p)| {
-                    Some((SegmentValue::CenterOf(i), if cow { p.cow_ns } else { p.eager_ns }?))
-                })
+                .filter_map(|(i, p)| Some((SegmentValue::CenterOf(i), p.latency.get(mode)?)))
                 .collect();
             drawing(chart.draw_series(LineSeries::new(line.clone(), color.stroke_width(2))))?
                 .label(name)
@@ -275,9 +283,11 @@ mod tests {
 
     fn full_board() -> BoardResults {
         board(&[
-            ("fork.latency", "mode=cow mib=0", 20_000),
+            ("fork.latency", "mode=tables mib=0", 20_000),
+            ("fork.latency", "mode=pages mib=0", 20_500),
             ("fork.latency", "mode=eager mib=0", 21_000),
-            ("fork.latency", "mode=cow mib=16", 40_000),
+            ("fork.latency", "mode=tables mib=16", 21_000),
+            ("fork.latency", "mode=pages mib=16", 40_000),
             ("fork.latency", "mode=eager mib=16", 2_000_000),
             ("fault.cost", "kind=cow_copy", 900),
             ("fault.cost", "kind=zero_read", 300),
@@ -295,7 +305,9 @@ mod tests {
         let text = |svg: &str, label: &str| texts(svg).iter().any(|t| t == label);
         let [fork, faults, hash] = &charts[..] else { panic!() };
         assert!(fork.svg.starts_with("<svg") && fork.svg.contains("<text"), "{}", fork.svg);
-        for label in ["COW fork", "eager fork", "0", "16", "Fork latency on raspi3b"] {
+        for label in
+            ["shared-table fork", "per-page COW fork", "eager fork", "0", "16", "Fork latency on raspi3b"]
+        {
             assert!(text(&fork.svg, label), "{label} missing from the fork chart: {}", fork.svg);
         }
         for label in ["cow_copy", "zero_read", "memcpy_4k", "900"] {

@@ -22,24 +22,32 @@ pub const FLOOR_SYSCALL: &str = "floor.syscall";
 pub const HASH: &str = "hash.throughput";
 pub const FAULT: &str = "fault.cost";
 pub const FORK: &str = "fork.latency";
+pub const FORK_TOUCH: &str = "fork.touch";
 pub const CHILDREN: &str = "memory.children";
 pub const OVERCOMMIT: &str = "memory.overcommit";
 pub const KSM_MERGE: &str = "ksm.merge";
 pub const KSM_SCANS: &str = "ksm.merge_scans";
 pub const KSM_PAGES: &str = "ksm.merged_pages";
 pub const KSM_SHARE: &str = "ksm.scanner_share";
+pub const TICK_LATENESS: &str = "irq.tick_lateness";
 
 /// The floors, in the order the tables show them.
 const FLOORS: [&str; 3] = [FLOOR_MEMCPY, FLOOR_ZERO, FLOOR_SYSCALL];
 
 /// The fault kinds with their floors. Unmerging a KSM page is a copy, so it is compared with one.
-const FAULT_FLOORS: [(&str, &str); 5] = [
+const FAULT_FLOORS: [(&str, &str); 7] = [
     ("zero_read", FLOOR_SYSCALL),
     ("first_write", FLOOR_ZERO),
     ("cow_copy", FLOOR_MEMCPY),
     ("cow_reuse", FLOOR_SYSCALL),
+    ("table_copy", FLOOR_MEMCPY),
+    ("table_reuse", FLOOR_SYSCALL),
     ("ksm_unmerge", FLOOR_MEMCPY),
 ];
+
+/// `FORK`'s modes as `benchfork` labels them: sharing level-3 tables (the default), copy-on-write page
+/// by page, and the eager copy.
+pub const FORK_MODES: [&str; 3] = ["tables", "pages", "eager"];
 
 const HASH_ALGOS: [&str; 3] = ["xxh3_64", "xxh64", "memcpy"];
 const OVERCOMMIT_ITEMS: [&str; 4] = ["ram", "reserved", "touched", "frames_used"];
@@ -65,16 +73,43 @@ pub struct FaultCost {
     pub multiple_of_floor: Option<f64>,
 }
 
-/// Fork latency at one resident size.
+/// One figure for each of [`FORK_MODES`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PerMode {
+    pub tables: Option<f64>,
+    pub pages: Option<f64>,
+    pub eager: Option<f64>,
+}
+
+impl PerMode {
+    fn from_fn(mut f: impl FnMut(&str) -> Option<f64>) -> PerMode {
+        PerMode { tables: f("tables"), pages: f("pages"), eager: f("eager") }
+    }
+
+    /// The figure of the mode `benchfork` labels `mode`.
+    pub fn get(&self, mode: &str) -> Option<f64> {
+        match mode {
+            "tables" => self.tables,
+            "pages" => self.pages,
+            "eager" => self.eager,
+            _ => None,
+        }
+    }
+}
+
+/// Fork at one resident size, in each mode.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ForkPoint {
     pub mib: u64,
-    pub cow_ns: Option<f64>,
-    pub eager_ns: Option<f64>,
-    pub eager_over_cow: Option<f64>,
-    /// What each resident 4 KiB page adds to a COW fork, `(cost(mib) - cost(0)) / (mib * 256)`: the
-    /// page-table entries fork copies and write-protects. `None` at 0 MiB.
-    pub cow_ns_per_page: Option<f64>,
+    /// fork+exit+wait with a child that exits at once (`fork.latency`).
+    pub latency: PerMode,
+    /// fork+exit+wait with a child that writes every page first (`fork.touch`; not at 0 MiB).
+    pub touch: PerMode,
+    /// The eager copy against the default fork, `eager / tables`.
+    pub eager_over_tables: Option<f64>,
+    /// What each resident 4 KiB page adds to a fork, `(latency(mib) - latency(0)) / (mib * 256)`: for
+    /// `pages`, the page-table entries that fork copies and write-protects. `None` at 0 MiB.
+    pub ns_per_page: PerMode,
 }
 
 /// Hash (or copy) throughput over 4 KiB pages, in MB/s (1 MB = 10^6 bytes).
@@ -111,6 +146,14 @@ pub struct KsmRow {
     pub merged_pages: Option<f64>,
 }
 
+/// The latest the timer tick was taken during one benchmark: how long interrupts stayed masked at most
+/// (exactly, for any masked stretch longer than a tick period).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lateness {
+    pub bench: String,
+    pub ns: f64,
+}
+
 /// The share of processor time the KSM scanner took.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Share {
@@ -130,6 +173,7 @@ pub struct Derived {
     pub overcommit: Vec<CountRow>,
     pub ksm: Vec<KsmRow>,
     pub ksm_scanner_share: Vec<Share>,
+    pub tick_lateness: Vec<Lateness>,
     pub targets: Vec<Target>,
     /// The series no headline table shows (`figure labels`): unknown figures, or known ones in an
     /// unexpected shape.
@@ -148,6 +192,10 @@ impl Derived {
         let overcommit = figures.overcommit();
         let ksm = figures.ksm();
         let ksm_scanner_share = figures.scanner_share();
+        let tick_lateness = figures
+            .of(TICK_LATENESS)
+            .filter_map(|s| Some(Lateness { bench: s.label("bench")?.to_owned(), ns: s.max_ns()? }))
+            .collect();
         let mut derived = Derived {
             boot_ns: figures.timed(BOOT_READY, &[]),
             floors,
@@ -158,6 +206,7 @@ impl Derived {
             overcommit,
             ksm,
             ksm_scanner_share,
+            tick_lateness,
             targets: Vec::new(),
             other: series.iter().filter(|s| !is_headline(s)).map(Series::name).collect(),
         };
@@ -180,8 +229,11 @@ pub fn is_headline(series: &Series) -> bool {
     match series.figure.as_str() {
         BOOT_READY | FLOOR_MEMCPY | FLOOR_ZERO | FLOOR_SYSCALL => timed && series.labels.is_empty(),
         FAULT => timed && only("kind"),
+        TICK_LATENESS => timed && only("bench"),
         HASH => timed && only("algo"),
-        FORK => timed && fork_mode_and_size(series).is_some() && label_pairs(&series.labels).count() == 2,
+        FORK | FORK_TOUCH => {
+            timed && fork_mode_and_size(series).is_some() && label_pairs(&series.labels).count() == 2
+        }
         CHILDREN => {
             unit == Some("frames") && series.label("stage").is_some_and(|s| CHILDREN_STAGES.contains(&s))
         }
@@ -194,9 +246,9 @@ pub fn is_headline(series: &Series) -> bool {
     }
 }
 
-/// `fork.latency`'s mode (`cow` or `eager`) and resident MiB.
+/// `fork.latency`'s or `fork.touch`'s mode (one of [`FORK_MODES`]) and resident MiB.
 fn fork_mode_and_size(series: &Series) -> Option<(&str, u64)> {
-    let mode = series.label("mode").filter(|m| ["cow", "eager"].contains(m))?;
+    let mode = series.label("mode").filter(|m| FORK_MODES.contains(m))?;
     Some((mode, series.label("mib")?.parse().ok()?))
 }
 
@@ -267,20 +319,22 @@ impl<'s> Figures<'s> {
             self.of(FORK).filter_map(|s| fork_mode_and_size(s).map(|(_, mib)| mib)).collect();
         sizes.sort_unstable();
         sizes.dedup();
-        let at = |mode: &str, mib: u64| self.timed(FORK, &[("mode", mode), ("mib", &mib.to_string())]);
-        let cow_at_zero = at("cow", 0);
+        let at =
+            |figure, mode: &str, mib: u64| self.timed(figure, &[("mode", mode), ("mib", &mib.to_string())]);
         sizes
             .into_iter()
             .map(|mib| {
-                let (cow_ns, eager_ns) = (at("cow", mib), at("eager", mib));
-                let per_page =
-                    (mib > 0).then(|| Some((cow_ns? - cow_at_zero?) / (mib as f64 * PAGES_PER_MIB)));
+                let latency = PerMode::from_fn(|mode| at(FORK, mode, mib));
+                let per_page = |mode: &str| {
+                    let grown = latency.get(mode)? - at(FORK, mode, 0)?;
+                    (mib > 0).then(|| grown / (mib as f64 * PAGES_PER_MIB))
+                };
                 ForkPoint {
                     mib,
-                    cow_ns,
-                    eager_ns,
-                    eager_over_cow: ratio(eager_ns, cow_ns),
-                    cow_ns_per_page: per_page.flatten(),
+                    touch: PerMode::from_fn(|mode| at(FORK_TOUCH, mode, mib)),
+                    eager_over_tables: ratio(latency.eager, latency.tables),
+                    ns_per_page: PerMode::from_fn(per_page),
+                    latency,
                 }
             })
             .collect()
@@ -403,11 +457,19 @@ pub(super) mod tests {
             ns(FAULT, "kind=first_write", 600, 64),
             ns(FAULT, "kind=cow_copy", 900, 64),
             ns(FAULT, "kind=cow_reuse", 250, 64),
+            ns(FAULT, "kind=table_copy", 1500, 8),
+            ns(FAULT, "kind=table_reuse", 300, 8),
             ns(FAULT, "kind=ksm_unmerge", 1000, 64),
-            ns(FORK, "mode=cow mib=0", 20_000, 1),
+            ns(FORK, "mode=tables mib=0", 20_000, 1),
+            ns(FORK, "mode=pages mib=0", 20_500, 1),
             ns(FORK, "mode=eager mib=0", 21_000, 1),
-            ns(FORK, "mode=cow mib=64", 20_000 + 16_384 * 5, 1),
+            ns(FORK, "mode=tables mib=64", 20_000 + 16_384 * 2, 1),
+            ns(FORK, "mode=pages mib=64", 20_500 + 16_384 * 100, 1),
             ns(FORK, "mode=eager mib=64", 16_384 * 500, 1),
+            ns(FORK, "mode=tables mib=256", 25_000, 1),
+            ns(FORK_TOUCH, "mode=tables mib=64", 16_384 * 1000, 1),
+            ns(FORK_TOUCH, "mode=pages mib=64", 16_384 * 1000 + 100, 1),
+            ns(FORK_TOUCH, "mode=eager mib=64", 16_384 * 600, 1),
             ns(HASH, "algo=xxh3_64", 800, 256),
             ns(HASH, "algo=xxh64", 1600, 256),
             ns(HASH, "algo=memcpy", 400, 256),
@@ -420,6 +482,9 @@ pub(super) mod tests {
             count(KSM_PAGES, "rate=default mib=64", 16_383, "pages"),
             count(KSM_SCANS, "rate=max mib=64", 2, "scans"),
             count(KSM_SHARE, "rate=default", 12_345, "ppm"),
+            ns(TICK_LATENESS, "bench=fork", 40_000, 1),
+            ns(TICK_LATENESS, "bench=fork", 90_000, 1),
+            ns(TICK_LATENESS, "bench=faults", 2_000, 1),
         ]
     }
 
@@ -440,10 +505,15 @@ pub(super) mod tests {
         let zero_read = d.faults.iter().find(|f| f.kind == "zero_read").unwrap();
         assert_eq!(zero_read.multiple_of_floor, Some(3.0));
 
-        assert_eq!(d.fork.iter().map(|p| p.mib).collect::<Vec<_>>(), [0, 64]);
-        assert_eq!(d.fork[0].cow_ns_per_page, None);
-        assert_eq!(d.fork[1].cow_ns_per_page, Some(5.0));
-        assert_eq!(d.fork[1].eager_over_cow, Some(16_384.0 * 500.0 / (20_000.0 + 16_384.0 * 5.0)));
+        assert_eq!(d.fork.iter().map(|p| p.mib).collect::<Vec<_>>(), [0, 64, 256]);
+        assert_eq!(d.fork[0].ns_per_page, PerMode { tables: None, pages: None, eager: None });
+        assert_eq!(d.fork[0].touch, PerMode { tables: None, pages: None, eager: None });
+        assert_eq!(d.fork[1].ns_per_page.tables, Some(2.0));
+        assert_eq!(d.fork[1].ns_per_page.pages, Some(100.0));
+        assert_eq!(d.fork[1].eager_over_tables, Some(16_384.0 * 500.0 / (20_000.0 + 16_384.0 * 2.0)));
+        assert_eq!(d.fork[1].touch.pages, Some(16_384.0 * 1000.0 + 100.0));
+        // 256 MiB was measured in one mode only: the others are not measured, not zero.
+        assert_eq!((d.fork[2].latency.tables, d.fork[2].latency.pages), (Some(25_000.0), None));
 
         // 4096 bytes in 400 ns is 10.24 bytes per ns: 10,240 MB/s.
         let memcpy = d.hash.iter().find(|h| h.algo == "memcpy").unwrap();
@@ -469,6 +539,9 @@ pub(super) mod tests {
         );
         assert_eq!(d.ksm[1].merge_ns, None);
         assert_eq!(d.ksm_scanner_share, [Share { labels: "rate=default".to_owned(), percent: 1.2345 }]);
+        // The worst of the repetitions, not their median: one deaf stretch is one too many.
+        let late: Vec<(&str, f64)> = d.tick_lateness.iter().map(|l| (l.bench.as_str(), l.ns)).collect();
+        assert_eq!(late, [("fork", 90_000.0), ("faults", 2_000.0)]);
         assert!(d.other.is_empty(), "{:?}", d.other);
     }
 
@@ -484,7 +557,7 @@ pub(super) mod tests {
 
         let nothing = derived(&[]);
         assert_eq!(nothing.boot_ns, None);
-        assert_eq!(nothing.faults.len(), 5);
+        assert_eq!(nothing.faults.len(), FAULT_FLOORS.len());
         assert!(nothing.fork.is_empty() && nothing.ksm.is_empty() && nothing.memory_children.is_empty());
     }
 

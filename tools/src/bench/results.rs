@@ -93,6 +93,14 @@ impl Series {
         }
     }
 
+    /// The largest nanoseconds per operation of a timed series.
+    pub fn max_ns(&self) -> Option<f64> {
+        match &self.measured {
+            Measured::Timed { ns_per_op, .. } => Some(ns_per_op.max),
+            Measured::Counted { .. } => None,
+        }
+    }
+
     /// The median value and the unit of a counted series.
     pub fn median_count(&self) -> Option<(f64, &str)> {
         match &self.measured {

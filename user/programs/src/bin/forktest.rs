@@ -18,6 +18,12 @@
 //!   single copy-on-write fault afterwards; each side's writes stay its own.
 //! - `exec`: fork, then `EXEC hello` in the child: a failed `EXEC` leaves the child as it was, and fork
 //!   plus exec copies no more than a few stack pages, however large the parent.
+//! - `tables`: a region that covers level-3 tables (2 MiB each) partly and whole; between the fork and
+//!   the writes, one side `PROTECT`s part of it read-only and back, `UNMAP`s a range across a table
+//!   boundary and `MAP`s it again; each side sees its own data and the other's never.
+//!
+//! A last word `pages` forks page by page (`ForkMode::CopyOnWritePages`) instead of sharing level-3
+//! tables (`FORK` mode 0, the default): every case holds in both.
 //!
 //! Each check prints an `ok` or `FAILED` line; children print their own, under `forktest child` and the
 //! like. The exit status is the number of failures (a child's failures count as one), 2 for bad arguments.
@@ -27,6 +33,7 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use cowpi_programs::checks::Checks;
 use cowpi_programs::region::{Region, WORDS_PER_PAGE};
@@ -38,10 +45,14 @@ use cowpi_user::{Error, ExitStatus, MemStats, entry, println, syscall};
 entry!(main);
 
 const USAGE: &str = "usage: forktest isolation [pages=512] | generations | reuse [pages=256] \
-                     | children [n=8] [mib=16] | syscall-into-cow | eager [pages=256] | exec";
+                     | children [n=8] [mib=16] | syscall-into-cow | eager [pages=256] | exec | tables \
+                     [pages]";
 
-const WHATS: [&str; 7] =
-    ["isolation", "generations", "reuse", "children", "syscall-into-cow", "eager", "exec"];
+const WHATS: [&str; 8] =
+    ["isolation", "generations", "reuse", "children", "syscall-into-cow", "eager", "exec", "tables"];
+
+/// The `FORK` mode of [`fork_child`]: `ForkMode::flags` of the mode the arguments ask for.
+static MODE: AtomicU64 = AtomicU64::new(ForkMode::COPY_ON_WRITE);
 
 /// Seeds of the region patterns (see `Region`): who wrote a page.
 const PARENT: u64 = 1;
@@ -53,6 +64,9 @@ fn main(args: &str) -> i32 {
     if !WHATS.contains(&what) {
         println!("{USAGE}");
         return 2;
+    }
+    if args.split_whitespace().last() == Some("pages") {
+        MODE.store(ForkMode::COPY_ON_WRITE_PAGES, Ordering::Relaxed);
     }
     let mut checks = Checks::new("forktest");
     if !stats::has_copy_on_write_counters(&mut checks) {
@@ -76,6 +90,10 @@ fn main(args: &str) -> i32 {
             fork_and_exec(&mut checks);
             Ok(())
         }
+        "tables" => {
+            tables(&mut checks);
+            Ok(())
+        }
         _ => Err(what),
     };
     if let Err(word) = outcome {
@@ -88,7 +106,7 @@ fn main(args: &str) -> i32 {
 /// Forks a child that runs `body` with checks of its own, printed under `label`, and exits with its
 /// failures. Returns the child's pid in the parent, or `None` if `FORK` failed (a failed check).
 fn fork_child(checks: &mut Checks, label: &'static str, body: impl FnOnce(&mut Checks)) -> Option<u64> {
-    match task::fork() {
+    match fork() {
         Ok(Fork::Child) => {
             let mut mine = Checks::new(label);
             body(&mut mine);
@@ -100,6 +118,11 @@ fn fork_child(checks: &mut Checks, label: &'static str, body: impl FnOnce(&mut C
             None
         }
     }
+}
+
+/// `FORK` in the copy-on-write mode the arguments ask for ([`MODE`]).
+fn fork() -> Result<Fork, Error> {
+    task::fork_with(ForkMode::from_flags(MODE.load(Ordering::Relaxed)).unwrap_or(ForkMode::CopyOnWrite))
 }
 
 /// Waits for `child` and checks that it exited with `expected`.
@@ -225,7 +248,7 @@ fn reuse(checks: &mut Checks, pages: usize) {
     region.fill(0..pages, PARENT);
     let before = stats::now();
     // A child that exits at once, writing nothing of the region.
-    let child = match task::fork() {
+    let child = match fork() {
         Ok(Fork::Child) => task::exit(0),
         Ok(Fork::Parent { child }) => child,
         Err(error) => return checks.check("FORK", false, format_args!("{error}")),
@@ -315,7 +338,7 @@ fn children(checks: &mut Checks, n: usize, mib: usize) {
     region.fill(0..pages, PARENT);
     let mut pids = Vec::with_capacity(n);
     for index in 0..n {
-        match task::fork() {
+        match fork() {
             Ok(Fork::Child) => {
                 // Each child writes one page (its own copy), stays a while, and says if its page is right.
                 let page = index % pages.max(1);
@@ -401,7 +424,7 @@ fn syscall_into_cow(checks: &mut Checks) {
         task::sleep(100);
         region.check_holds(mine, "the sleeping child's page is untouched by WAIT", 0..1, PARENT);
     });
-    let quick = match task::fork() {
+    let quick = match fork() {
         Ok(Fork::Child) => task::exit(42),
         Ok(Fork::Parent { child }) => Some(child),
         Err(error) => {
@@ -429,7 +452,7 @@ fn fork_and_exec(checks: &mut Checks) {
     let Some(region) = map(checks, pages) else { return };
     region.fill(0..pages, PARENT);
     let before = stats::now();
-    match task::fork() {
+    match fork() {
         Ok(Fork::Child) => {
             // A failed EXEC must leave the task exactly as it was.
             let error = task::exec("no-such-program", "");
@@ -454,4 +477,72 @@ fn fork_and_exec(checks: &mut Checks) {
         format_args!("cow_copies grew by {copies}; the parent has {pages} pages of data"),
     );
     region.check_holds(checks, "the parent's data is intact", 0..pages, PARENT);
+}
+
+/// Pages of the `tables` region: three whole level-3 tables' worth and some, so that wherever `MAP` puts
+/// it, it covers at least two tables whole and one or two in part.
+const TABLES_PAGES: usize = 3 * 512 + 100;
+/// Bytes in a page.
+const PAGE_BYTES: usize = cowpi_user::abi::layout::PAGE_SIZE as usize;
+/// The range one side protects, and the range it unmaps and maps again (across a table boundary
+/// wherever the region lies, since it is longer than a table).
+const PROTECTED: core::ops::Range<usize> = 10..700;
+const REMAPPED: core::ops::Range<usize> = 900..1500;
+
+/// The `tables` case: each side in turn changes the region's rights and mappings between the fork and
+/// its writes, while the other checks that its own view never moves.
+fn tables(checks: &mut Checks) {
+    let Some(region) = map(checks, TABLES_PAGES) else { return };
+    let all = 0..TABLES_PAGES;
+    region.fill(all.clone(), PARENT);
+    // The child changes things, the parent watches; then the other way round.
+    let child = fork_child(checks, "forktest child", |mine| {
+        region.check_holds(mine, "the child sees the parent's data", all.clone(), PARENT);
+        reshape(mine, &region);
+        region.fill(0..REMAPPED.start, CHILD);
+        region.check_holds(mine, "the child's writes read back", 0..REMAPPED.start, CHILD);
+    });
+    if let Some(child) = child {
+        reap(checks, "the child that reshaped the region exits with 0", child, 0);
+    }
+    region.check_holds(checks, "nothing the child did shows in the parent", all.clone(), PARENT);
+
+    let child = fork_child(checks, "forktest child", |mine| {
+        task::sleep(50);
+        region.check_holds(mine, "nothing the parent did shows in the child", all.clone(), PARENT);
+    });
+    reshape(checks, &region);
+    region.fill(0..REMAPPED.start, PARENT_AGAIN);
+    if let Some(child) = child {
+        reap(checks, "the child that watched exits with 0", child, 0);
+    }
+    region.check_holds(checks, "the parent's writes read back", 0..REMAPPED.start, PARENT_AGAIN);
+}
+
+/// `PROTECT`s [`PROTECTED`] read-only and back, then `UNMAP`s [`REMAPPED`] and `MAP`s it again at the
+/// same address, checking what each step leaves.
+fn reshape(checks: &mut Checks, region: &Region) {
+    let page = |index: usize| region.address().wrapping_add(index * PAGE_BYTES);
+    let len = |range: &core::ops::Range<usize>| range.len() * PAGE_BYTES;
+    for prot in [cowpi_user::Prot::READ, cowpi_user::Prot::READ_WRITE] {
+        // SAFETY: nothing refers into the range; it is only read until it is writable again.
+        let result = unsafe { cowpi_user::memory::protect(page(PROTECTED.start), len(&PROTECTED), prot) };
+        checks.check("PROTECT part of the region", result.is_ok(), format_args!("{prot}: {result:?}"));
+        region.check_holds(checks, "PROTECT keeps the data", PROTECTED, PARENT);
+    }
+    // SAFETY: nothing refers into the range, and it is mapped again before it is touched.
+    let unmapped = unsafe { cowpi_user::memory::unmap(page(REMAPPED.start), len(&REMAPPED)) };
+    checks.check("UNMAP across a table boundary", unmapped.is_ok(), format_args!("{unmapped:?}"));
+    let mapped = cowpi_user::memory::map_at(
+        page(REMAPPED.start) as usize,
+        len(&REMAPPED),
+        cowpi_user::Prot::READ_WRITE,
+    );
+    checks.check(
+        "MAP it again at the same address",
+        mapped == Ok(page(REMAPPED.start)),
+        format_args!("{mapped:?}"),
+    );
+    region.check_holds(checks, "the range mapped again reads zeros", REMAPPED, 0);
+    region.check_holds(checks, "the rest is untouched", REMAPPED.end..TABLES_PAGES, PARENT);
 }
