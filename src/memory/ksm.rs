@@ -118,6 +118,13 @@ pub fn mapping_added(flags: PageFlags) {
     }
 }
 
+/// `count` new mappings of zero pages that merging made (a fork's copies of them, a table at a time).
+pub fn zero_pages_added(count: u64) {
+    if count > 0 {
+        ZERO_PAGES.fetch_add(count, Ordering::Relaxed);
+    }
+}
+
 /// An address space no longer maps a page it had mapped with `flags` (written, unmapped, torn down).
 pub fn mapping_removed(flags: PageFlags) {
     if flags.is_ksm_zero_page() {

@@ -352,6 +352,22 @@ impl<'s> FrameTable<'s> {
         Ok(holders)
     }
 
+    /// Adds a holder to each of `frames` (a frame may come more than once), or to none: on the first
+    /// refusal the holders added so far are dropped again and its error returned. What sharing a whole
+    /// level-3 table costs: one call, under one lock in the kernel.
+    pub fn share_all(&mut self, frames: impl Iterator<Item = Frame> + Clone) -> Result<(), FrameError> {
+        for (done, frame) in frames.clone().enumerate() {
+            if let Err(error) = self.share(frame) {
+                for added in frames.take(done) {
+                    // The frame holds the holder just added: it cannot be freed here.
+                    let _still_held = self.release(added).expect("a holder added a moment ago");
+                }
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
     /// Drops one holder of an allocated frame, freeing the frame if it was the last.
     ///
     /// Releasing a free frame is a double free: [`FrameError::NotAllocated`], and the table is unchanged.

@@ -304,6 +304,22 @@ fn sharing_a_free_frame_is_an_error() {
 }
 
 #[test]
+fn share_all_adds_a_holder_to_each_or_to_none() {
+    let mut table = free_table(0x80, 4);
+    let [a, b] = [table.alloc().unwrap(), table.alloc().unwrap()];
+    // A frame twice (two pages of one table map it) gains two holders.
+    table.share_all([a, b, a].into_iter()).unwrap();
+    assert_eq!((table.refcount(a), table.refcount(b)), (Some(3), Some(2)));
+    let before = table.counters();
+    // A free frame in the middle: the holders added before it are dropped again.
+    let free = frame(0x83);
+    assert_eq!(table.share_all([a, b, free, a].into_iter()), Err(FrameError::NotAllocated(free)));
+    assert_eq!((table.refcount(a), table.refcount(b)), (Some(3), Some(2)));
+    assert_eq!(table.counters(), before);
+    assert_clean(&table);
+}
+
+#[test]
 fn reserved_and_outside_frames_cannot_be_shared_or_released() {
     let mut table = reserved_table(0x80, 4);
     table.add_free_range(frames(0x80, 0x82)).unwrap();

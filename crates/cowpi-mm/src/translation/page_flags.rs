@@ -368,6 +368,25 @@ impl PageFlags {
         Some((descriptor & !AP_MASK) | AP_READ_ONLY | COW_BIT)
     }
 
+    /// The frame a valid page descriptor maps, read off its output address alone. For the passes over a
+    /// whole table (fork, the copy of a shared table) that only count holders: they meet descriptors this
+    /// crate wrote, and [`PageFlags::from_descriptor`] checks every bit where a decision is made.
+    pub fn descriptor_frame(descriptor: u64) -> Frame {
+        Frame::from_number(PageDescriptor::new(descriptor).read(PAGE_DESCRIPTOR::OUTPUT_ADDRESS))
+    }
+
+    /// Whether a valid page descriptor maps device memory (its `AttrIndx`), which no fork shares.
+    pub fn descriptor_maps_device(descriptor: u64) -> bool {
+        PageDescriptor::new(descriptor).read(PAGE_DESCRIPTOR::ATTR_INDX) == MAIR_DEVICE_NGNRE
+    }
+
+    /// Whether a valid page descriptor maps a zero page that page merging made
+    /// ([`PageFlags::is_ksm_zero_page`]), read off its two software bits.
+    pub fn descriptor_is_ksm_zero_page(descriptor: u64) -> bool {
+        let bits = PageDescriptor::new(descriptor);
+        bits.is_set(PAGE_DESCRIPTOR::ZERO_PAGE) && bits.is_set(PAGE_DESCRIPTOR::KSM_MERGED)
+    }
+
     /// The frame and flags of a level-3 page descriptor, if it is one that [`PageFlags::to_descriptor`]
     /// could have written.
     pub fn from_descriptor(descriptor: u64) -> Result<(Frame, PageFlags), DescriptorError> {

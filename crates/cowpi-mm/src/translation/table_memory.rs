@@ -56,6 +56,25 @@ pub trait TableMemory {
         Err(ShareRefused)
     }
 
+    /// Adds a holder to every frame the valid descriptors of the level-3 table `table` map, or to none:
+    /// the table was just filled (the copy of a shared table, or a child's table in the per-page fork)
+    /// and each of its mappings needs its reference. One call per table, so that memory which counts
+    /// holders under a lock takes it once for 512 pages; the default takes them one by one through
+    /// [`TableMemory::share_frame`].
+    fn share_mapped_frames(&mut self, table: Frame) -> Result<(), ShareRefused> {
+        let entries = *self.entries(table);
+        let mapped = || entries.iter().filter_map(|&d| PageFlags::from_descriptor(d).ok());
+        for (done, (frame, flags)) in mapped().enumerate() {
+            if let Err(refused) = self.share_frame(frame, flags) {
+                for (frame, flags) in mapped().take(done) {
+                    self.release_frame(frame, flags);
+                }
+                return Err(refused);
+            }
+        }
+        Ok(())
+    }
+
     /// Drops the holder [`TableMemory::share_frame`] added, when the copy it was for is abandoned.
     fn release_frame(&mut self, frame: Frame, _flags: PageFlags) {
         panic!("{frame} released by memory that never shares frames")

@@ -10,9 +10,11 @@
 //!
 //! It works a level-3 table at a time, as Linux's `copy_pte_range` does: one pass over each parent table
 //! fills the child's new table, turning writable descriptors copy-on-write on their bits in both
-//! ([`PageFlags::copy_on_write_descriptor`]), with no walk from the root per page. For each page the
-//! parent is downgraded first, then the child's descriptor is written, then `share` adds the child
-//! mapping's reference, so every child mapping holds exactly one reference: when fork fails midway,
+//! ([`PageFlags::copy_on_write_descriptor`]), with no walk from the root per page and no decoding of
+//! flags. For each table the parent's descriptors are downgraded first and the child's written, then
+//! the child's references are taken for the whole table at once (the kernel takes its frame-table lock
+//! once per 512 pages, not once per page); where that stops, the child's descriptors from there on are
+//! cleared again, so every child mapping holds exactly one reference: when fork fails midway,
 //! destroying the child (releasing each mapping it holds) undoes precisely the references taken. The
 //! parent's TLB is invalidated once, ASID-wide, before fork returns, successful or not, instead of once
 //! per page; until then only the kernel runs on the parent's behalf, on this core, and it does not write
@@ -24,7 +26,7 @@ use core::fmt;
 use super::{AddressSpaceTables, MapError};
 use crate::addr::{Frame, Page};
 use crate::translation::descriptor::{INVALID, user_table_descriptor};
-use crate::translation::{Level, MemoryType, PageFlags, TableMemory, TlbMaintenance};
+use crate::translation::{Level, PageFlags, ShareRefused, TableMemory, TlbMaintenance};
 
 /// What [`AddressSpaceTables::share_into`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,6 +75,12 @@ impl<E: fmt::Display> fmt::Display for ForkError<E> {
     }
 }
 
+/// How the per-page fork takes the child's references, once per level-3 table: called with the parent's
+/// table, whose valid descriptors the child's new table now holds too, it adds a holder for each of them
+/// in order, and stops at the first it cannot with `Err((index, error))`: every entry before `index`
+/// has its holder, none from `index` on.
+pub(super) type ShareTable<'a, M, E> = dyn FnMut(&mut M, Frame) -> Result<(), (usize, E)> + 'a;
+
 impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// Maps every page of these tables into `child` on the same frame, copy-on-write where the page is
     /// writable here, and calls `share` once per child mapping, after writing it, with the frame and the
@@ -89,7 +97,36 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         if child.table_frames() != 1 {
             return Err(ForkError::ChildNotEmpty);
         }
-        self.fork_pages(child, &mut |_: &mut M, frame, flags| share(frame, flags))
+        self.fork_pages(child, &mut |memory: &mut M, table| {
+            for index in 0..Level::ENTRIES {
+                let Some((frame, flags)) = Self::decode_leaf(memory, table, index) else { continue };
+                share(frame, flags).map_err(|error| (index, error))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The per-page fork (as [`AddressSpaceTables::share_into`]) with the child's references taken by
+    /// this address space's table memory, a whole table at a time
+    /// ([`TableMemory::share_mapped_frames`]): the kernel's `FORK` mode 2, and the shared-table fork's
+    /// fallback.
+    pub fn share_pages_into<T2: TlbMaintenance>(
+        &mut self,
+        child: &mut AddressSpaceTables<M, T2>,
+    ) -> Result<ForkCounts, ForkError<ShareRefused>> {
+        if child.table_frames() != 1 {
+            return Err(ForkError::ChildNotEmpty);
+        }
+        self.fork_pages(child, &mut Self::share_whole_table)
+    }
+
+    /// Takes a holder for every frame `table` maps, through the table memory, or none (see
+    /// [`ShareTable`]: the failing index is the first mapped entry's).
+    pub(super) fn share_whole_table(memory: &mut M, table: Frame) -> Result<(), (usize, ShareRefused)> {
+        memory.share_mapped_frames(table).map_err(|refused| {
+            let first_mapped = memory.entries(table).iter().position(|&d| d != INVALID);
+            (first_mapped.unwrap_or(0), refused)
+        })
     }
 
     /// The per-page fork, with `share` given this address space's table memory too (which the
@@ -97,7 +134,7 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     pub(super) fn fork_pages<M2: TableMemory, T2: TlbMaintenance, E>(
         &mut self,
         child: &mut AddressSpaceTables<M2, T2>,
-        share: &mut dyn FnMut(&mut M, Frame, PageFlags) -> Result<(), E>,
+        share: &mut ShareTable<'_, M, E>,
     ) -> Result<ForkCounts, ForkError<E>> {
         let mut counts = ForkCounts::default();
         let result = self.copy_tables_into(child, &mut counts, share);
@@ -113,7 +150,7 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         &mut self,
         child: &mut AddressSpaceTables<M2, T2>,
         counts: &mut ForkCounts,
-        share: &mut dyn FnMut(&mut M, Frame, PageFlags) -> Result<(), E>,
+        share: &mut ShareTable<'_, M, E>,
     ) -> Result<(), ForkError<E>> {
         let root = self.root;
         // The parent's table structure does not change here, only leaf descriptors, so it can be walked
@@ -144,8 +181,8 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
 
     /// Gives `child` a level-3 table of its own, linked at entry `index2` of its `child_level2`, that maps
     /// every page of the table `level3` here (whose first page is `first`) on the same frame: one pass
-    /// over the table, each writable page made copy-on-write here and there, `share` called for each child
-    /// mapping. The TLB invalidation of the pages made copy-on-write is the caller's, once for all.
+    /// over the table, each writable page made copy-on-write here and there, then `share` once for the
+    /// whole table. The TLB invalidation of the pages made copy-on-write is the caller's, once for all.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn copy_table_into<M2: TableMemory, T2: TlbMaintenance, E>(
         &mut self,
@@ -155,7 +192,7 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         child_level2: Frame,
         index2: usize,
         counts: &mut ForkCounts,
-        share: &mut dyn FnMut(&mut M, Frame, PageFlags) -> Result<(), E>,
+        share: &mut ShareTable<'_, M, E>,
     ) -> Result<(), ForkError<E>> {
         let child_level3 = child
             .memory
@@ -163,30 +200,47 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
             .map_err(|_| ForkError::ChildMap { page: first, error: MapError::OutOfFrames })?;
         child.memory.write_entry(child_level2, index2, user_table_descriptor(child_level3));
         child.table_frames += 1;
+        // Found before anything of this table is shared, so that there is nothing to undo.
+        let entries = self.memory.entries(level3);
+        if let Some(device) =
+            entries.iter().position(|&d| d != INVALID && PageFlags::descriptor_maps_device(d))
+        {
+            return Err(ForkError::DeviceMemory(first + device));
+        }
+        let mut mapped = 0;
         for index3 in 0..Level::ENTRIES {
-            let Some((frame, flags)) = Self::decode_leaf(&mut self.memory, level3, index3) else { continue };
-            let page = first + index3;
-            if flags.memory == MemoryType::Device {
-                return Err(ForkError::DeviceMemory(page));
-            }
             let descriptor = self.memory.entries(level3)[index3];
-            let (descriptor, flags) = match PageFlags::copy_on_write_descriptor(descriptor) {
+            if descriptor == INVALID {
+                continue;
+            }
+            let descriptor = match PageFlags::copy_on_write_descriptor(descriptor) {
                 Some(cow) => {
                     self.memory.write_entry(level3, index3, cow);
                     counts.pages_made_cow += 1;
-                    (cow, flags.copy_on_write())
+                    cow
                 }
-                None => (descriptor, flags),
+                None => descriptor,
             };
             child.memory.write_entry(child_level3, index3, descriptor);
-            if let Err(error) = share(&mut self.memory, frame, flags) {
-                // Without its reference the mapping must go, or destroying the child would drop a
-                // reference that was never taken.
-                child.memory.write_entry(child_level3, index3, INVALID);
-                return Err(ForkError::Share { page, frame, error });
-            }
-            counts.pages_shared += 1;
+            mapped += 1;
         }
-        Ok(())
+        let Err((failed, error)) = share(&mut self.memory, level3) else {
+            counts.pages_shared += mapped;
+            return Ok(());
+        };
+        // Without their references those mappings must go, or destroying the child would drop
+        // references that were never taken.
+        for index3 in 0..Level::ENTRIES {
+            if self.memory.entries(level3)[index3] == INVALID {
+                continue;
+            }
+            if index3 < failed {
+                counts.pages_shared += 1;
+            } else {
+                child.memory.write_entry(child_level3, index3, INVALID);
+            }
+        }
+        let frame = PageFlags::descriptor_frame(self.memory.entries(level3)[failed]);
+        Err(ForkError::Share { page: first + failed, frame, error })
     }
 }

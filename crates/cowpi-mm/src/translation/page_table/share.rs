@@ -106,24 +106,25 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
             self.invalidate_all();
             return Ok(shared);
         }
+        // The copy first, its frames' holders taken for the whole table at once; only then is the
+        // table that stays shared changed, so that a refusal leaves everything as it was.
         let copy = self.memory.alloc_table()?;
-        if let Err(ShareRefused) = self.share_mapped_frames(shared) {
+        for index in 0..Level::ENTRIES {
+            let descriptor = self.memory.entries(shared)[index];
+            if descriptor != INVALID {
+                let descriptor = PageFlags::copy_on_write_descriptor(descriptor).unwrap_or(descriptor);
+                self.memory.write_entry(copy, index, descriptor);
+            }
+        }
+        if let Err(ShareRefused) = self.memory.share_mapped_frames(copy) {
             self.memory.free_table(copy);
             return Err(MapError::OutOfFrames);
         }
         for index in 0..Level::ENTRIES {
             let descriptor = self.memory.entries(shared)[index];
-            if descriptor == INVALID {
-                continue;
+            if let Some(cow) = PageFlags::copy_on_write_descriptor(descriptor) {
+                self.memory.write_entry(shared, index, cow);
             }
-            let descriptor = match PageFlags::copy_on_write_descriptor(descriptor) {
-                Some(cow) => {
-                    self.memory.write_entry(shared, index, cow);
-                    cow
-                }
-                None => descriptor,
-            };
-            self.memory.write_entry(copy, index, descriptor);
         }
         self.tlb.publish_tables();
         // Break-before-make on the level-2 entry: the walk must never find the old and the new table at
@@ -156,25 +157,6 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         page.is_user() && self.walk(page).level3_protected
     }
 
-    /// Adds a holder to every frame the table `shared` maps, or to none: on a refusal, the holders added
-    /// so far are dropped again.
-    fn share_mapped_frames(&mut self, shared: Frame) -> Result<(), ShareRefused> {
-        for index in 0..Level::ENTRIES {
-            let Some((frame, flags)) = Self::decode_leaf(&mut self.memory, shared, index) else { continue };
-            let flags = if flags.writable { flags.copy_on_write() } else { flags };
-            if let Err(refused) = self.memory.share_frame(frame, flags) {
-                for undo in 0..index {
-                    if let Some((frame, flags)) = Self::decode_leaf(&mut self.memory, shared, undo) {
-                        let flags = if flags.writable { flags.copy_on_write() } else { flags };
-                        self.memory.release_frame(frame, flags);
-                    }
-                }
-                return Err(refused);
-            }
-        }
-        Ok(())
-    }
-
     /// Every TLB entry of this address space, on every core, after changes all over it.
     pub(super) fn invalidate_all(&mut self) {
         if let Some(asid) = self.asid {
@@ -186,7 +168,7 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// own whose entries point at these level-3 tables, each of which gains a holder; every such entry,
     /// here and in the child, takes write access away. Then one ASID-wide invalidation here. An address
     /// space mapping device memory, or table memory that will not share, forks page by page instead
-    /// ([`AddressSpaceTables::share_into`] with `share_frame`).
+    /// ([`AddressSpaceTables::share_pages_into`]).
     ///
     /// On failure (`ChildMap` with `OutOfFrames`: no frame for a child table) the child holds what it was
     /// given, each table with its holder: destroy it. The tables shared here by then stay write-protected
@@ -199,7 +181,7 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
             return Err(ForkError::ChildNotEmpty);
         }
         if self.device_pages > 0 {
-            return self.fork_page_by_page(child);
+            return self.share_pages_into(child);
         }
         let mut counts = ForkCounts::default();
         let result = self.share_tables(child, &mut counts);
@@ -230,9 +212,8 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
                 if self.memory.share_table(level3).is_err() {
                     // A table whose count is at its limit: this one is copied page by page.
                     let first = Page::from_number(((index1 << 18) | (index2 << 9)) as u64);
-                    let mut share = |memory: &mut M, frame, flags| memory.share_frame(frame, flags);
-                    self.copy_table_into(level3, first, child, child_level2, index2, counts, &mut share)?;
-                    child.table_frames += 1;
+                    let share = &mut Self::share_whole_table;
+                    self.copy_table_into(level3, first, child, child_level2, index2, counts, share)?;
                     continue;
                 }
                 let protected = with_table_write_protection(descriptor, true);
@@ -245,15 +226,6 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
             }
         }
         Ok(())
-    }
-
-    /// The per-page fork for memory that cannot share tables, its frames' holders taken by the table
-    /// memory itself.
-    fn fork_page_by_page<T2: TlbMaintenance>(
-        &mut self,
-        child: &mut AddressSpaceTables<M, T2>,
-    ) -> Result<ForkCounts, ForkError<ShareRefused>> {
-        self.fork_pages(child, &mut |memory: &mut M, frame, flags| memory.share_frame(frame, flags))
     }
 
     /// Visits every level-3 table (`visit_table`, in address order) and, where `visit_table` says so,

@@ -31,7 +31,23 @@ struct Arena {
     next_data: u64,
     /// Table allocations that may still succeed; `None` for no limit.
     allocations_left: Option<usize>,
+    /// Holders that `share_table` may still add, and `share_frame`; `None` for no limit (a limit
+    /// stands for reference counts at their maximum).
+    table_shares_left: Option<usize>,
+    frame_shares_left: Option<usize>,
     log: Vec<Event>,
+}
+
+/// Takes one from a limit, if there is one; `Err` at zero.
+fn take_one(left: &mut Option<usize>) -> Result<(), ShareRefused> {
+    match left {
+        Some(0) => Err(ShareRefused),
+        Some(n) => {
+            *n -= 1;
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }
 
 impl Arena {
@@ -80,7 +96,9 @@ impl TableMemory for SharedMemory {
     }
 
     fn share_table(&mut self, table: Frame) -> Result<(), ShareRefused> {
-        *self.0.borrow_mut().holders.get_mut(&table).expect("a live table") += 1;
+        let mut arena = self.0.borrow_mut();
+        take_one(&mut arena.table_shares_left)?;
+        *arena.holders.get_mut(&table).expect("a live table") += 1;
         Ok(())
     }
 
@@ -89,7 +107,9 @@ impl TableMemory for SharedMemory {
     }
 
     fn share_frame(&mut self, frame: Frame, _: PageFlags) -> Result<(), ShareRefused> {
-        *self.0.borrow_mut().holders.get_mut(&frame).expect("a held frame") += 1;
+        let mut arena = self.0.borrow_mut();
+        take_one(&mut arena.frame_shares_left)?;
+        *arena.holders.get_mut(&frame).expect("a held frame") += 1;
         Ok(())
     }
 
@@ -243,6 +263,44 @@ fn the_first_change_copies_the_table_and_makes_writable_pages_cow_in_both() {
     assert!(events.iter().all(|e| !matches!(e, Event::Alloc(_))), "{events:?}");
     assert!(!parent.lookup(page_at(0, 0, 0)).unwrap().shared_table);
     assert_eq!(events.last(), Some(&Event::InvalidateAsid(Asid::new(1))));
+}
+
+#[test]
+fn a_frame_share_refused_while_copying_a_table_changes_nothing() {
+    let (arena, mut parent, mut child, frames) = forked();
+    // The table holds two frames: the first share succeeds, the second is refused and the first undone.
+    arena.borrow_mut().frame_shares_left = Some(1);
+    let shared = leaf_table(&mut parent, page_at(0, 0, 0));
+    let before = (mappings_of(&mut parent), mappings_of(&mut child), *arena.borrow().tables[&shared]);
+    assert_eq!(child.make_private(page_at(0, 0, 0)), Err(MapError::OutOfFrames));
+    assert_eq!((mappings_of(&mut parent), mappings_of(&mut child), *arena.borrow().tables[&shared]), before);
+    assert!(frames.iter().all(|&frame| holders(&arena, frame) == 1));
+    assert_eq!(holders(&arena, shared), 2);
+    assert!(child.lookup(page_at(0, 0, 0)).unwrap().shared_table);
+}
+
+#[test]
+fn a_table_that_cannot_gain_a_holder_is_forked_page_by_page_and_counted_once() {
+    let arena = Shared::default();
+    let mut parent = space(&arena, 1);
+    let frames = [0, 1].map(|value| arena.borrow_mut().alloc_data(value));
+    parent.map(page_at(0, 0, 0), frames[0], PageFlags::USER_READ_WRITE).unwrap();
+    parent.map(page_at(0, 1, 0), frames[1], PageFlags::USER_READ_WRITE).unwrap();
+    let mut child = space(&arena, 0);
+    child.asid = None;
+    // The first table shares; the second is at its limit and is copied page by page.
+    arena.borrow_mut().table_shares_left = Some(1);
+    let counts = parent.share_tables_into(&mut child).unwrap();
+    assert_eq!(counts, ForkCounts { pages_shared: 1, pages_made_cow: 1, tables_shared: 1 });
+    assert!(child.lookup(page_at(0, 0, 0)).unwrap().shared_table);
+    assert!(!child.lookup(page_at(0, 1, 0)).unwrap().shared_table);
+    assert_eq!(holders(&arena, frames[1]), 2);
+    // Root, level 2, the shared level-3 table and its own copy: each counted once.
+    let mut listed = 0;
+    child.for_each_table_frame(|_| listed += 1);
+    assert_eq!((child.table_frames(), listed), (4, 4));
+    drop(child.destroy(|_, frame, _| arena.borrow_mut().release(frame)));
+    assert!(frames.iter().all(|&frame| holders(&arena, frame) == 1));
 }
 
 #[test]
