@@ -36,6 +36,8 @@ pub struct KernelTest {
     pub module: &'static str,
     pub function: &'static str,
     pub expect: Expect,
+    /// Does work that grows with the machine's RAM: the host gives it a longer time limit.
+    pub slow: bool,
     pub run: fn() -> TestResult,
 }
 
@@ -80,10 +82,15 @@ impl fmt::Display for TestName {
 ///     #[expect(panic)]
 ///     fn runner_notices_a_panic() -> TestResult { panic!("on purpose") }
 /// }
+/// kernel_test! {
+///     /// `#[slow(why)]`: the work grows with the machine; the host allows it longer.
+///     #[slow("reads every page of RAM")]
+///     fn read_all_of_ram() -> TestResult { ... }
+/// }
 /// ```
 #[macro_export]
 macro_rules! kernel_test {
-    ($(#[doc = $doc:literal])* $(#[expect($expect:ident)])? fn $name:ident() -> TestResult $body:block) => {
+    ($(#[doc = $doc:literal])* $(#[expect($expect:ident)])? $(#[slow($why:literal)])? fn $name:ident() -> TestResult $body:block) => {
         $(#[doc = $doc])*
         fn $name() -> $crate::ktest::TestResult $body
 
@@ -96,6 +103,7 @@ macro_rules! kernel_test {
                 module: module_path!(),
                 function: stringify!($name),
                 expect: $crate::kernel_test!(@expect $($expect)?),
+                slow: $crate::kernel_test!(@slow $($why)?),
                 run: $name,
             };
         };
@@ -105,6 +113,8 @@ macro_rules! kernel_test {
     (@expect fail) => { cowpi_console::protocol::Expect::Fail };
     (@expect panic) => { cowpi_console::protocol::Expect::Panic };
     (@expect hang) => { cowpi_console::protocol::Expect::Hang };
+    (@slow) => { false };
+    (@slow $why:literal) => { true };
 }
 
 /// Fails the test with a formatted message unless the condition holds.
@@ -176,7 +186,8 @@ pub fn all() -> &'static [KernelTest] {
 /// `test list`: one protocol line per test, then the count.
 pub fn list() {
     for test in all() {
-        println!("{}{} {}", protocol::TEST_LIST, test.name(), test.expect.as_str());
+        let (space, slow) = if test.slow { (" ", protocol::SLOW) } else { ("", "") };
+        println!("{}{} {}{space}{slow}", protocol::TEST_LIST, test.name(), test.expect.as_str());
     }
     println!("{}{}", protocol::TEST_LIST_END, all().len());
 }

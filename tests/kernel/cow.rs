@@ -104,6 +104,7 @@ kernel_test! {
 kernel_test! {
     /// Reading four times the machine's RAM of reserved memory returns zeros and takes no data frames;
     /// writing takes one frame per page written.
+    #[slow("two million page faults on a Pi 4: about 20 s in QEMU")]
     fn reading_four_times_ram_costs_no_frames() -> TestResult {
         let mib = 4 * (board::info().usable_ram_bytes() >> 20);
         passes("zeropage", &alloc::format!("{mib} 256"))

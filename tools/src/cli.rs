@@ -81,7 +81,8 @@ pub struct TestArgs {
     #[arg(long)]
     pub no_host: bool,
 
-    /// Seconds a kernel test may take before it counts as hung
+    /// Seconds a kernel test may take before it counts as hung (four times that for a test the kernel
+    /// lists as slow)
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = seconds())]
     pub timeout: u64,
 

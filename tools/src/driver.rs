@@ -27,6 +27,9 @@ use crate::outcome::{Outcome, Verdict, judge, seconds};
 use crate::session::{Heard, Session};
 use crate::transport::Transport;
 
+/// How much longer than an ordinary one a test listed as slow may take.
+pub const SLOW_FACTOR: u32 = 4;
+
 /// How long each kind of wait may last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -41,6 +44,9 @@ pub struct Timeouts {
     pub echo: Duration,
     /// For a test expected to finish.
     pub test: Duration,
+    /// For a test the kernel lists as slow (its work grows with the machine's RAM): [`SLOW_FACTOR`]
+    /// times `test`.
+    pub slow_test: Duration,
     /// For a test expected to hang: how long it must run without `test-end` to count as hung.
     pub hang: Duration,
     /// After a fatal line, how long output may pause before the rest of the panic report is taken as
@@ -58,6 +64,7 @@ impl Timeouts {
             reply: Duration::from_secs(10),
             echo: Duration::from_secs(2),
             test,
+            slow_test: test.saturating_mul(SLOW_FACTOR),
             hang,
             fatal_quiet: Duration::from_millis(300),
         }
@@ -82,6 +89,8 @@ pub struct Plan<'a> {
 pub struct ListedTest {
     pub name: String,
     pub expect: Expect,
+    /// Listed as slow: given [`Timeouts::slow_test`].
+    pub slow: bool,
 }
 
 /// One test's result.
@@ -373,8 +382,8 @@ fn list_tests(session: &mut Session, timeouts: &Timeouts) -> Result<Vec<ListedTe
     let mut suite = Vec::new();
     let count = wait_for(session, Instant::now() + timeouts.reply, |heard| match heard {
         Heard::Line(line) => match parse_line(line) {
-            Line::TestListed { name, expect } => {
-                suite.push(ListedTest { name: name.to_owned(), expect });
+            Line::TestListed { name, expect, slow } => {
+                suite.push(ListedTest { name: name.to_owned(), expect, slow });
                 None
             }
             Line::TestListEnd { count } => Some(count),
@@ -457,7 +466,11 @@ fn follow_test(session: &mut Session, test: &ListedTest, timeouts: &Timeouts) ->
     if let Err(error) = session.type_command(&format!("test run {}", test.name), timeouts.echo) {
         return Outcome::Error { reason: format!("typing `test run {}`: {error}", test.name) };
     }
-    let limit = if test.expect == Expect::Hang { timeouts.hang } else { timeouts.test };
+    let limit = match test.expect {
+        Expect::Hang => timeouts.hang,
+        _ if test.slow => timeouts.slow_test,
+        _ => timeouts.test,
+    };
     let deadline = Instant::now() + limit;
     let outcome = loop {
         match session.next(deadline) {

@@ -11,6 +11,7 @@
 //! host:   test list
 //! kernel: test-list: frames::alloc_and_free pass   one line per test: name and expected outcome
 //! kernel: test-list: selftest::panics panic
+//! kernel: test-list: cow::reading_much pass slow    a test whose work grows with the machine's RAM
 //! kernel: test-list-end: 2
 //! host:   test run frames::alloc_and_free
 //! kernel: test-begin: frames::alloc_and_free
@@ -21,7 +22,9 @@
 //!
 //! Expected outcomes are `pass`, `fail` (the test must report FAILED), `panic` (the kernel must panic) and
 //! `hang` (the test must never finish: the host's timeout must fire). The last three prove that the host
-//! runner notices each kind of failure.
+//! runner notices each kind of failure. A test marked `slow` does work that grows with the machine (two
+//! million page faults to read four times a Pi 4's RAM): the host gives it a longer time limit, so that
+//! the ordinary limit can stay short enough to catch a hang soon.
 
 /// Printed once per boot, before the first prompt, followed by ` board=<name>`.
 pub const READY: &str = "cowpi: ready";
@@ -33,6 +36,8 @@ pub const TEST_LIST: &str = "test-list: ";
 pub const TEST_LIST_END: &str = "test-list-end: ";
 pub const TEST_BEGIN: &str = "test-begin: ";
 pub const TEST_END: &str = "test-end: ";
+/// The word after a listed test's expected outcome that marks it slow.
+pub const SLOW: &str = "slow";
 
 /// What a test is expected to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +76,8 @@ pub enum Line<'a> {
     TestListed {
         name: &'a str,
         expect: Expect,
+        /// Marked [`SLOW`]: given a longer time limit.
+        slow: bool,
     },
     TestListEnd {
         count: usize,
@@ -100,10 +107,13 @@ pub fn parse_line(line: &str) -> Line<'_> {
             return Line::Ready { board };
         }
     } else if let Some(rest) = body.strip_prefix(TEST_LIST) {
-        if let Some((name, expect)) = rest.split_once(' ')
-            && let Some(expect) = Expect::parse(expect.trim())
+        let mut words = rest.split_whitespace();
+        if let (Some(name), Some(expect), marks) = (words.next(), words.next(), words.next())
+            && let Some(expect) = Expect::parse(expect)
+            && words.next().is_none()
+            && (marks.is_none() || marks == Some(SLOW))
         {
-            return Line::TestListed { name, expect };
+            return Line::TestListed { name, expect, slow: marks.is_some() };
         }
     } else if let Some(rest) = body.strip_prefix(TEST_LIST_END) {
         if let Ok(count) = rest.trim().parse() {
@@ -141,7 +151,11 @@ mod tests {
         assert_eq!(parse_line("cowpi: ready board=raspi4b\r"), Line::Ready { board: "raspi4b" });
         assert_eq!(
             parse_line("test-list: frames::alloc hang"),
-            Line::TestListed { name: "frames::alloc", expect: Expect::Hang }
+            Line::TestListed { name: "frames::alloc", expect: Expect::Hang, slow: false }
+        );
+        assert_eq!(
+            parse_line("test-list: cow::much pass slow\r"),
+            Line::TestListed { name: "cow::much", expect: Expect::Pass, slow: true }
         );
         assert_eq!(parse_line("test-list-end: 12"), Line::TestListEnd { count: 12 });
         assert_eq!(parse_line("test-begin: a::b"), Line::TestBegin { name: "a::b" });
@@ -156,7 +170,14 @@ mod tests {
 
     #[test]
     fn malformed_protocol_lines_are_just_output() {
-        for line in ["test-list: noexpect", "test-list: a maybe", "test-list-end: x", "test-end: a meh"] {
+        for line in [
+            "test-list: noexpect",
+            "test-list: a maybe",
+            "test-list: a pass quick",
+            "test-list: a pass slow slow",
+            "test-list-end: x",
+            "test-end: a meh",
+        ] {
             assert_eq!(parse_line(line), Line::Other(line));
         }
     }
@@ -176,8 +197,9 @@ mod tests {
         fn any_line_parses_without_panicking(line in "(test-(list|end|begin)(-end)?: )?.{0,100}") {
             let trimmed = line.trim_end_matches(['\r', '\n']);
             match parse_line(&line) {
-                Line::TestListed { name, expect } => {
-                    proptest::prop_assert!(trimmed.contains(name) && trimmed.ends_with(expect.as_str()));
+                Line::TestListed { name, expect, slow } => {
+                    let ending = if slow { std::format!("{} {SLOW}", expect.as_str()) } else { expect.as_str().into() };
+                    proptest::prop_assert!(trimmed.contains(name) && trimmed.ends_with(&ending));
                 }
                 Line::TestEnd { name, reason: None } => {
                     proptest::prop_assert!(trimmed.ends_with(" ok") && trimmed.contains(name));

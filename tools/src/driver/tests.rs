@@ -119,6 +119,26 @@ fn each_expected_failure_kind_counts_as_ok_and_each_leaves_a_fresh_kernel_for_th
 }
 
 #[test]
+fn a_test_listed_as_slow_is_given_four_times_the_limit() {
+    let script = Script::ready("raspi3b")
+        .reply("test list", &list(&[("a::slow", "pass slow"), ("a::quick", "pass")]))
+        .reply("test run a::slow", &lines(&["test-begin: a::slow"]))
+        .reply("test run a::quick", &lines(&["test-begin: a::quick"]));
+    let mut board = FakeBoard::new([script.clone(), script.clone(), script]);
+    let (report, _) = run(&mut board, &plan());
+    assert_eq!(
+        verdicts(&report),
+        [
+            ("a::slow", Verdict::Failed("no test-end came within 120 s".to_owned())),
+            ("a::quick", Verdict::Failed("no test-end came within 30 s".to_owned())),
+        ]
+    );
+    let longest = board.timed_out_waits.iter().copied().max();
+    let slow_limit = Duration::from_secs(90)..=Duration::from_secs(120);
+    assert!(longest.is_some_and(|w| slow_limit.contains(&w)), "{:?}", board.timed_out_waits);
+}
+
+#[test]
 fn an_unexpected_panic_fails_with_the_whole_panic_report_in_its_log() {
     let script = Script::ready("raspi3b").reply("test list", &list(&[("mm::cow", "pass")])).reply(
         "test run mm::cow",
