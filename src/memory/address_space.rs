@@ -17,7 +17,7 @@ use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, Readable, TTBR0_EL1, Writeable};
 use cowpi_abi::{Error, layout};
 use cowpi_mm::regions::{Access, Region, RegionError};
 use cowpi_mm::{
-    AddressSpaceTables, Asid, AsidAllocator, AsidBits, Frame, MapError, OutOfFrames, PAGE_SIZE, Page,
+    AddressSpaceTables, Asid, AsidAllocator, AsidBits, Frame, Leaf, MapError, OutOfFrames, PAGE_SIZE, Page,
     PageFlags, Prot, RegionKind, Regions, ShareRefused, TableMemory, TableVisit, TaggedAsid, TlbMaintenance,
     VirtAddr,
 };
@@ -68,6 +68,18 @@ impl TableMemory for KernelTableMemory {
     fn release_frame(&mut self, frame: Frame, flags: PageFlags) {
         frames::drop_holder(frame);
         ksm::mapping_removed(flags);
+    }
+
+    fn release_mapped_frames(&mut self, table: Frame) {
+        let entries = self.entries(table);
+        let mapped = entries.iter().filter(|&&descriptor| descriptor != 0);
+        // One lock for the table's 512 pages, as in `share_mapped_frames`.
+        if let Err(error) =
+            frames::with_table(|t| t.release_all(mapped.clone().map(|&d| PageFlags::descriptor_frame(d))))
+        {
+            panic!("kernel bug: tearing down the table in {table}: {error}");
+        }
+        ksm::zero_pages_removed(mapped.filter(|&&d| PageFlags::descriptor_is_ksm_zero_page(d)).count() as u64);
     }
 
     fn entries(&mut self, table: Frame) -> &mut [u64; 512] {
@@ -339,7 +351,7 @@ impl AddressSpace {
                 Ok(())
             }
             Some(leaf) if access == Access::Write && !leaf.writable_now() => {
-                let (frame, current) = if leaf.shared_table {
+                let leaf = if leaf.shared_table {
                     // The table's other holders keep it; this task gets its own copy (or, as its last
                     // holder, write access back), in which the page is then resolved like any other.
                     let copied = frames::refcount(leaf.table) > 1;
@@ -349,12 +361,11 @@ impl AddressSpace {
                     } else {
                         counters::TABLE_REUSES.add()
                     }
-                    let leaf = self.tables.lookup(page).ok_or(FaultError::Illegal)?;
-                    (leaf.frame, leaf.flags)
+                    self.tables.lookup(page).ok_or(FaultError::Illegal)?
                 } else {
-                    (leaf.frame, leaf.flags)
+                    leaf
                 };
-                if current.writable { Ok(()) } else { self.resolve_write(page, frame, current) }
+                if leaf.flags.writable { Ok(()) } else { self.resolve_write(page, &leaf) }
             }
             // Present and allowed: another core or an earlier fault got here first; retry.
             Some(_) => Ok(()),
@@ -363,7 +374,9 @@ impl AddressSpace {
 
     /// A write to a present read-only page whose region allows writing: what to do is
     /// `cowpi_mm::decide_write_fault`'s decision (host-tested); doing it is this function's.
-    fn resolve_write(&mut self, page: Page, frame: Frame, current: PageFlags) -> Result<(), FaultError> {
+    /// `leaf` is what `lookup` found there, in a private table: changing it needs no second walk.
+    fn resolve_write(&mut self, page: Page, leaf: &Leaf) -> Result<(), FaultError> {
+        let (frame, current) = (leaf.frame, leaf.flags);
         let holders = frames::refcount(frame);
         let decision = match decide_write_fault(current, holders) {
             Ok(decision) => decision,
@@ -379,13 +392,13 @@ impl AddressSpace {
             WriteFault::Denied => Err(FaultError::Illegal),
             WriteFault::Reuse { flags } => {
                 // The last holder: nobody else can see a write, so no copy and no allocation.
-                self.tables.protect(page, flags).map_err(map_fault_error)?;
+                self.tables.protect_leaf(page, leaf, flags).map_err(map_fault_error)?;
                 counters::COW_REUSES.add();
                 Ok(())
             }
             WriteFault::ZeroFill { flags } => {
                 let fresh = frames::alloc_zeroed().map_err(|_| FaultError::OutOfMemory)?;
-                self.tables.replace(page, fresh, flags).map_err(|error| {
+                self.tables.replace_leaf(page, leaf, fresh, flags).map_err(|error| {
                     frames::drop_holder(fresh);
                     map_fault_error(error)
                 })?;
@@ -397,7 +410,7 @@ impl AddressSpace {
             }
             WriteFault::Copy { flags } => {
                 let copy = frames::alloc_copy_of(frame).map_err(|_| FaultError::OutOfMemory)?;
-                self.tables.replace(page, copy, flags).map_err(|error| {
+                self.tables.replace_leaf(page, leaf, copy, flags).map_err(|error| {
                     // The copy is nobody's: without this it leaked, and the task was told it faulted.
                     frames::drop_holder(copy);
                     map_fault_error(error)
@@ -766,9 +779,6 @@ impl Drop for AddressSpace {
     fn drop(&mut self) {
         // SAFETY: `tables` is taken exactly once, here, and `self` is never used again.
         let tables = unsafe { ManuallyDrop::take(&mut self.tables) };
-        tables.destroy(|_, frame, flags| {
-            frames::drop_holder(frame);
-            ksm::mapping_removed(flags);
-        });
+        tables.destroy_releasing();
     }
 }

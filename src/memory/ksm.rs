@@ -125,6 +125,13 @@ pub fn zero_pages_added(count: u64) {
     }
 }
 
+/// `count` mappings of zero pages that merging made are gone (a table of them torn down at once).
+pub fn zero_pages_removed(count: u64) {
+    if count > 0 {
+        ZERO_PAGES.fetch_sub(count, Ordering::Relaxed);
+    }
+}
+
 /// An address space no longer maps a page it had mapped with `flags` (written, unmapped, torn down).
 pub fn mapping_removed(flags: PageFlags) {
     if flags.is_ksm_zero_page() {

@@ -390,13 +390,18 @@ crate::kernel_test! {
 
 /// Ends the running task with `status`. Its parent, if waiting, wakes up.
 pub fn exit(status: i64) -> ! {
-    cpu::mask_irqs();
-    // Tear the address space down first, on this task's kernel stack, with TTBR0_EL1 off its tables.
+    // Tear the address space down first, on this task's kernel stack, with TTBR0_EL1 off its tables, and
+    // with interrupts on: teardown costs what the task mapped, and the machine must not go deaf for it
+    // (a task killed by a fault comes here with them masked). Once taken out of the task, the space is
+    // nobody else's: a switch away and back meanwhile installs no tables (`pick_next`), and neither page
+    // merging nor `ps` can reach it.
+    cpu::unmask_irqs();
     let space = with(|s| s.current_task().address_space.take());
     if let Some(space) = space {
         AddressSpace::activate_none();
         drop(space);
     }
+    cpu::mask_irqs();
     let unclaimed = with(|s| {
         let me = s.current;
         let parent = s.current_task().parent;

@@ -368,6 +368,20 @@ impl<'s> FrameTable<'s> {
         Ok(())
     }
 
+    /// Drops one holder of each of `frames` (a frame may come more than once), freeing those whose last
+    /// holder it was; how many were freed. What tearing down a level-3 table costs: one call, under one
+    /// lock in the kernel. A frame that cannot be released (free, reserved, outside the table) stops it
+    /// there with that error, the frames before it released: the caller's bookkeeping is wrong.
+    pub fn release_all(&mut self, frames: impl Iterator<Item = Frame>) -> Result<usize, FrameError> {
+        let mut freed = 0;
+        for frame in frames {
+            if self.release(frame)? == Release::Freed {
+                freed += 1;
+            }
+        }
+        Ok(freed)
+    }
+
     /// Drops one holder of an allocated frame, freeing the frame if it was the last.
     ///
     /// Releasing a free frame is a double free: [`FrameError::NotAllocated`], and the table is unchanged.

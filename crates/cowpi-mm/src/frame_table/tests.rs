@@ -320,6 +320,22 @@ fn share_all_adds_a_holder_to_each_or_to_none() {
 }
 
 #[test]
+fn release_all_drops_a_holder_of_each_and_counts_what_it_freed() {
+    let mut table = free_table(0x80, 4);
+    let [a, b, c] = [table.alloc().unwrap(), table.alloc().unwrap(), table.alloc().unwrap()];
+    table.share_all([a, a, b].into_iter()).unwrap();
+    // a: 3 holders, b: 2, c: 1. Two of a's go, one of b's and c's only one: c alone is freed.
+    assert_eq!(table.release_all([a, b, a, c].into_iter()), Ok(1));
+    assert_eq!([a, b, c].map(|f| table.refcount(f)), [Some(1), Some(1), Some(0)]);
+    // A frame freed a moment ago is a double release: the error names it, the frames before it went.
+    assert_eq!(table.release_all([b, c, a].into_iter()), Err(FrameError::NotAllocated(c)));
+    assert_eq!([a, b].map(|f| table.refcount(f)), [Some(1), Some(0)]);
+    assert_eq!(table.release_all([a].into_iter()), Ok(1));
+    assert_eq!(table.counters().used, 0);
+    assert_clean(&table);
+}
+
+#[test]
 fn reserved_and_outside_frames_cannot_be_shared_or_released() {
     let mut table = reserved_table(0x80, 4);
     table.add_free_range(frames(0x80, 0x82)).unwrap();

@@ -48,9 +48,11 @@ use crate::asid::Asid;
 use crate::frame_table::OutOfFrames;
 
 pub mod fork;
+pub mod present;
 pub mod share;
 
 pub use fork::{ForkCounts, ForkError};
+use present::Present;
 pub use share::{Leaf, TableVisit};
 
 /// Why a mapping operation refused. Nothing was changed.
@@ -275,6 +277,47 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// Maps a mapped page to `frame` instead, with break-before-make, and returns the old frame and flags
     /// so that the caller can drop the old mapping's reference. The copy-on-write fault: the copy is made
     /// first, then swapped in here.
+    /// [`AddressSpaceTables::protect`] of a page that [`AddressSpaceTables::lookup`] just found as `leaf`,
+    /// nothing changed since: the fault path's form, with no second walk and no decoding of the old
+    /// descriptor. A leaf in a shared table takes the walking form, which unshares the table first.
+    pub fn protect_leaf(&mut self, page: Page, leaf: &Leaf, flags: PageFlags) -> Result<PageFlags, MapError> {
+        if leaf.shared_table {
+            return self.protect(page, flags);
+        }
+        let descriptor = Self::user_descriptor(page, leaf.frame, flags)?;
+        let old = leaf.flags;
+        if flags == old {
+            return Ok(old);
+        }
+        if old.memory != flags.memory || old.global != flags.global {
+            self.break_before_make(leaf.table, page, descriptor);
+        } else {
+            self.rewrite_in_place(leaf.table, page, descriptor);
+        }
+        self.count_device(old, -1);
+        self.count_device(flags, 1);
+        Ok(old)
+    }
+
+    /// [`AddressSpaceTables::replace`] of a page that [`AddressSpaceTables::lookup`] just found as `leaf`,
+    /// as [`AddressSpaceTables::protect_leaf`] is to `protect`.
+    pub fn replace_leaf(
+        &mut self,
+        page: Page,
+        leaf: &Leaf,
+        frame: Frame,
+        flags: PageFlags,
+    ) -> Result<(Frame, PageFlags), MapError> {
+        if leaf.shared_table {
+            return self.replace(page, frame, flags);
+        }
+        let descriptor = Self::user_descriptor(page, frame, flags)?;
+        self.break_before_make(leaf.table, page, descriptor);
+        self.count_device(leaf.flags, -1);
+        self.count_device(flags, 1);
+        Ok((leaf.frame, leaf.flags))
+    }
+
     pub fn replace(
         &mut self,
         page: Page,
@@ -341,13 +384,13 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
 
     /// Calls `visit` with every mapped page, in address order.
     pub fn for_each_mapping(&mut self, mut visit: impl FnMut(Page, Frame, PageFlags)) {
-        self.walk_all(false, &mut visit, &mut |_, _| {});
+        self.walk_all(false, Leaves::EachMapping(&mut visit), &mut |_, _| {});
     }
 
     /// Calls `visit` with every frame holding one of these tables, the root last. Each is a holder of its
     /// frame, which the memory audit counts.
     pub fn for_each_table_frame(&mut self, mut visit: impl FnMut(Frame)) {
-        self.walk_all(false, &mut |_, _, _| {}, &mut |_, table| visit(table));
+        self.walk_all(false, Leaves::Skip, &mut |_, table| visit(table));
     }
 
     /// Tears the address space down: calls `release` with every mapping (so that the caller drops each
@@ -359,7 +402,17 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// that the ASID is not used again before a TLB-wide flush, which [`crate::AsidAllocator`] does (it
     /// never hands an ASID out twice in one generation).
     pub fn destroy(mut self, mut release: impl FnMut(Page, Frame, PageFlags)) -> (M, T) {
-        self.walk_all(true, &mut release, &mut |memory, table| memory.free_table(table));
+        self.walk_all(true, Leaves::EachMapping(&mut release), &mut |memory, table| memory.free_table(table));
+        (self.memory, self.tlb)
+    }
+
+    /// [`AddressSpaceTables::destroy`], with the memory dropping the holders itself: one
+    /// [`TableMemory::release_mapped_frames`] per level-3 table this address space alone holds, which
+    /// memory that counts holders under a lock does under one lock per table instead of one per page.
+    /// What the kernel's teardown uses.
+    pub fn destroy_releasing(mut self) -> (M, T) {
+        let release = &mut |memory: &mut M, table| memory.release_mapped_frames(table);
+        self.walk_all(true, Leaves::EachTable(release), &mut |memory, table| memory.free_table(table));
         (self.memory, self.tlb)
     }
 
@@ -488,29 +541,35 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         self.memory.entries(table).iter().all(|&descriptor| descriptor == INVALID)
     }
 
-    /// Visits every mapping in address order, and every table after its entries (so a table may be freed
-    /// by `on_table`), the root last. With `skip_shared`, the mappings of a level-3 table with other
-    /// holders are not visited (they are not this address space's to release).
+    /// Visits the mappings in address order as `leaves` asks, and every table after its entries (so a
+    /// table may be freed by `on_table`), the root last. With `skip_shared`, the mappings of a level-3
+    /// table with other holders are not visited (they are not this address space's to release).
     fn walk_all(
         &mut self,
         skip_shared: bool,
-        on_mapping: &mut dyn FnMut(Page, Frame, PageFlags),
+        mut leaves: Leaves<'_, M>,
         on_table: &mut dyn FnMut(&mut M, Frame),
     ) {
         let root = self.root;
-        for index1 in 0..Level::ENTRIES {
+        for index1 in Present::of(&mut self.memory, root) {
             let Some(level2) = self.next_table(root, Level::One, index1) else { continue };
-            for index2 in 0..Level::ENTRIES {
+            for index2 in Present::of(&mut self.memory, level2) {
                 let Some(level3) = self.next_table(level2, Level::Two, index2) else { continue };
                 if skip_shared && self.memory.table_holders(level3) > 1 {
                     on_table(&mut self.memory, level3);
                     continue;
                 }
-                for index3 in 0..Level::ENTRIES {
-                    if let Some((frame, flags)) = self.leaf_at(level3, index3) {
-                        // Lossless: each index is below 512.
-                        let number = ((index1 << 18) | (index2 << 9) | index3) as u64;
-                        on_mapping(Page::from_number(number), frame, flags);
+                match &mut leaves {
+                    Leaves::Skip => {}
+                    Leaves::EachTable(visit) => visit(&mut self.memory, level3),
+                    Leaves::EachMapping(visit) => {
+                        for index3 in Present::of(&mut self.memory, level3) {
+                            if let Some((frame, flags)) = self.leaf_at(level3, index3) {
+                                // Lossless: each index is below 512.
+                                let number = ((index1 << 18) | (index2 << 9) | index3) as u64;
+                                visit(Page::from_number(number), frame, flags);
+                            }
+                        }
                     }
                 }
                 on_table(&mut self.memory, level3);
@@ -530,6 +589,16 @@ impl<M: TableMemory, T: TlbMaintenance> fmt::Debug for AddressSpaceTables<M, T> 
             .field("device_pages", &self.device_pages)
             .finish_non_exhaustive()
     }
+}
+
+/// What [`AddressSpaceTables::walk_all`] does with the level-3 tables it passes.
+enum Leaves<'a, M> {
+    /// Nothing: only the tables are wanted.
+    Skip,
+    /// Calls this with each mapping.
+    EachMapping(&'a mut dyn FnMut(Page, Frame, PageFlags)),
+    /// Calls this with each level-3 table, before `on_table`.
+    EachTable(&'a mut dyn FnMut(&mut M, Frame)),
 }
 
 /// A descriptor that this module never writes: the tables were overwritten behind its back.

@@ -75,9 +75,21 @@ pub trait TableMemory {
         Ok(())
     }
 
-    /// Drops the holder [`TableMemory::share_frame`] added, when the copy it was for is abandoned.
+    /// Drops the holder [`TableMemory::share_frame`] added, when the copy it was for is abandoned; or one
+    /// holder of a mapped frame, through [`TableMemory::release_mapped_frames`].
     fn release_frame(&mut self, frame: Frame, _flags: PageFlags) {
         panic!("{frame} released by memory that never shares frames")
+    }
+
+    /// Drops the holder each valid descriptor of the level-3 table `table` has on the frame it maps: the
+    /// table goes with its address space ([`super::AddressSpaceTables::destroy_releasing`]), which it was
+    /// the only holder of. One call per table, like [`TableMemory::share_mapped_frames`]; the default
+    /// drops them one by one through [`TableMemory::release_frame`].
+    fn release_mapped_frames(&mut self, table: Frame) {
+        let entries = *self.entries(table);
+        for (frame, flags) in entries.iter().filter_map(|&d| PageFlags::from_descriptor(d).ok()) {
+            self.release_frame(frame, flags);
+        }
     }
 
     /// The descriptors of the table in `table`.

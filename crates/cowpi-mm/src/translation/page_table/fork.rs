@@ -23,6 +23,7 @@
 
 use core::fmt;
 
+use super::present::Present;
 use super::{AddressSpaceTables, MapError};
 use crate::addr::{Frame, Page};
 use crate::translation::descriptor::{INVALID, user_table_descriptor};
@@ -98,7 +99,7 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
             return Err(ForkError::ChildNotEmpty);
         }
         self.fork_pages(child, &mut |memory: &mut M, table| {
-            for index in 0..Level::ENTRIES {
+            for index in Present::of(memory, table) {
                 let Some((frame, flags)) = Self::decode_leaf(memory, table, index) else { continue };
                 share(frame, flags).map_err(|error| (index, error))?;
             }
@@ -155,10 +156,10 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         let root = self.root;
         // The parent's table structure does not change here, only leaf descriptors, so it can be walked
         // while it is edited.
-        for index1 in 0..Level::ENTRIES {
+        for index1 in Present::of(&mut self.memory, root) {
             let Some(level2) = self.next_table(root, Level::One, index1) else { continue };
             let mut child_level2 = None;
-            for index2 in 0..Level::ENTRIES {
+            for index2 in Present::of(&mut self.memory, level2) {
                 let Some(level3) = self.next_table(level2, Level::Two, index2) else { continue };
                 let first = Page::from_number(((index1 << 18) | (index2 << 9)) as u64);
                 let child_level2 = match child_level2 {
@@ -207,12 +208,10 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         {
             return Err(ForkError::DeviceMemory(first + device));
         }
-        let mut mapped = 0;
-        for index3 in 0..Level::ENTRIES {
+        let present = Present::of(&mut self.memory, level3);
+        let mapped = present.count();
+        for index3 in present {
             let descriptor = self.memory.entries(level3)[index3];
-            if descriptor == INVALID {
-                continue;
-            }
             let descriptor = match PageFlags::copy_on_write_descriptor(descriptor) {
                 Some(cow) => {
                     self.memory.write_entry(level3, index3, cow);
@@ -222,7 +221,6 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
                 None => descriptor,
             };
             child.memory.write_entry(child_level3, index3, descriptor);
-            mapped += 1;
         }
         let Err((failed, error)) = share(&mut self.memory, level3) else {
             counts.pages_shared += mapped;
@@ -230,10 +228,7 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         };
         // Without their references those mappings must go, or destroying the child would drop
         // references that were never taken.
-        for index3 in 0..Level::ENTRIES {
-            if self.memory.entries(level3)[index3] == INVALID {
-                continue;
-            }
+        for index3 in Present::of(&mut self.memory, level3) {
             if index3 < failed {
                 counts.pages_shared += 1;
             } else {

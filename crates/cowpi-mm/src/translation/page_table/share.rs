@@ -39,6 +39,7 @@
 
 use core::ops::Range;
 
+use super::present::Present;
 use super::{AddressSpaceTables, ForkCounts, ForkError, MapError};
 use crate::addr::{Frame, Page, VirtAddr};
 use crate::translation::descriptor::{INVALID, user_table_descriptor, with_table_write_protection};
@@ -109,18 +110,17 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         // The copy first, its frames' holders taken for the whole table at once; only then is the
         // table that stays shared changed, so that a refusal leaves everything as it was.
         let copy = self.memory.alloc_table()?;
-        for index in 0..Level::ENTRIES {
+        let present = Present::of(&mut self.memory, shared);
+        for index in present {
             let descriptor = self.memory.entries(shared)[index];
-            if descriptor != INVALID {
-                let descriptor = PageFlags::copy_on_write_descriptor(descriptor).unwrap_or(descriptor);
-                self.memory.write_entry(copy, index, descriptor);
-            }
+            let descriptor = PageFlags::copy_on_write_descriptor(descriptor).unwrap_or(descriptor);
+            self.memory.write_entry(copy, index, descriptor);
         }
         if let Err(ShareRefused) = self.memory.share_mapped_frames(copy) {
             self.memory.free_table(copy);
             return Err(MapError::OutOfFrames);
         }
-        for index in 0..Level::ENTRIES {
+        for index in present {
             let descriptor = self.memory.entries(shared)[index];
             if let Some(cow) = PageFlags::copy_on_write_descriptor(descriptor) {
                 self.memory.write_entry(shared, index, cow);
@@ -198,7 +198,7 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         counts: &mut ForkCounts,
     ) -> Result<(), ForkError<ShareRefused>> {
         let root = self.root;
-        for index1 in 0..Level::ENTRIES {
+        for index1 in Present::of(&mut self.memory, root) {
             let Some(level2) = self.next_table(root, Level::One, index1) else { continue };
             let child_level2 = child.memory.alloc_table().map_err(|_| ForkError::ChildMap {
                 page: Page::from_number((index1 << 18) as u64),
@@ -206,7 +206,7 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
             })?;
             child.memory.write_entry(child.root, index1, user_table_descriptor(child_level2));
             child.table_frames += 1;
-            for index2 in 0..Level::ENTRIES {
+            for index2 in Present::of(&mut self.memory, level2) {
                 let descriptor = self.memory.entries(level2)[index2];
                 let Some((level3, _)) = self.next_link(level2, index2) else { continue };
                 if self.memory.share_table(level3).is_err() {
@@ -237,16 +237,16 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         mut on_mapping: impl FnMut(Page, Frame, PageFlags),
     ) {
         let root = self.root;
-        for index1 in 0..Level::ENTRIES {
+        for index1 in Present::of(&mut self.memory, root) {
             let Some(level2) = self.next_table(root, Level::One, index1) else { continue };
-            for index2 in 0..Level::ENTRIES {
+            for index2 in Present::of(&mut self.memory, level2) {
                 let Some((level3, write_protected)) = self.next_link(level2, index2) else { continue };
                 let first_page = Page::from_number(((index1 << 18) | (index2 << 9)) as u64);
                 let holders = self.memory.table_holders(level3);
                 if !visit_table(TableVisit { table: level3, first_page, holders, write_protected }) {
                     continue;
                 }
-                for index3 in 0..Level::ENTRIES {
+                for index3 in Present::of(&mut self.memory, level3) {
                     if let Some((frame, flags)) = self.leaf_at(level3, index3) {
                         on_mapping(first_page + index3, frame, flags);
                     }

@@ -363,6 +363,36 @@ fn replace_breaks_before_it_makes() {
 }
 
 #[test]
+fn protect_and_replace_of_a_looked_up_leaf_do_what_the_walking_forms_do() {
+    let run = |use_leaf: bool| {
+        let (mut t, log) = tables();
+        t.set_asid(Asid::new(3));
+        t.map(page(7), frame(0x80000), PageFlags::USER_READ_WRITE).unwrap();
+        take(&log);
+        let leaf = t.lookup(page(7)).unwrap();
+        let read_only = PageFlags::USER_READ_ONLY;
+        let old =
+            if use_leaf { t.protect_leaf(page(7), &leaf, read_only) } else { t.protect(page(7), read_only) };
+        let protected = take(&log);
+        let leaf = t.lookup(page(7)).unwrap();
+        let writable = PageFlags::USER_READ_WRITE;
+        let replaced = if use_leaf {
+            t.replace_leaf(page(7), &leaf, frame(0x80001), writable)
+        } else {
+            t.replace(page(7), frame(0x80001), writable)
+        };
+        (old, protected, replaced, take(&log), mappings(&mut t))
+    };
+    let (old, protected, replaced, events, after) = run(true);
+    assert_eq!(
+        (old, replaced),
+        (Ok(PageFlags::USER_READ_WRITE), Ok((frame(0x80000), PageFlags::USER_READ_ONLY)))
+    );
+    assert!(!protected.is_empty() && !events.is_empty());
+    assert_eq!((old, protected, replaced, events, after), run(false));
+}
+
+#[test]
 fn protect_changes_permissions_in_place_then_invalidates() {
     let (mut tables, log) = tables();
     tables.map(page(3), frame(0x80000), PageFlags::USER_READ_WRITE).unwrap();

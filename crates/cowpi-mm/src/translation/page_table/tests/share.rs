@@ -348,6 +348,28 @@ fn drop_space(arena: &Shared, space: Space) {
 }
 
 #[test]
+fn destroy_releasing_drops_the_holders_destroy_hands_back() {
+    // The child writes into the first table (now its own copy, mapping frames 0 and 1 too) and maps a
+    // page of its own; the second table stays shared.
+    let (arena, parent, mut child, frames) = forked();
+    child.make_private(page_at(0, 0, 0)).unwrap();
+    let own = arena.borrow_mut().alloc_data(9);
+    child.map(page_at(0, 0, 7), own, PageFlags::USER_READ_WRITE).unwrap();
+    assert_eq!([frames[0], frames[1], own].map(|frame| holders(&arena, frame)), [2, 2, 1]);
+    // What the memory releases, table by table, is what `destroy` hands back page by page.
+    let mut by_page = Vec::new();
+    child.walk_all(true, Leaves::EachMapping(&mut |_, frame, _| by_page.push(frame)), &mut |_, _| {});
+    assert_eq!(by_page, [frames[0], frames[1], own]);
+    let tables_before = arena.borrow().tables.len();
+    child.destroy_releasing();
+    assert_eq!([frames[0], frames[1], frames[2], own].map(|frame| holders(&arena, frame)), [1, 1, 1, 0]);
+    // Its root, level-2 table and private copy are freed; the shared table loses one holder only.
+    assert_eq!(arena.borrow().tables.len(), tables_before - 3);
+    drop_space(&arena, parent);
+    assert!(arena.borrow().holders.is_empty(), "{:?}", arena.borrow().holders);
+}
+
+#[test]
 fn teardown_of_one_holder_leaves_the_shared_table_to_the_other() {
     let (arena, mut parent, child, frames) = forked();
     let tables = [leaf_table(&mut parent, page_at(0, 0, 0)), leaf_table(&mut parent, page_at(0, 1, 0))];
