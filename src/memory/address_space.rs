@@ -182,7 +182,8 @@ fn eager_copy_page(
     frame: Frame,
     flags: PageFlags,
 ) -> Result<(), Error> {
-    let (child_frame, child_flags) = match decide_eager_copy(flags) {
+    let rights = child.regions.find(page.start_address()).map_or(Prot::NONE, Region::prot);
+    let (child_frame, child_flags) = match decide_eager_copy(flags, rights) {
         Ok(EagerCopy::Share { flags }) => {
             frames::share(frame).map_err(|_| Error::OutOfMemory)?;
             (frame, flags)

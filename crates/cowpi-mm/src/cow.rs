@@ -25,6 +25,7 @@
 
 use core::fmt;
 
+use crate::Prot;
 use crate::translation::{FlagsError, PageFlags};
 
 /// How to resolve a write fault on a present user mapping: the outcome of [`decide_write_fault`].
@@ -132,16 +133,19 @@ pub fn decide_protect(current: PageFlags, wanted: PageFlags, refcount: u32) -> P
     if refcount > 1 && wanted.writable { wanted.copy_on_write() } else { wanted }
 }
 
-/// What an eager-copy fork does with a parent mapping with `flags`. Every page the child could write
-/// is copied, whether the parent has it writable, copy-on-write from an earlier fork, or merged; the copy
-/// is the child's alone, so it is mapped writable with no sharing bits. The zero page stays shared: it
+/// What an eager-copy fork does with a parent mapping with `flags`, in a region with `rights`. Every
+/// page the child could write is copied, whether the parent has it writable, copy-on-write from an
+/// earlier fork, or merged; the copy is the child's alone, so it is mapped writable with no sharing bits.
+/// The region says whether the child could write it, not the marks alone: a shared page made read-only
+/// with `PROTECT` keeps its copy-on-write or merged mark ([`decide_protect`]), and copying it writable
+/// gave the child write access its region does not allow (found by the copy-on-write state machine). The zero page stays shared: it
 /// holds no data of the task's, and a write to it allocates anyway. A no-access page is shared as it is,
 /// marks and all, never copied writable: neither side can touch it, and making it accessible again
 /// ([`decide_protect`]) sees the frame's other holder and makes it copy-on-write.
-pub fn decide_eager_copy(flags: PageFlags) -> Result<EagerCopy, CowError> {
+pub fn decide_eager_copy(flags: PageFlags, rights: Prot) -> Result<EagerCopy, CowError> {
     // An executable page cannot be written (W^X), even if a sharing mark from before a PROTECT says it
     // once could: it is shared like text.
-    if flags.zero_page || !flags.logically_writable() || flags.executable {
+    if flags.zero_page || !flags.logically_writable() || flags.executable || !rights.contains(Prot::WRITE) {
         return Ok(EagerCopy::Share { flags });
     }
     let private = flags.resolve_write_fault();

@@ -180,7 +180,7 @@ fn no_access_keeps_the_marks_there_and_back() {
 fn an_eager_fork_shares_a_no_access_page_as_it_is() {
     for marked in [PageFlags::USER_NO_ACCESS, COW, MERGED, ZERO] {
         let flags = PageFlags { no_access: true, writable: false, executable: false, ..marked };
-        assert_eq!(decide_eager_copy(flags), Ok(EagerCopy::Share { flags }), "{flags:?}");
+        assert_eq!(decide_eager_copy(flags, Prot::READ_WRITE), Ok(EagerCopy::Share { flags }), "{flags:?}");
     }
 }
 
@@ -190,13 +190,27 @@ fn an_eager_fork_copies_every_page_the_child_could_write_into_a_private_writable
         [PageFlags::USER_READ_WRITE, COW, MERGED.copy_on_write(), PageFlags { ksm_merged: true, ..COW }]
     {
         assert_eq!(
-            decide_eager_copy(flags),
+            decide_eager_copy(flags, Prot::READ_WRITE),
             Ok(EagerCopy::Copy { flags: PageFlags::USER_READ_WRITE }),
             "{flags:?}"
         );
     }
     // A merged page is logically writable too (its write fault unmerges it).
-    assert_eq!(decide_eager_copy(MERGED), Ok(EagerCopy::Copy { flags: PageFlags::USER_READ_WRITE }));
+    assert_eq!(
+        decide_eager_copy(MERGED, Prot::READ_WRITE),
+        Ok(EagerCopy::Copy { flags: PageFlags::USER_READ_WRITE })
+    );
+}
+
+#[test]
+fn an_eager_fork_shares_a_marked_page_its_region_makes_read_only() {
+    // Shared at a fork, then PROTECT read-only: the marks stay (decide_protect), the right to write does
+    // not. Copied writable, the child could write what its region forbids (found by the state machine).
+    for marked in [COW, MERGED, PageFlags { ksm_merged: true, ..COW }] {
+        let flags = decide_protect(marked, PageFlags::USER_READ_ONLY, 2);
+        assert!(flags.is_shared_for_writing(), "{flags:?}");
+        assert_eq!(decide_eager_copy(flags, Prot::READ), Ok(EagerCopy::Share { flags }), "{flags:?}");
+    }
 }
 
 #[test]
@@ -204,7 +218,7 @@ fn an_eager_fork_shares_what_nobody_writes_in_place() {
     let text = PageFlags::user(Prot::READ_EXEC).unwrap();
     // Merging's zero pages keep both marks in the child, so that it counts them as its own.
     for flags in [PageFlags::USER_READ_ONLY, text, ZERO, KSM_ZERO] {
-        assert_eq!(decide_eager_copy(flags), Ok(EagerCopy::Share { flags }), "{flags:?}");
+        assert_eq!(decide_eager_copy(flags, Prot::READ_WRITE), Ok(EagerCopy::Share { flags }), "{flags:?}");
     }
 }
 
@@ -212,7 +226,10 @@ fn an_eager_fork_shares_what_nobody_writes_in_place() {
 fn an_eager_fork_shares_an_executable_page_even_if_marked_copy_on_write() {
     // A COW page its task made read-execute with PROTECT (found by the syscall fuzzer: this panicked).
     let executable_cow = PageFlags { executable: true, ..COW };
-    assert_eq!(decide_eager_copy(executable_cow), Ok(EagerCopy::Share { flags: executable_cow }));
+    assert_eq!(
+        decide_eager_copy(executable_cow, Prot::READ_WRITE),
+        Ok(EagerCopy::Share { flags: executable_cow })
+    );
 }
 
 #[test]
