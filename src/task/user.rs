@@ -10,7 +10,7 @@ use cowpi_abi::{Error, ExitStatus, ForkMode, Signal, layout};
 
 use super::scheduler;
 use super::{Pid, Task};
-use crate::arch::esr::{AccessKind, Cause, Refusal, Syndrome};
+use crate::arch::esr::{AccessKind, Cause, ExceptionClass, FaultStatus, Refusal, Syndrome};
 use crate::arch::exception::ExceptionFrame;
 use cowpi_mm::regions::Access;
 
@@ -157,34 +157,36 @@ extern "C" fn user_task_main(argument: usize) -> ! {
 /// may take (a first touch, a write to a shared page) and returns to retry the instruction, or ends the
 /// task.
 pub fn handle_fault(frame: &ExceptionFrame, syndrome: Syndrome) {
-    let status = syndrome.fault_status();
-    let resolvable = syndrome.is_abort() && matches!(status, 0b00_0100..=0b00_0111 | 0b00_1100..=0b00_1111);
-    if resolvable {
-        let access = match syndrome.class() {
-            0x20 => Access::Execute,
-            _ if syndrome.is_write() => Access::Write,
-            _ => Access::Read,
+    // Only these two can be the kernel's to resolve: a page not in the tables yet, or one write-protected
+    // because it is shared; any other fault ends the task.
+    if let Some(abort) = syndrome.abort()
+        && matches!(abort.status, FaultStatus::Translation { .. } | FaultStatus::Permission { .. })
+    {
+        let access = match abort.access {
+            AccessKind::Read => Access::Read,
+            AccessKind::Write => Access::Write,
+            AccessKind::Execute => Access::Execute,
         };
         let resolved = scheduler::with_current_address_space(|space| space.resolve_fault(frame.far, access));
         match resolved {
             Some(Ok(())) => return,
-            Some(Err(FaultError::OutOfMemory)) => kill_out_of_memory(frame, syndrome),
+            Some(Err(FaultError::OutOfMemory)) => kill_out_of_memory(frame, syndrome, abort.access),
             _ => {}
         }
     }
     kill_for_fault(frame, syndrome)
 }
 
-/// Ends the running task because its page fault needed a frame and none was free, with a one-line report
-/// in the form of [`kill_for_fault`]'s: `task 5 (oomrace) killed: out of memory: write to 0x1000003000
-/// (pc 0x400123; data abort from a lower exception level (EC 0x24): translation fault at level 3, on a
-/// write)`. The kernel and every other task go on.
-fn kill_out_of_memory(frame: &ExceptionFrame, syndrome: Syndrome) -> ! {
+/// Ends the running task because its page fault (an `access`) needed a frame and none was free, with a
+/// one-line report in the form of [`kill_for_fault`]'s: `task 5 (oomrace) killed: out of memory: write to
+/// 0x1000003000 (pc 0x400123; data abort from a lower exception level (EC 0x24): translation fault at
+/// level 3, on a write)`. The kernel and every other task go on.
+fn kill_out_of_memory(frame: &ExceptionFrame, syndrome: Syndrome, access: AccessKind) -> ! {
     crate::memory::counters::OOM_KILLS.add();
-    let act = match syndrome.cause() {
-        Cause::Access { access: AccessKind::Read, .. } => "read of",
-        Cause::Access { access: AccessKind::Execute, .. } => "jump to",
-        _ => "write to",
+    let act = match access {
+        AccessKind::Read => "read of",
+        AccessKind::Write => "write to",
+        AccessKind::Execute => "jump to",
     };
     report_kill(format_args!("out of memory: {act} {:#x}", frame.far), frame, syndrome);
     scheduler::exit(ExitStatus::Killed(Signal::Killed).to_raw())
@@ -195,14 +197,19 @@ fn kill_out_of_memory(frame: &ExceptionFrame, syndrome: Syndrome) -> ! {
 /// (fault) killed: illegal instruction: undefined instruction 0x00000000 at 0x4001f0 (pc 0x4001f0;
 /// unknown reason (EC 0x00))`.
 pub fn kill_for_fault(frame: &ExceptionFrame, syndrome: Syndrome) -> ! {
-    let signal = match syndrome.class() {
-        0x20 | 0x21 | 0x24 | 0x25 => Signal::SegmentationFault,
-        0x22 | 0x26 => Signal::BusError,
-        0x3C => Signal::Breakpoint,
+    let class = syndrome.class();
+    let signal = match class {
+        ExceptionClass::InstructionAbortLowerEl
+        | ExceptionClass::InstructionAbortSameEl
+        | ExceptionClass::DataAbortLowerEl
+        | ExceptionClass::DataAbortSameEl => Signal::SegmentationFault,
+        ExceptionClass::PcAlignment | ExceptionClass::SpAlignment => Signal::BusError,
+        ExceptionClass::Brk => Signal::Breakpoint,
         _ => Signal::IllegalInstruction,
     };
     let cause = cause_of(frame, syndrome);
-    let address = if syndrome.is_abort() { frame.far } else { frame.elr };
+    // An abort's FAR holds the address refused; for anything else the instruction itself is the place.
+    let address = if class.is_abort() { frame.far } else { frame.elr };
     report_kill(format_args!("{}: {cause} at {address:#x}", signal.description()), frame, syndrome);
     scheduler::exit(ExitStatus::Killed(signal).to_raw())
 }

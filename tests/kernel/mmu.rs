@@ -2,7 +2,7 @@
 //! empty lower half. Checked with the MMU's own address-translation instructions, so a wrong descriptor
 //! shows as a failed check instead of a crash; one test does crash on purpose, to prove data cannot run.
 
-use crate::arch::esr::fault_status_name;
+use crate::arch::esr::FaultStatus;
 use crate::arch::mmu::{self, Access, translate};
 use crate::{check, check_eq, kernel_test, memory};
 
@@ -16,7 +16,7 @@ static SOME_RODATA: [u8; 8] = *b"rodata!!";
 static mut SOME_DATA: u64 = 0;
 
 fn is_permission_fault(result: Result<u64, u8>) -> bool {
-    matches!(result, Err(code) if fault_status_name(code).0 == "permission fault")
+    matches!(result, Err(code) if matches!(FaultStatus::from_code(code), FaultStatus::Permission { .. }))
 }
 
 kernel_test! {

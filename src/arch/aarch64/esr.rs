@@ -1,63 +1,283 @@
-//! Decoding of `ESR_EL1`, the Exception Syndrome Register, into words a person can act on.
+//! Decoding of `ESR_EL1`, the Exception Syndrome Register, into types the kernel matches on and words a
+//! person can act on.
 //!
-//! aarch64-cpu exposes `ESR_EL1.ISS` as one flat field, so the instruction- and data-abort fields (WnR,
-//! DFSC/IFSC) are decoded here, after the Arm ARM (D17.2.37, "ESR_EL1, Exception Syndrome Register").
+//! Every decision the kernel takes on a synchronous exception (a system call or a fault, a page fault it
+//! can resolve or one that ends the task, which signal a killed task gets) rests on the syndrome, so the
+//! syndrome is decoded here and only here: [`Syndrome::class`] gives the [`ExceptionClass`],
+//! [`Syndrome::abort`] everything an instruction or data abort says in one [`Abort`]. Callers match on
+//! names instead of repeating the Arm ARM's encodings.
+//!
+//! The exception class values come from aarch64-cpu (`ESR_EL1::EC`). It exposes `ESR_EL1.ISS` as one flat
+//! field, so the instruction- and data-abort fields (WnR, DFSC/IFSC) are decoded here, after the Arm ARM
+//! (D17.2.37, "ESR_EL1, Exception Syndrome Register": "ISS encoding for an exception from an Instruction
+//! Abort" and "... from a Data Abort").
 
 use core::fmt;
+
+use aarch64_cpu::registers::ESR_EL1;
 
 /// A decoded exception syndrome.
 #[derive(Clone, Copy)]
 pub struct Syndrome(pub u64);
 
-impl Syndrome {
-    /// Exception class, `ESR_EL1[31:26]`.
-    pub fn class(self) -> u8 {
-        ((self.0 >> 26) & 0x3F) as u8
-    }
+/// Why an exception was taken: the exception class, `ESR_EL1.EC`, by its Arm ARM name. Only the classes
+/// the kernel reports by name are listed; the rest keep their code in [`ExceptionClass::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExceptionClass {
+    /// EC 0x00: an unallocated or undefined instruction, among other causes.
+    Unknown,
+    /// EC 0x01.
+    TrappedWfiWfe,
+    /// EC 0x07: SIMD or floating-point register access while `CPACR_EL1.FPEN` traps it.
+    TrappedSimdFp,
+    /// EC 0x0E: an exception return to an illegal state (`PSTATE.IL`).
+    IllegalExecutionState,
+    /// EC 0x15: a system call.
+    SvcAarch64,
+    /// EC 0x18: a trapped `MSR`, `MRS` or system instruction.
+    TrappedMsrMrs,
+    /// EC 0x20.
+    InstructionAbortLowerEl,
+    /// EC 0x21.
+    InstructionAbortSameEl,
+    /// EC 0x22.
+    PcAlignment,
+    /// EC 0x24.
+    DataAbortLowerEl,
+    /// EC 0x25.
+    DataAbortSameEl,
+    /// EC 0x26.
+    SpAlignment,
+    /// EC 0x2C: a floating-point exception with its trap enabled in `FPCR`.
+    TrappedFpAarch64,
+    /// EC 0x2F.
+    SError,
+    /// EC 0x30.
+    BreakpointLowerEl,
+    /// EC 0x31.
+    BreakpointSameEl,
+    /// EC 0x32.
+    SoftwareStepLowerEl,
+    /// EC 0x33.
+    SoftwareStepSameEl,
+    /// EC 0x34.
+    WatchpointLowerEl,
+    /// EC 0x35.
+    WatchpointSameEl,
+    /// EC 0x3C: `BRK #imm` in AArch64 state.
+    Brk,
+    /// Any other class, reserved or not one the kernel names: its code.
+    Other(u8),
+}
 
-    /// Instruction-specific syndrome, `ESR_EL1[24:0]`.
-    pub fn iss(self) -> u32 {
-        (self.0 & 0x1FF_FFFF) as u32
+impl ExceptionClass {
+    /// Decodes an `ESR_EL1.EC` value (the low six bits of `code`).
+    pub fn from_code(code: u8) -> Self {
+        use ESR_EL1::EC::Value as Ec;
+        match ESR_EL1::EC.read_as_enum(u64::from(code) << ESR_EL1::EC.shift) {
+            Some(Ec::Unknown) => Self::Unknown,
+            Some(Ec::TrappedWFIorWFE) => Self::TrappedWfiWfe,
+            Some(Ec::TrappedFP) => Self::TrappedSimdFp,
+            Some(Ec::IllegalExecutionState) => Self::IllegalExecutionState,
+            Some(Ec::SVC64) => Self::SvcAarch64,
+            Some(Ec::TrappedMsrMrs) => Self::TrappedMsrMrs,
+            Some(Ec::InstrAbortLowerEL) => Self::InstructionAbortLowerEl,
+            Some(Ec::InstrAbortCurrentEL) => Self::InstructionAbortSameEl,
+            Some(Ec::PCAlignmentFault) => Self::PcAlignment,
+            Some(Ec::DataAbortLowerEL) => Self::DataAbortLowerEl,
+            Some(Ec::DataAbortCurrentEL) => Self::DataAbortSameEl,
+            Some(Ec::SPAlignmentFault) => Self::SpAlignment,
+            Some(Ec::TrappedFP64) => Self::TrappedFpAarch64,
+            Some(Ec::SError) => Self::SError,
+            Some(Ec::BreakpointLowerEL) => Self::BreakpointLowerEl,
+            Some(Ec::BreakpointCurrentEL) => Self::BreakpointSameEl,
+            Some(Ec::SoftwareStepLowerEL) => Self::SoftwareStepLowerEl,
+            Some(Ec::SoftwareStepCurrentEL) => Self::SoftwareStepSameEl,
+            Some(Ec::WatchpointLowerEL) => Self::WatchpointLowerEl,
+            Some(Ec::WatchpointCurrentEL) => Self::WatchpointSameEl,
+            Some(Ec::Brk64) => Self::Brk,
+            _ => Self::Other(code & 0x3F),
+        }
     }
 
     /// Whether this is an instruction or data abort (from this or a lower EL).
     pub fn is_abort(self) -> bool {
-        matches!(self.class(), 0x20 | 0x21 | 0x24 | 0x25)
+        self.abort_kind().is_some()
     }
 
-    /// Data aborts only: the access was a write (`WnR`, ISS bit 6).
-    pub fn is_write(self) -> bool {
-        matches!(self.class(), 0x24 | 0x25) && self.iss() & (1 << 6) != 0
-    }
-
-    /// What the exception class means.
-    pub fn class_name(self) -> &'static str {
-        match self.class() {
-            0x00 => "unknown reason",
-            0x01 => "trapped WFI or WFE",
-            0x07 => "trapped SIMD or floating-point access",
-            0x0E => "illegal execution state",
-            0x15 => "SVC instruction (system call)",
-            0x18 => "trapped MSR, MRS or system instruction",
-            0x20 => "instruction abort from a lower exception level",
-            0x21 => "instruction abort at the same exception level",
-            0x22 => "PC alignment fault",
-            0x24 => "data abort from a lower exception level",
-            0x25 => "data abort at the same exception level",
-            0x26 => "SP alignment fault",
-            0x2C => "trapped floating-point exception",
-            0x2F => "SError interrupt",
-            0x30 | 0x31 => "breakpoint",
-            0x32 | 0x33 => "software step",
-            0x34 | 0x35 => "watchpoint",
-            0x3C => "BRK instruction",
-            _ => "reserved or unhandled exception class",
+    /// Aborts only: which kind, and from where.
+    fn abort_kind(self) -> Option<(AbortSide, Origin)> {
+        match self {
+            Self::InstructionAbortLowerEl => Some((AbortSide::Instruction, Origin::LowerEl)),
+            Self::InstructionAbortSameEl => Some((AbortSide::Instruction, Origin::SameEl)),
+            Self::DataAbortLowerEl => Some((AbortSide::Data, Origin::LowerEl)),
+            Self::DataAbortSameEl => Some((AbortSide::Data, Origin::SameEl)),
+            _ => None,
         }
     }
 
-    /// Aborts only: the fault status code (DFSC or IFSC, ISS bits 5:0).
-    pub fn fault_status(self) -> u8 {
-        (self.iss() & 0x3F) as u8
+    /// What the exception class means.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown reason",
+            Self::TrappedWfiWfe => "trapped WFI or WFE",
+            Self::TrappedSimdFp => "trapped SIMD or floating-point access",
+            Self::IllegalExecutionState => "illegal execution state",
+            Self::SvcAarch64 => "SVC instruction (system call)",
+            Self::TrappedMsrMrs => "trapped MSR, MRS or system instruction",
+            Self::InstructionAbortLowerEl => "instruction abort from a lower exception level",
+            Self::InstructionAbortSameEl => "instruction abort at the same exception level",
+            Self::PcAlignment => "PC alignment fault",
+            Self::DataAbortLowerEl => "data abort from a lower exception level",
+            Self::DataAbortSameEl => "data abort at the same exception level",
+            Self::SpAlignment => "SP alignment fault",
+            Self::TrappedFpAarch64 => "trapped floating-point exception",
+            Self::SError => "SError interrupt",
+            Self::BreakpointLowerEl | Self::BreakpointSameEl => "breakpoint",
+            Self::SoftwareStepLowerEl | Self::SoftwareStepSameEl => "software step",
+            Self::WatchpointLowerEl | Self::WatchpointSameEl => "watchpoint",
+            Self::Brk => "BRK instruction",
+            Self::Other(_) => "reserved or unhandled exception class",
+        }
+    }
+}
+
+/// Whether an abort came from fetching an instruction or from a load or store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortSide {
+    Instruction,
+    Data,
+}
+
+/// Where an exception was taken from, relative to EL1, which takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// EL0: a user task.
+    LowerEl,
+    /// EL1: the kernel itself.
+    SameEl,
+}
+
+/// Why the MMU (or the memory system) refused an access: an abort's fault status code, DFSC or IFSC
+/// (ISS bits 5:0), which is also the encoding of `PAR_EL1.FST`. The levels are translation table levels
+/// 0 to 3; the FEAT_LPA2 encodings for level -1 decode as [`FaultStatus::Other`], since cowpi's tables
+/// never use 52-bit addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultStatus {
+    AddressSize {
+        level: u8,
+    },
+    /// Nothing valid is mapped there (at this level of the walk).
+    Translation {
+        level: u8,
+    },
+    AccessFlag {
+        level: u8,
+    },
+    /// Mapped, but not for this access at this exception level.
+    Permission {
+        level: u8,
+    },
+    /// Not on a translation table walk.
+    SyncExternal,
+    SyncTagCheck,
+    Alignment,
+    TlbConflict,
+    UnsupportedAtomicUpdate,
+    /// Any other code: reserved, or one the kernel does not name.
+    Other(u8),
+}
+
+impl FaultStatus {
+    /// Decodes a DFSC, IFSC or `PAR_EL1.FST` value (the low six bits of `code`).
+    pub fn from_code(code: u8) -> Self {
+        let code = code & 0x3F;
+        // The four walk faults carry the level in their low two bits.
+        let level = code & 0b11;
+        match code {
+            0b00_0000..=0b00_0011 => Self::AddressSize { level },
+            0b00_0100..=0b00_0111 => Self::Translation { level },
+            0b00_1000..=0b00_1011 => Self::AccessFlag { level },
+            0b00_1100..=0b00_1111 => Self::Permission { level },
+            0b01_0000 => Self::SyncExternal,
+            0b01_0001 => Self::SyncTagCheck,
+            0b10_0001 => Self::Alignment,
+            0b11_0000 => Self::TlbConflict,
+            0b11_0001 => Self::UnsupportedAtomicUpdate,
+            _ => Self::Other(code),
+        }
+    }
+
+    /// What the fault status means.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::AddressSize { .. } => "address size fault",
+            Self::Translation { .. } => "translation fault",
+            Self::AccessFlag { .. } => "access flag fault",
+            Self::Permission { .. } => "permission fault",
+            Self::SyncExternal => "synchronous external abort",
+            Self::SyncTagCheck => "synchronous tag check fault",
+            Self::Alignment => "alignment fault",
+            Self::TlbConflict => "TLB conflict abort",
+            Self::UnsupportedAtomicUpdate => "unsupported atomic hardware update fault",
+            Self::Other(_) => "other fault",
+        }
+    }
+
+    /// The translation table level the fault was found at, for the faults that have one.
+    pub fn level(self) -> Option<u8> {
+        match self {
+            Self::AddressSize { level }
+            | Self::Translation { level }
+            | Self::AccessFlag { level }
+            | Self::Permission { level } => Some(level),
+            _ => None,
+        }
+    }
+}
+
+/// Everything an instruction or data abort's syndrome says, decoded at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Abort {
+    pub side: AbortSide,
+    pub from: Origin,
+    pub status: FaultStatus,
+    /// What was tried: always [`AccessKind::Execute`] for an instruction abort, by `WnR` for a data abort.
+    pub access: AccessKind,
+}
+
+/// Data aborts: `WnR`, "write not read" (ISS bit 6). An instruction abort's bit 6 is reserved, so it is
+/// never read there.
+const ISS_WNR: u64 = 1 << 6;
+/// Aborts: DFSC or IFSC, the fault status code (ISS bits 5:0).
+const ISS_FSC: u64 = 0x3F;
+
+impl Syndrome {
+    /// Exception class, `ESR_EL1[31:26]`, decoded.
+    pub fn class(self) -> ExceptionClass {
+        ExceptionClass::from_code(self.class_code())
+    }
+
+    /// Exception class, `ESR_EL1[31:26]`, as the raw code: the report prints it beside the name.
+    pub fn class_code(self) -> u8 {
+        ESR_EL1::EC.read(self.0) as u8
+    }
+
+    /// Instruction-specific syndrome, `ESR_EL1[24:0]`.
+    pub fn iss(self) -> u32 {
+        ESR_EL1::ISS.read(self.0) as u32
+    }
+
+    /// An instruction or data abort, decoded; `None` for every other class.
+    pub fn abort(self) -> Option<Abort> {
+        let (side, from) = self.class().abort_kind()?;
+        let iss = ESR_EL1::ISS.read(self.0);
+        let access = match side {
+            AbortSide::Instruction => AccessKind::Execute,
+            AbortSide::Data if iss & ISS_WNR != 0 => AccessKind::Write,
+            AbortSide::Data => AccessKind::Read,
+        };
+        Some(Abort { side, from, status: FaultStatus::from_code((iss & ISS_FSC) as u8), access })
     }
 }
 
@@ -142,58 +362,37 @@ impl fmt::Display for Cause {
 impl Syndrome {
     /// What the exception says the task did (see [`Cause`]). The syndrome holds no instruction word.
     pub fn cause(self) -> Cause {
-        match self.class() {
-            0x00 => Cause::UndefinedInstruction { word: None },
-            0x3C => Cause::Breakpoint { immediate: (self.iss() & 0xFFFF) as u16 },
-            0x22 => Cause::MisalignedPc,
-            0x26 => Cause::MisalignedSp,
-            0x20 | 0x21 | 0x24 | 0x25 => {
-                let access = match self.class() {
-                    0x20 | 0x21 => AccessKind::Execute,
-                    _ if self.is_write() => AccessKind::Write,
-                    _ => AccessKind::Read,
-                };
-                let refusal = match self.fault_status() {
-                    0b00_0100..=0b00_0111 => Refusal::Unmapped,
-                    0b00_1100..=0b00_1111 => Refusal::NotPermitted,
-                    0b10_0001 => Refusal::Misaligned,
-                    code => Refusal::Other(fault_status_name(code).0),
-                };
-                Cause::Access { access, refusal }
-            }
-            _ => Cause::Other(self.class_name()),
+        if let Some(abort) = self.abort() {
+            let refusal = match abort.status {
+                FaultStatus::Translation { .. } => Refusal::Unmapped,
+                FaultStatus::Permission { .. } => Refusal::NotPermitted,
+                FaultStatus::Alignment => Refusal::Misaligned,
+                status => Refusal::Other(status.name()),
+            };
+            return Cause::Access { access: abort.access, refusal };
         }
-    }
-}
-
-/// Describes a DFSC/IFSC fault status code.
-pub fn fault_status_name(code: u8) -> (&'static str, Option<u8>) {
-    let level = Some(code & 0b11);
-    match code {
-        0b00_0000..=0b00_0011 => ("address size fault", level),
-        0b00_0100..=0b00_0111 => ("translation fault", level),
-        0b00_1000..=0b00_1011 => ("access flag fault", level),
-        0b00_1100..=0b00_1111 => ("permission fault", level),
-        0b01_0000 => ("synchronous external abort", None),
-        0b01_0001 => ("synchronous tag check fault", None),
-        0b10_0001 => ("alignment fault", None),
-        0b11_0000 => ("TLB conflict abort", None),
-        0b11_0001 => ("unsupported atomic hardware update fault", None),
-        _ => ("other fault", None),
+        match self.class() {
+            ExceptionClass::Unknown => Cause::UndefinedInstruction { word: None },
+            // The BRK immediate is ISS bits 15:0.
+            ExceptionClass::Brk => Cause::Breakpoint { immediate: self.iss() as u16 },
+            ExceptionClass::PcAlignment => Cause::MisalignedPc,
+            ExceptionClass::SpAlignment => Cause::MisalignedSp,
+            class => Cause::Other(class.name()),
+        }
     }
 }
 
 impl fmt::Display for Syndrome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (EC {:#04x})", self.class_name(), self.class())?;
-        if self.is_abort() {
-            let (name, level) = fault_status_name(self.fault_status());
-            write!(f, ": {name}")?;
-            if let Some(level) = level {
+        write!(f, "{} (EC {:#04x})", self.class().name(), self.class_code())?;
+        if let Some(abort) = self.abort() {
+            write!(f, ": {}", abort.status.name())?;
+            if let Some(level) = abort.status.level() {
                 write!(f, " at level {level}")?;
             }
-            if matches!(self.class(), 0x24 | 0x25) {
-                f.write_str(if self.is_write() { ", on a write" } else { ", on a read" })?;
+            // An instruction abort is always a fetch, so only a data abort says which way it went.
+            if abort.side == AbortSide::Data {
+                f.write_str(if abort.access == AccessKind::Write { ", on a write" } else { ", on a read" })?;
             }
         }
         Ok(())
@@ -205,8 +404,9 @@ crate::kernel_test! {
     fn exception_syndromes_decode() -> TestResult {
         // Data abort at EL1, permission fault at level 3, on a write (WnR).
         let write_fault = Syndrome(0x9600_004F);
-        crate::check_eq!(write_fault.class(), 0x25);
-        crate::check!(write_fault.is_write());
+        crate::check_eq!(write_fault.class_code(), 0x25);
+        crate::check_eq!(write_fault.class(), ExceptionClass::DataAbortSameEl);
+        crate::check_eq!(write_fault.abort().map(|abort| abort.access), Some(AccessKind::Write));
         let text = alloc::format!("{write_fault}");
         crate::check!(text.contains("permission fault at level 3, on a write"), "{text}");
         // Data abort from EL0, translation fault level 1, read.
@@ -240,6 +440,123 @@ crate::kernel_test! {
         crate::check_eq!(cause(0x8800_0000), "jump to a misaligned address");
         crate::check_eq!(cause(0x9800_0000), "misaligned stack pointer");
         crate::check_eq!(cause(0x3800_0000), "illegal execution state");
+        Ok(())
+    }
+}
+
+/// A syndrome with exception class `class`, the IL bit set (a 32-bit instruction) and `iss`.
+fn syndrome_of(class: u8, iss: u32) -> Syndrome {
+    Syndrome(u64::from(class) << 26 | 1 << 25 | u64::from(iss))
+}
+
+crate::kernel_test! {
+    /// Every one of the 64 exception class codes decodes: the named ones to their Arm ARM class (whatever
+    /// the ISS holds), the rest to `Other` with their code, and the raw code stays readable for the report.
+    fn syndrome_every_exception_class_decodes() -> TestResult {
+        use ExceptionClass::*;
+        let named = [
+            (0x00, Unknown),
+            (0x01, TrappedWfiWfe),
+            (0x07, TrappedSimdFp),
+            (0x0E, IllegalExecutionState),
+            (0x15, SvcAarch64),
+            (0x18, TrappedMsrMrs),
+            (0x20, InstructionAbortLowerEl),
+            (0x21, InstructionAbortSameEl),
+            (0x22, PcAlignment),
+            (0x24, DataAbortLowerEl),
+            (0x25, DataAbortSameEl),
+            (0x26, SpAlignment),
+            (0x2C, TrappedFpAarch64),
+            (0x2F, SError),
+            (0x30, BreakpointLowerEl),
+            (0x31, BreakpointSameEl),
+            (0x32, SoftwareStepLowerEl),
+            (0x33, SoftwareStepSameEl),
+            (0x34, WatchpointLowerEl),
+            (0x35, WatchpointSameEl),
+            (0x3C, Brk),
+        ];
+        for code in 0..64u8 {
+            let expected = named.iter().find(|(c, _)| *c == code).map_or(Other(code), |&(_, class)| class);
+            for iss in [0, 0x1FF_FFFF] {
+                let syndrome = syndrome_of(code, iss);
+                crate::check_eq!(syndrome.class(), expected);
+                crate::check_eq!(syndrome.class_code(), code);
+                crate::check_eq!(syndrome.iss(), iss);
+            }
+            let aborts = [0x20, 0x21, 0x24, 0x25];
+            let is_abort = aborts.contains(&code);
+            crate::check!(expected.is_abort() == is_abort, "EC {code:#04x}");
+            crate::check!(syndrome_of(code, 0x4F).abort().is_some() == is_abort, "EC {code:#04x}");
+        }
+        // Bits 63:32 (ISS2 on newer cores) are no part of the class or the ISS.
+        crate::check_eq!(Syndrome(0xFF_FFFF_0000_0000 | 0x5600_0000).class(), SvcAarch64);
+        crate::check_eq!(Syndrome(0xFF_FFFF_0000_0000 | 0x5600_0000).iss(), 0);
+        Ok(())
+    }
+}
+
+crate::kernel_test! {
+    /// Each fault status code decodes to its kind, the four walk faults with their level 0 to 3.
+    fn syndrome_fault_status_levels() -> TestResult {
+        for level in 0..4u8 {
+            crate::check_eq!(FaultStatus::from_code(level), FaultStatus::AddressSize { level });
+            crate::check_eq!(FaultStatus::from_code(0b00_0100 | level), FaultStatus::Translation { level });
+            crate::check_eq!(FaultStatus::from_code(0b00_1000 | level), FaultStatus::AccessFlag { level });
+            crate::check_eq!(FaultStatus::from_code(0b00_1100 | level), FaultStatus::Permission { level });
+            crate::check_eq!(FaultStatus::from_code(0b00_1100 | level).level(), Some(level));
+        }
+        crate::check_eq!(FaultStatus::from_code(0b01_0000), FaultStatus::SyncExternal);
+        crate::check_eq!(FaultStatus::from_code(0b01_0001), FaultStatus::SyncTagCheck);
+        crate::check_eq!(FaultStatus::from_code(0b10_0001), FaultStatus::Alignment);
+        crate::check_eq!(FaultStatus::from_code(0b11_0000), FaultStatus::TlbConflict);
+        crate::check_eq!(FaultStatus::from_code(0b11_0001), FaultStatus::UnsupportedAtomicUpdate);
+        crate::check_eq!(FaultStatus::from_code(0b10_0001).level(), None);
+        // Reserved, and FEAT_LPA2's level -1 translation fault.
+        crate::check_eq!(FaultStatus::from_code(0b11_1111), FaultStatus::Other(0b11_1111));
+        crate::check_eq!(FaultStatus::from_code(0b10_1011), FaultStatus::Other(0b10_1011));
+        // Only the low six bits are the code.
+        crate::check_eq!(FaultStatus::from_code(0xC5), FaultStatus::Translation { level: 1 });
+        // The status comes out of an abort's ISS the same way.
+        let abort = syndrome_of(0x24, 0b00_0111).abort();
+        crate::check_eq!(abort.map(|abort| abort.status), Some(FaultStatus::Translation { level: 3 }));
+        Ok(())
+    }
+}
+
+crate::kernel_test! {
+    /// A data abort's access is a write exactly when WnR (ISS bit 6) is set; an instruction abort's is
+    /// always an execute, whatever bit 6 holds; side and origin follow the class.
+    fn syndrome_abort_access_and_origin() -> TestResult {
+        let abort = |class, iss| syndrome_of(class, iss).abort();
+        for (class, from) in [(0x24, Origin::LowerEl), (0x25, Origin::SameEl)] {
+            let read = Abort {
+                side: AbortSide::Data,
+                from,
+                status: FaultStatus::Permission { level: 3 },
+                access: AccessKind::Read,
+            };
+            crate::check_eq!(abort(class, 0b00_1111), Some(read));
+            crate::check_eq!(abort(class, 1 << 6 | 0b00_1111), Some(Abort { access: AccessKind::Write, ..read }));
+        }
+        for (class, from) in [(0x20, Origin::LowerEl), (0x21, Origin::SameEl)] {
+            for iss in [0b00_0110, 1 << 6 | 0b00_0110] {
+                let expected = Abort {
+                    side: AbortSide::Instruction,
+                    from,
+                    status: FaultStatus::Translation { level: 2 },
+                    access: AccessKind::Execute,
+                };
+                crate::check_eq!(abort(class, iss), Some(expected));
+            }
+        }
+        // Bit 6 of any other class is not WnR: a system call or BRK with it set is no abort.
+        crate::check_eq!(abort(0x15, 1 << 6), None);
+        crate::check_eq!(abort(0x3C, 1 << 6), None);
+        // Only data aborts say which way the access went.
+        let fetch = alloc::format!("{}", syndrome_of(0x20, 1 << 6 | 0b00_0110));
+        crate::check!(fetch.ends_with("translation fault at level 2"), "{fetch}");
         Ok(())
     }
 }

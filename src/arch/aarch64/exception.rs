@@ -6,7 +6,7 @@
 
 use core::fmt::{self, Write};
 
-use super::esr::Syndrome;
+use super::esr::{ExceptionClass, Syndrome};
 use super::{cpu, semihosting};
 use crate::console;
 
@@ -169,7 +169,7 @@ extern "C" fn lower_aarch64_irq(frame: &mut ExceptionFrame) {
 #[unsafe(no_mangle)]
 extern "C" fn lower_aarch64_synchronous(frame: &mut ExceptionFrame) {
     let syndrome = Syndrome(frame.esr);
-    if syndrome.class() == 0x15 {
+    if syndrome.class() == ExceptionClass::SvcAarch64 {
         // SVC: interrupts may come in again while the call runs (it may sleep or wait).
         crate::arch::cpu::unmask_irqs();
         crate::syscall::handle(frame);
