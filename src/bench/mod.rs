@@ -11,6 +11,7 @@
 mod boot;
 mod floors;
 mod ksm;
+pub mod probe;
 mod programs;
 
 use cowpi_console::bench::{BENCH_BEGIN, BENCH_END, BENCH_LIST, BENCH_LIST_END, SampleLine, Scale, Value};
@@ -43,6 +44,11 @@ const BENCHMARKS: &[Benchmark] = &[
         name: "fork",
         about: "fork+exit+wait with 0 to 256 MiB resident, shared tables, per-page and eager; and with a child writing every page (benchfork)",
         run: programs::fork,
+    },
+    Benchmark {
+        name: "forkprofile",
+        about: "where fork+exit+wait of an empty task spends its instructions, phase by phase (probes)",
+        run: programs::fork_profile,
     },
     Benchmark {
         name: "memory",

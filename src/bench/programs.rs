@@ -8,9 +8,9 @@ use alloc::format;
 use alloc::string::String;
 
 use cowpi_abi::ExitStatus;
-use cowpi_console::bench::Scale;
+use cowpi_console::bench::{SampleLine, Scale, Value};
 
-use crate::task;
+use crate::{println, task};
 
 /// Runs the embedded program `name` with `args` to its end; `Err` unless it exited with 0.
 pub fn run_program(name: &str, args: &str) -> Result<(), String> {
@@ -41,6 +41,31 @@ pub fn fork(reps: u32, scale: Scale) -> Result<(), String> {
     };
     run_program("benchfork", &format!("{reps} {sizes}"))
 }
+
+/// Where fork+exit+wait of an empty task spends its instructions: `benchfork profile` round trips with
+/// the kernel's probes armed ([`super::probe`]), one `fork.profile phase=<phase>` sample per phase (its
+/// ticks over all round trips, `ops` the round trips).
+pub fn fork_profile(reps: u32, scale: Scale) -> Result<(), String> {
+    let trips = match scale {
+        Scale::Quick => 2,
+        Scale::Full => reps.max(1),
+    };
+    super::probe::arm();
+    let outcome = run_program("benchfork", &format!("profile {trips}"));
+    let (ticks, recorded) = super::probe::disarm();
+    outcome?;
+    if recorded != u64::from(trips) {
+        return Err(format!("{recorded} of {trips} round trips passed every probe"));
+    }
+    for (phase, ticks) in super::probe::PHASES.iter().zip(ticks) {
+        let labels = [("phase", Value::from(*phase))];
+        println!("{}", SampleLine { figure: FORK_PROFILE, labels: &labels, ticks, ops: recorded });
+    }
+    Ok(())
+}
+
+/// The figure `fork_profile` prints.
+const FORK_PROFILE: &str = "fork.profile";
 
 /// Frames held by many children of one task, and memory reserved against memory used.
 pub fn memory(reps: u32, scale: Scale) -> Result<(), String> {

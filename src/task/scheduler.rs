@@ -28,6 +28,7 @@ use super::{KernelEntry, Pid, State, Task, kernel_task_main};
 use crate::arch::{cpu, time};
 use cowpi_mm::AsidAllocator;
 
+use crate::bench::probe::{self, Probe};
 use crate::memory::address_space::{AddressSpace, PageCounts};
 use crate::sync::IrqSafeLock;
 
@@ -390,6 +391,7 @@ crate::kernel_test! {
 
 /// Ends the running task with `status`. Its parent, if waiting, wakes up.
 pub fn exit(status: i64) -> ! {
+    probe::hit(Probe::ExitEntered);
     // Tear the address space down first, on this task's kernel stack, with TTBR0_EL1 off its tables, and
     // with interrupts on: teardown costs what the task mapped, and the machine must not go deaf for it
     // (a task killed by a fault comes here with them masked). Once taken out of the task, the space is
@@ -401,6 +403,7 @@ pub fn exit(status: i64) -> ! {
         AddressSpace::activate_none();
         drop(space);
     }
+    probe::hit(Probe::SpaceTornDown);
     cpu::mask_irqs();
     let unclaimed = with(|s| {
         let me = s.current;
@@ -470,6 +473,7 @@ pub fn wait(pid: Option<Pid>) -> Result<(Pid, i64), WaitError> {
             Ok(Some((child, status, task))) => {
                 cpu::restore_irqs(saved);
                 drop(task); // Frees its kernel stack, outside the scheduler lock.
+                probe::hit(Probe::WaitReturned);
                 return Ok((child, status));
             }
             Ok(None) => {

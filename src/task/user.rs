@@ -12,6 +12,7 @@ use super::scheduler;
 use super::{Pid, Task};
 use crate::arch::esr::{AccessKind, Cause, ExceptionClass, FaultStatus, Refusal, Syndrome};
 use crate::arch::exception::ExceptionFrame;
+use crate::bench::probe::{self, Probe};
 use cowpi_mm::regions::Access;
 
 use crate::memory::address_space::{AddressSpace, FaultError};
@@ -107,25 +108,30 @@ pub fn exec(program: &Program, args: &[u8], frame: &mut ExceptionFrame) -> Resul
 /// the benchmarks' baseline, holds copies of them made now), and whose registers are the caller's with
 /// x0 = 0. Returns the child's pid.
 pub fn fork(frame: &ExceptionFrame, mode: ForkMode) -> Result<Pid, Error> {
+    probe::hit(Probe::ForkEntered);
     let slot = reserve_task_slot()?;
     let space = with_current_space(|space| match mode {
         ForkMode::CopyOnWrite => space.fork(),
         ForkMode::EagerCopy => space.fork_eager_copy(),
         ForkMode::CopyOnWritePages => space.fork_per_page(),
     })?;
+    probe::hit(Probe::SpaceForked);
     let mut child_frame = Box::new(frame.clone());
     child_frame.x[0] = 0;
     let argument = Box::into_raw(child_frame) as usize;
     let name = scheduler::current_name();
-    Ok(slot.fill(|pid, parent| {
+    let pid = slot.fill(|pid, parent| {
         let mut task = Task::new_kernel(pid, name, parent, fork_child_main, argument);
         task.address_space = Some(space);
         task
-    }))
+    });
+    probe::hit(Probe::ChildCreated);
+    Ok(pid)
 }
 
 /// The first kernel code of a forked child: returns to EL0 with the parent's registers at the fork.
 extern "C" fn fork_child_main(argument: usize) -> ! {
+    probe::hit(Probe::ChildRunning);
     // SAFETY: `fork` passes a pointer from `Box::into_raw` of an `ExceptionFrame`, used exactly once.
     let boxed = unsafe { Box::from_raw(argument as *mut ExceptionFrame) };
     // On this stack: the restore pops it and leaves SP_EL1 where the task's exceptions will land.

@@ -19,7 +19,7 @@ use kernel_run::{kernel_copy, run_cowpi, workspace};
 const RUN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Every figure the kernel's benchmarks must report (see `crate::bench::derived` in the tool).
-const EXPECTED_FIGURES: [&str; 13] = [
+const EXPECTED_FIGURES: [&str; 16] = [
     "boot.ready",
     "floor.memcpy_4k",
     "floor.zero_4k",
@@ -27,6 +27,9 @@ const EXPECTED_FIGURES: [&str; 13] = [
     "hash.throughput",
     "fault.cost",
     "fork.latency",
+    "fork.touch",
+    "fork.profile",
+    "irq.tick_lateness",
     "memory.children",
     "memory.overcommit",
     "ksm.merge",
@@ -83,6 +86,8 @@ fn a_quick_run_on_every_board_reports_every_figure_and_writes_the_files() {
             let samples: u64 = series_of(board, figure).iter().filter_map(|s| s["n"].as_u64()).sum();
             assert!(samples >= 1, "{name}: no sample of {figure}");
         }
+        // Every phase of the fork profile, each from complete round trips.
+        assert_eq!(series_of(board, "fork.profile").len(), 6, "{name}: the fork profile's phases");
         assert!(markdown.contains(&format!("\n## {name}\n")), "results.md has a section for {name}");
         for chart in ["fork", "faults", "hash"] {
             let path = out.join(format!("{chart}-{name}.svg"));

@@ -30,6 +30,16 @@ pub const KSM_SCANS: &str = "ksm.merge_scans";
 pub const KSM_PAGES: &str = "ksm.merged_pages";
 pub const KSM_SHARE: &str = "ksm.scanner_share";
 pub const TICK_LATENESS: &str = "irq.tick_lateness";
+pub const FORK_PROFILE: &str = "fork.profile";
+/// The phases of `fork.profile`, in the order a round trip passes them (`src/bench/probe.rs`).
+pub const FORK_PHASES: [&str; 6] = [
+    "address_space_fork",
+    "task_creation",
+    "to_the_child",
+    "child_to_exit",
+    "teardown",
+    "back_to_the_parent",
+];
 
 /// The floors, in the order the tables show them.
 const FLOORS: [&str; 3] = [FLOOR_MEMCPY, FLOOR_ZERO, FLOOR_SYSCALL];
@@ -154,6 +164,13 @@ pub struct Lateness {
     pub ns: f64,
 }
 
+/// One phase of fork+exit+wait of an empty task, from the kernel's probes: its mean over the round trips.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForkPhase {
+    pub phase: String,
+    pub ns: f64,
+}
+
 /// The share of processor time the KSM scanner took.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Share {
@@ -174,6 +191,8 @@ pub struct Derived {
     pub ksm: Vec<KsmRow>,
     pub ksm_scanner_share: Vec<Share>,
     pub tick_lateness: Vec<Lateness>,
+    /// Where fork+exit+wait of an empty task goes, phase by phase in round-trip order.
+    pub fork_profile: Vec<ForkPhase>,
     pub targets: Vec<Target>,
     /// The series no headline table shows (`figure labels`): unknown figures, or known ones in an
     /// unexpected shape.
@@ -196,6 +215,13 @@ impl Derived {
             .of(TICK_LATENESS)
             .filter_map(|s| Some(Lateness { bench: s.label("bench")?.to_owned(), ns: s.max_ns()? }))
             .collect();
+        let phases = known_then_seen(&FORK_PHASES, figures.of(FORK_PROFILE).filter_map(|s| s.label("phase")));
+        let fork_profile = phases
+            .into_iter()
+            .filter_map(|phase| {
+                Some(ForkPhase { ns: figures.timed(FORK_PROFILE, &[("phase", &phase)])?, phase })
+            })
+            .collect();
         let mut derived = Derived {
             boot_ns: figures.timed(BOOT_READY, &[]),
             floors,
@@ -207,6 +233,7 @@ impl Derived {
             ksm,
             ksm_scanner_share,
             tick_lateness,
+            fork_profile,
             targets: Vec::new(),
             other: series.iter().filter(|s| !is_headline(s)).map(Series::name).collect(),
         };
@@ -230,6 +257,7 @@ pub fn is_headline(series: &Series) -> bool {
         BOOT_READY | FLOOR_MEMCPY | FLOOR_ZERO | FLOOR_SYSCALL => timed && series.labels.is_empty(),
         FAULT => timed && only("kind"),
         TICK_LATENESS => timed && only("bench"),
+        FORK_PROFILE => timed && only("phase"),
         HASH => timed && only("algo"),
         FORK | FORK_TOUCH => {
             timed && fork_mode_and_size(series).is_some() && label_pairs(&series.labels).count() == 2
@@ -485,6 +513,8 @@ pub(super) mod tests {
             ns(TICK_LATENESS, "bench=fork", 40_000, 1),
             ns(TICK_LATENESS, "bench=fork", 90_000, 1),
             ns(TICK_LATENESS, "bench=faults", 2_000, 1),
+            ns(FORK_PROFILE, "phase=teardown", 8_000, 4),
+            ns(FORK_PROFILE, "phase=address_space_fork", 7_500, 4),
         ]
     }
 
@@ -542,6 +572,9 @@ pub(super) mod tests {
         // The worst of the repetitions, not their median: one deaf stretch is one too many.
         let late: Vec<(&str, f64)> = d.tick_lateness.iter().map(|l| (l.bench.as_str(), l.ns)).collect();
         assert_eq!(late, [("fork", 90_000.0), ("faults", 2_000.0)]);
+        // The probes' phases in round-trip order, whatever order the samples came in.
+        let phases: Vec<(&str, f64)> = d.fork_profile.iter().map(|p| (p.phase.as_str(), p.ns)).collect();
+        assert_eq!(phases, [("address_space_fork", 7_500.0), ("teardown", 8_000.0)]);
         assert!(d.other.is_empty(), "{:?}", d.other);
     }
 

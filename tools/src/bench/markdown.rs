@@ -63,6 +63,7 @@ fn board_section(board: &BoardResults) -> String {
         ("Boot and floors", boot_and_floors(board)),
         ("Page faults, per 4 KiB page", faults(d)),
         ("Fork latency", fork(d)),
+        ("Where fork+exit+wait of an empty task goes (kernel probes)", fork_profile(d)),
         ("Memory with forked children (frames in use)", children(d)),
         ("Overcommit", overcommit(d)),
         ("Hashing 4 KiB pages", hash(d)),
@@ -207,6 +208,20 @@ fn fork(d: &Derived) -> Option<String> {
         ],
         rows,
     )
+}
+
+fn fork_profile(d: &Derived) -> Option<String> {
+    let total: f64 = d.fork_profile.iter().map(|p| p.ns).sum();
+    let share = |ns: f64| format!("{:.0} %", 100.0 * ns / total);
+    let mut rows: Vec<Vec<String>> = d
+        .fork_profile
+        .iter()
+        .map(|p| vec![format!("`{}`", p.phase), format::duration(p.ns), share(p.ns)])
+        .collect();
+    if !rows.is_empty() {
+        rows.push(vec!["all of them".to_owned(), format::duration(total), share(total)]);
+    }
+    table(&["phase (fork.profile)", "mean", "share"], rows)
 }
 
 fn lateness(d: &Derived) -> Option<String> {

@@ -18,6 +18,9 @@
 //! still mapped copy-on-write, or in a shared table, which would leave the next fork less to do). One line per
 //! fork: `bench-sample: fork.latency|fork.touch mode=tables|pages|eager mib=<mib> ticks=<ticks> ops=1`.
 //!
+//! `benchfork profile <n>` makes `n` such round trips of the default mode at 0 MiB and prints nothing:
+//! the kernel's `forkprofile` benchmark runs it with its probes armed, to show where they go.
+//!
 //! Exits with 0; 1 after an `error:` line if a `FORK`, `MAP` or child failed; 2 for bad arguments.
 #![no_std]
 #![no_main]
@@ -34,7 +37,7 @@ use cowpi_user::{ExitStatus, entry, time};
 
 entry!(main);
 
-const USAGE: &str = "usage: benchfork <reps> <mib>...";
+const USAGE: &str = "usage: benchfork <reps> <mib>... | benchfork profile <n>";
 
 /// The modes in the order each repetition runs them, with their label.
 const MODES: [(ForkMode, &str); 3] = [
@@ -53,6 +56,15 @@ enum Child<'a> {
 }
 
 fn main(args: &str) -> i32 {
+    if let Some(rest) = args.trim_start().strip_prefix("profile ") {
+        return match args::number(rest, 0, 0) {
+            Ok(trips @ 1..) if rest.split_whitespace().count() == 1 => bench::finish(
+                (0..trips)
+                    .try_for_each(|_| fork_and_wait(MODES[0].0, MODES[0].1, Child::ExitsAtOnce).map(drop)),
+            ),
+            _ => bench::bad_arguments(args, USAGE),
+        };
+    }
     let words = args.split_whitespace().count();
     let numbers: Result<Vec<u64>, _> = (0..words).map(|index| args::number(args, index, 0)).collect();
     let (reps, sizes) = match numbers.as_deref() {
