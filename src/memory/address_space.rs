@@ -94,6 +94,17 @@ impl TableMemory for KernelTableMemory {
         // SAFETY: as in `entries`; `index` < 512 is checked by the slice index.
         unsafe { core::ptr::write_volatile(&mut self.entries(table)[index], descriptor) };
     }
+
+    fn write_entries(&mut self, table: Frame, entries: &[u64; 512]) {
+        let live = self.entries(table);
+        for (slot, &descriptor) in live.iter_mut().zip(entries) {
+            if *slot != descriptor {
+                // SAFETY: as in `write_entry`: one volatile 64-bit store into the table, which the walker
+                // may read at any moment.
+                unsafe { core::ptr::write_volatile(slot, descriptor) };
+            }
+        }
+    }
 }
 
 /// TLB maintenance for user mappings, broadcast to the inner-shareable domain.

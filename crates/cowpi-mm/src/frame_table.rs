@@ -356,16 +356,36 @@ impl<'s> FrameTable<'s> {
     /// refusal the holders added so far are dropped again and its error returned. What sharing a whole
     /// level-3 table costs: one call, under one lock in the kernel.
     pub fn share_all(&mut self, frames: impl Iterator<Item = Frame> + Clone) -> Result<(), FrameError> {
-        for (done, frame) in frames.clone().enumerate() {
-            if let Err(error) = self.share(frame) {
-                for added in frames.take(done) {
-                    // The frame holds the holder just added: it cannot be freed here.
-                    let _still_held = self.release(added).expect("a holder added a moment ago");
+        // The common case in one tight loop, the counters added up once at the end (this is what fork and
+        // the copy of a shared table pay per page); any frame `share` would refuse goes to it for the error.
+        let first = self.first.number();
+        let (mut added, mut newly_shared) = (0, 0);
+        let mut refused = None;
+        for frame in frames.clone() {
+            let slot = usize::try_from(frame.number().wrapping_sub(first))
+                .ok()
+                .and_then(|i| self.refcounts.get_mut(i));
+            match slot {
+                Some(holders) if !matches!(*holders, FREE | RESERVED | Self::MAX_REFCOUNT) => {
+                    *holders += 1;
+                    newly_shared += usize::from(*holders == 2);
+                    added += 1;
                 }
-                return Err(error);
+                _ => {
+                    refused = Some(frame);
+                    break;
+                }
             }
         }
-        Ok(())
+        self.shared += newly_shared;
+        self.references += added as u64;
+        let Some(frame) = refused else { return Ok(()) };
+        let error = self.share(frame).expect_err("a frame the loop refused");
+        for added in frames.take(added) {
+            // The frame holds the holder just added: it cannot be freed here.
+            let _still_held = self.release(added).expect("a holder added a moment ago");
+        }
+        Err(error)
     }
 
     /// Drops one holder of each of `frames` (a frame may come more than once), freeing those whose last

@@ -320,6 +320,28 @@ fn share_all_adds_a_holder_to_each_or_to_none() {
 }
 
 #[test]
+fn share_all_refuses_reserved_and_outside_frames_with_their_errors_and_changes_nothing() {
+    let mut table = reserved_table(0x80, 4);
+    table.add_free_range(frames(0x80, 0x82)).unwrap();
+    let [a, b] = [table.alloc().unwrap(), table.alloc().unwrap()];
+    table.share(b).unwrap();
+    let before = table.counters();
+    for (bad, error) in [
+        (frame(0x83), FrameError::Reserved(frame(0x83))),
+        (frame(0x84), FrameError::OutsideSpan(frame(0x84))),
+        (frame(0x7f), FrameError::OutsideSpan(frame(0x7f))),
+    ] {
+        assert_eq!(table.share_all([a, b, a, bad, b].into_iter()), Err(error));
+        assert_eq!((table.refcount(a), table.refcount(b)), (Some(1), Some(2)));
+        assert_eq!(table.counters(), before);
+    }
+    // The shared count follows the frames that reached two holders, once each.
+    table.share_all([a, a, b].into_iter()).unwrap();
+    assert_eq!(table.counters().shared, before.shared + 1);
+    assert_eq!(table.counters().references, before.references + 3);
+}
+
+#[test]
 fn release_all_drops_a_holder_of_each_and_counts_what_it_freed() {
     let mut table = free_table(0x80, 4);
     let [a, b, c] = [table.alloc().unwrap(), table.alloc().unwrap(), table.alloc().unwrap()];

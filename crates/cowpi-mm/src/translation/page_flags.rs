@@ -381,10 +381,11 @@ impl PageFlags {
     }
 
     /// Whether a valid page descriptor maps a zero page that page merging made
-    /// ([`PageFlags::is_ksm_zero_page`]), read off its two software bits.
-    pub fn descriptor_is_ksm_zero_page(descriptor: u64) -> bool {
-        let bits = PageDescriptor::new(descriptor);
-        bits.is_set(PAGE_DESCRIPTOR::ZERO_PAGE) && bits.is_set(PAGE_DESCRIPTOR::KSM_MERGED)
+    /// ([`PageFlags::is_ksm_zero_page`]), read off its two software bits with one mask: the passes over a
+    /// whole table (fork, the copy of a shared table, teardown) count such pages for every entry.
+    pub const fn descriptor_is_ksm_zero_page(descriptor: u64) -> bool {
+        const BITS: u64 = (1 << 56) | (1 << 57);
+        descriptor & BITS == BITS
     }
 
     /// The frame and flags of a level-3 page descriptor, if it is one that [`PageFlags::to_descriptor`]

@@ -104,4 +104,17 @@ pub trait TableMemory {
     fn write_entry(&mut self, table: Frame, index: usize, descriptor: u64) {
         self.entries(table)[index] = descriptor;
     }
+
+    /// Makes `table` hold `entries`, storing each descriptor that differs as
+    /// [`TableMemory::write_entry`] stores one: for the passes that rewrite a whole table (the copy of a
+    /// shared table, and the table that stays shared made copy-on-write). The kernel should override it
+    /// with one loop of volatile stores; calling `write_entry` per entry cost it about 16 instructions
+    /// an entry.
+    fn write_entries(&mut self, table: Frame, entries: &[u64; Level::ENTRIES]) {
+        for (index, &descriptor) in entries.iter().enumerate() {
+            if self.entries(table)[index] != descriptor {
+                self.write_entry(table, index, descriptor);
+            }
+        }
+    }
 }

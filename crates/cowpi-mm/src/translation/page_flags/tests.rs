@@ -254,5 +254,8 @@ fn the_copy_on_write_descriptor_is_the_decoded_one_made_copy_on_write() {
         let descriptor = flags.to_descriptor(frame).unwrap();
         let expected = flags.writable.then(|| flags.copy_on_write().to_descriptor(frame).unwrap());
         assert_eq!(PageFlags::copy_on_write_descriptor(descriptor), expected, "{flags:?}");
+        // The other readers of raw descriptors agree with decoding them, for every kind of page.
+        assert_eq!(PageFlags::descriptor_is_ksm_zero_page(descriptor), flags.is_ksm_zero_page(), "{flags:?}");
+        assert_eq!(PageFlags::descriptor_frame(descriptor), frame, "{flags:?}");
     }
 }

@@ -208,20 +208,22 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         {
             return Err(ForkError::DeviceMemory(first + device));
         }
-        let present = Present::of(&mut self.memory, level3);
-        let mapped = present.count();
-        for index3 in present {
-            let descriptor = self.memory.entries(level3)[index3];
-            let descriptor = match PageFlags::copy_on_write_descriptor(descriptor) {
-                Some(cow) => {
-                    self.memory.write_entry(level3, index3, cow);
-                    counts.pages_made_cow += 1;
-                    cow
-                }
-                None => descriptor,
-            };
-            child.memory.write_entry(child_level3, index3, descriptor);
+        let mapped = Present::of(&mut self.memory, level3).count();
+        // The descriptors both tables end up with, worked out in one pass over a copy on the stack, then
+        // stored a table at a time.
+        let mut descriptors = *self.memory.entries(level3);
+        let mut made_cow = 0;
+        for descriptor in &mut descriptors {
+            if let Some(cow) = PageFlags::copy_on_write_descriptor(*descriptor) {
+                *descriptor = cow;
+                made_cow += 1;
+            }
         }
+        if made_cow > 0 {
+            self.memory.write_entries(level3, &descriptors);
+            counts.pages_made_cow += made_cow;
+        }
+        child.memory.write_entries(child_level3, &descriptors);
         let Err((failed, error)) = share(&mut self.memory, level3) else {
             counts.pages_shared += mapped;
             return Ok(());

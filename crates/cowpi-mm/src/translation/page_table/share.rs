@@ -110,21 +110,23 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         // The copy first, its frames' holders taken for the whole table at once; only then is the
         // table that stays shared changed, so that a refusal leaves everything as it was.
         let copy = self.memory.alloc_table()?;
-        let present = Present::of(&mut self.memory, shared);
-        for index in present {
-            let descriptor = self.memory.entries(shared)[index];
-            let descriptor = PageFlags::copy_on_write_descriptor(descriptor).unwrap_or(descriptor);
-            self.memory.write_entry(copy, index, descriptor);
+        // Both tables end up with the same descriptors: the shared one's, writable pages made COW. Worked
+        // out once, in a copy on the stack, in one pass over plain memory.
+        let mut entries = *self.memory.entries(shared);
+        let mut made_cow = false;
+        for descriptor in &mut entries {
+            if let Some(cow) = PageFlags::copy_on_write_descriptor(*descriptor) {
+                *descriptor = cow;
+                made_cow = true;
+            }
         }
+        self.memory.write_entries(copy, &entries);
         if let Err(ShareRefused) = self.memory.share_mapped_frames(copy) {
             self.memory.free_table(copy);
             return Err(MapError::OutOfFrames);
         }
-        for index in present {
-            let descriptor = self.memory.entries(shared)[index];
-            if let Some(cow) = PageFlags::copy_on_write_descriptor(descriptor) {
-                self.memory.write_entry(shared, index, cow);
-            }
+        if made_cow {
+            self.memory.write_entries(shared, &entries);
         }
         self.tlb.publish_tables();
         // Break-before-make on the level-2 entry: the walk must never find the old and the new table at
