@@ -18,8 +18,8 @@ use cowpi_abi::{Error, layout};
 use cowpi_mm::regions::{Access, Region, RegionError};
 use cowpi_mm::{
     AddressSpaceTables, Asid, AsidAllocator, AsidBits, Frame, Leaf, MapError, OutOfFrames, PAGE_SIZE, Page,
-    PageFlags, Prot, RegionKind, Regions, ShareRefused, TableMemory, TableVisit, TaggedAsid, TlbMaintenance,
-    VirtAddr,
+    PageEntry, PageFlags, Prot, RegionKind, Regions, ShareRefused, TableMemory, TableVisit, TaggedAsid,
+    TlbMaintenance, VirtAddr,
 };
 use cowpi_mm::{EagerCopy, WriteFault, decide_eager_copy, decide_protect, decide_write_fault};
 
@@ -343,45 +343,47 @@ impl AddressSpace {
         let prot = self.regions.check_access(va, access).map_err(|_| FaultError::Illegal)?.prot();
         let page = Page::containing(va);
         let flags = PageFlags::user(prot).map_err(|_| FaultError::Illegal)?;
-        match self.tables.lookup(page) {
-            None if access == Access::Read => {
+        // One walk: a vacant page is mapped from the walk that found it so.
+        let leaf = match self.tables.entry(page) {
+            PageEntry::Mapped(leaf) => leaf,
+            PageEntry::Vacant(vacant) if access == Access::Read => {
                 let zero = zero_page::frame();
                 frames::share(zero).map_err(|_| FaultError::Illegal)?;
                 let zero_flags = PageFlags { writable: false, zero_page: true, executable: false, ..flags };
-                self.tables.map(page, zero, zero_flags).map_err(|error| {
+                return vacant.map(zero, zero_flags).map_err(|error| {
                     frames::drop_holder(zero);
                     map_fault_error(error)
-                })
+                });
             }
-            None => {
+            PageEntry::Vacant(vacant) => {
                 let frame = frames::alloc_zeroed().map_err(|_| FaultError::OutOfMemory)?;
-                self.tables.map(page, frame, flags).map_err(|error| {
+                vacant.map(frame, flags).map_err(|error| {
                     frames::drop_holder(frame);
                     map_fault_error(error)
                 })?;
                 counters::ZERO_FILL_FAULTS.add();
-                Ok(())
+                return Ok(());
             }
-            Some(leaf) if access == Access::Write && !leaf.writable_now() => {
-                let leaf = if leaf.shared_table {
-                    // The table's other holders keep it; this task gets its own copy (or, as its last
-                    // holder, write access back), in which the page is then resolved like any other.
-                    let copied = frames::refcount(leaf.table) > 1;
-                    self.tables.make_private(page).map_err(map_fault_error)?;
-                    if copied {
-                        counters::TABLE_COPIES.add()
-                    } else {
-                        counters::TABLE_REUSES.add()
-                    }
-                    self.tables.lookup(page).ok_or(FaultError::Illegal)?
-                } else {
-                    leaf
-                };
-                if leaf.flags.writable { Ok(()) } else { self.resolve_write(page, &leaf) }
-            }
+        };
+        if access != Access::Write || leaf.writable_now() {
             // Present and allowed: another core or an earlier fault got here first; retry.
-            Some(_) => Ok(()),
+            return Ok(());
         }
+        let leaf = if leaf.shared_table {
+            // The table's other holders keep it; this task gets its own copy (or, as its last holder,
+            // write access back), in which the page is then resolved like any other.
+            let copied = frames::refcount(leaf.table) > 1;
+            self.tables.make_private(page).map_err(map_fault_error)?;
+            if copied {
+                counters::TABLE_COPIES.add()
+            } else {
+                counters::TABLE_REUSES.add()
+            }
+            self.tables.lookup(page).ok_or(FaultError::Illegal)?
+        } else {
+            leaf
+        };
+        if leaf.flags.writable { Ok(()) } else { self.resolve_write(page, &leaf) }
     }
 
     /// A write to a present read-only page whose region allows writing: what to do is
@@ -611,11 +613,15 @@ impl AddressSpace {
     /// with the child, write-protected in both (`cowpi_mm::AddressSpaceTables::share_tables_into`; see
     /// `cowpi_mm::translation::page_table::share`): no page is touched, one ASID-wide TLB invalidation
     /// here. The first write into a shared table on either side gives the writer its own copy of that
-    /// table ([`AddressSpace::resolve_fault`]). On failure (no frame for a child table) the half-built
-    /// child is torn down, dropping exactly the holders it took.
-    pub fn fork(&mut self) -> Result<AddressSpace, Error> {
+    /// table ([`AddressSpace::resolve_fault`]). Except the table of the task's stack (`stack_pointer`,
+    /// SP_EL0 at the call): both sides write it as soon as `FORK` returns, so it is forked page by page,
+    /// each side's first write a one-page copy instead of a 512-entry table copy. On failure (no frame for
+    /// a child table) the half-built child is torn down, dropping exactly the holders it took.
+    pub fn fork(&mut self, stack_pointer: Option<u64>) -> Result<AddressSpace, Error> {
         let mut child = AddressSpace::new()?;
-        match self.tables.share_tables_into(&mut child.tables) {
+        // The stack grows down: the next push lands below SP, in the page of SP - 1.
+        let stack = stack_pointer.map(|sp| Page::containing(VirtAddr::new(sp.wrapping_sub(1))));
+        match self.tables.share_tables_into_except(&mut child.tables, stack) {
             Ok(counts) => {
                 counters::TABLES_SHARED.add_n(counts.tables_shared as u64);
                 child.regions = self.regions.clone();

@@ -111,7 +111,7 @@ pub fn fork(frame: &ExceptionFrame, mode: ForkMode) -> Result<Pid, Error> {
     probe::hit(Probe::ForkEntered);
     let slot = reserve_task_slot()?;
     let space = with_current_space(|space| match mode {
-        ForkMode::CopyOnWrite => space.fork(),
+        ForkMode::CopyOnWrite => space.fork(Some(frame.sp_el0)),
         ForkMode::EagerCopy => space.fork_eager_copy(),
         ForkMode::CopyOnWritePages => space.fork_per_page(),
     })?;

@@ -215,7 +215,7 @@ kernel_test! {
         for index in 0..PAGES {
             check_ok!(parent.write_user(start + index * 4096, &[(index % 251) as u8 + 1]));
         }
-        let mut child = check_ok!(parent.fork());
+        let mut child = check_ok!(parent.fork(None));
         let first = cowpi_mm::Page::containing(cowpi_mm::VirtAddr::new(start));
         check!(child.in_shared_table(first) && parent.in_shared_table(first), "the fork shared no table");
         let before = (parent.page_counts(), child.page_counts());

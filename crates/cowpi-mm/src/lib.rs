@@ -43,5 +43,5 @@ pub use frame_table::{
 pub use regions::{Access, Fault, Region, RegionError, RegionKind, Regions};
 pub use translation::{
     AddressSpaceTables, DescriptorError, FlagsError, ForkCounts, ForkError, Leaf, Level, MapError,
-    MemoryType, PageFlags, ShareRefused, TableMemory, TableVisit, TlbMaintenance,
+    MemoryType, PageEntry, PageFlags, ShareRefused, TableMemory, TableVisit, TlbMaintenance, VacantPage,
 };

@@ -36,6 +36,8 @@ pub mod tlb;
 pub use descriptor::{DescriptorKind, MAIR_DEVICE_NGNRE, MAIR_EL1_VALUE, MAIR_NORMAL_WRITE_BACK};
 pub use level::Level;
 pub use page_flags::{DescriptorError, FlagsError, MemoryType, PageFlags};
-pub use page_table::{AddressSpaceTables, ForkCounts, ForkError, Leaf, MapError, TableVisit};
+pub use page_table::{
+    AddressSpaceTables, ForkCounts, ForkError, Leaf, MapError, PageEntry, TableVisit, VacantPage,
+};
 pub use table_memory::{ShareRefused, TableMemory};
 pub use tlb::TlbMaintenance;

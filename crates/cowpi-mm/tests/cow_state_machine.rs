@@ -2,7 +2,7 @@
 //!
 //! Random sequences of reads, writes, protection changes, unmaps, page merges, forks in all three of the
 //! kernel's modes and exits run over several address spaces at once, with the real pieces:
-//! `AddressSpaceTables` (fork by `share_tables_into`, `share_pages_into`, or an eager copy through
+//! `AddressSpaceTables` (fork by `share_tables_into_except`, `share_pages_into`, or an eager copy through
 //! `decide_eager_copy`; teardown by `destroy_releasing`), one `FrameTable` counting the holders of data
 //! frames and table frames alike, as the kernel's does, and the kernel's decisions (`decide_write_fault`,
 //! `decide_protect`) resolved the way the kernel resolves them: a write into a shared level-3 table makes
@@ -392,7 +392,11 @@ impl Machine {
             return;
         };
         let forked = match mode {
-            ForkMode::Tables => parent.tables.share_tables_into(&mut child).map(drop).map_err(drop),
+            ForkMode::Tables => {
+                // The kernel forks its stack's table page by page; here some page's, by task.
+                let hot = Page::from_number(PAGES[index % PAGES.len()]);
+                parent.tables.share_tables_into_except(&mut child, Some(hot)).map(drop).map_err(drop)
+            }
             ForkMode::Pages => parent.tables.share_pages_into(&mut child).map(drop).map_err(drop),
             ForkMode::Eager => self.eager_copy(&mut parent, &mut child),
         };

@@ -47,10 +47,12 @@ use crate::addr::{Frame, PAGE_SIZE, Page, VirtAddr};
 use crate::asid::Asid;
 use crate::frame_table::OutOfFrames;
 
+pub mod entry;
 pub mod fork;
 pub mod present;
 pub mod share;
 
+pub use entry::{PageEntry, VacantPage};
 pub use fork::{ForkCounts, ForkError};
 use present::Present;
 pub use share::{Leaf, TableVisit};
@@ -118,6 +120,7 @@ pub struct AddressSpaceTables<M: TableMemory, T: TlbMaintenance> {
 }
 
 /// The tables on the way to one page's descriptor, as far as they exist.
+#[derive(Default)]
 struct Walk {
     level2: Option<Frame>,
     level3: Option<Frame>,
@@ -179,12 +182,28 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// reference to `frame` (see [`crate::FrameTable::share`]).
     pub fn map(&mut self, page: Page, frame: Frame, flags: PageFlags) -> Result<(), MapError> {
         let descriptor = Self::user_descriptor(page, frame, flags)?;
-        let mut walk = self.walk(page);
+        let walk = self.walk(page);
         if let Some(level3) = walk.level3
             && self.leaf(level3, page).is_some()
         {
             return Err(MapError::AlreadyMapped(page));
         }
+        self.map_vacant(page, walk, descriptor, flags)
+    }
+
+    /// [`AddressSpaceTables::map`] of a page `walk` found vacant ([`AddressSpaceTables::entry`]).
+    fn map_walked(&mut self, page: Page, walk: Walk, frame: Frame, flags: PageFlags) -> Result<(), MapError> {
+        let descriptor = Self::user_descriptor(page, frame, flags)?;
+        self.map_vacant(page, walk, descriptor, flags)
+    }
+
+    fn map_vacant(
+        &mut self,
+        page: Page,
+        mut walk: Walk,
+        descriptor: u64,
+        flags: PageFlags,
+    ) -> Result<(), MapError> {
         if walk.level3_protected {
             walk.level3 = Some(self.make_private(page)?);
         }

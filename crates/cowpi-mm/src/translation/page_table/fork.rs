@@ -29,6 +29,11 @@ use crate::addr::{Frame, Page};
 use crate::translation::descriptor::{INVALID, user_table_descriptor};
 use crate::translation::{Level, PageFlags, ShareRefused, TableMemory, TlbMaintenance};
 
+/// Up to this many valid entries, a table is copied entry by entry (one store per entry, about 40
+/// instructions each); above it, in whole-table passes ([`TableMemory::write_entries`], about 12
+/// instructions per entry of all 512). Measured: an empty task's tables hold a handful of entries, a
+/// written 2 MiB all 512.
+pub(super) const SPARSE: usize = Level::ENTRIES / 4;
 /// What [`AddressSpaceTables::share_into`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ForkCounts {
@@ -208,22 +213,39 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         {
             return Err(ForkError::DeviceMemory(first + device));
         }
-        let mapped = Present::of(&mut self.memory, level3).count();
-        // The descriptors both tables end up with, worked out in one pass over a copy on the stack, then
-        // stored a table at a time.
-        let mut descriptors = *self.memory.entries(level3);
-        let mut made_cow = 0;
-        for descriptor in &mut descriptors {
-            if let Some(cow) = PageFlags::copy_on_write_descriptor(*descriptor) {
-                *descriptor = cow;
-                made_cow += 1;
+        let present = Present::of(&mut self.memory, level3);
+        let mapped = present.count();
+        if mapped <= SPARSE {
+            // A few entries (a stack, a program's data): one store each.
+            for index3 in present {
+                let descriptor = self.memory.entries(level3)[index3];
+                let descriptor = match PageFlags::copy_on_write_descriptor(descriptor) {
+                    Some(cow) => {
+                        self.memory.write_entry(level3, index3, cow);
+                        counts.pages_made_cow += 1;
+                        cow
+                    }
+                    None => descriptor,
+                };
+                child.memory.write_entry(child_level3, index3, descriptor);
             }
+        } else {
+            // Many: the descriptors both tables end up with, worked out in one pass over a copy on the
+            // stack, then stored a table at a time.
+            let mut descriptors = *self.memory.entries(level3);
+            let mut made_cow = 0;
+            for descriptor in &mut descriptors {
+                if let Some(cow) = PageFlags::copy_on_write_descriptor(*descriptor) {
+                    *descriptor = cow;
+                    made_cow += 1;
+                }
+            }
+            if made_cow > 0 {
+                self.memory.write_entries(level3, &descriptors);
+                counts.pages_made_cow += made_cow;
+            }
+            child.memory.write_entries(child_level3, &descriptors);
         }
-        if made_cow > 0 {
-            self.memory.write_entries(level3, &descriptors);
-            counts.pages_made_cow += made_cow;
-        }
-        child.memory.write_entries(child_level3, &descriptors);
         let Err((failed, error)) = share(&mut self.memory, level3) else {
             counts.pages_shared += mapped;
             return Ok(());

@@ -393,6 +393,51 @@ fn protect_and_replace_of_a_looked_up_leaf_do_what_the_walking_forms_do() {
 }
 
 #[test]
+fn mapping_a_vacant_entry_does_what_map_does_with_fewer_reads() {
+    // Into an empty space (every table created), next to a mapping (its table reused), and refusals.
+    let run = |use_entry: bool| {
+        let (mut t, log) = tables();
+        t.set_asid(Asid::new(3));
+        let mut results = Vec::new();
+        let mut reads = Vec::new();
+        for (number, page) in [page_at(1, 2, 3), page_at(1, 2, 4), page_at(1, 3, 0)].into_iter().enumerate() {
+            let before = t.memory().reads;
+            let frame = frame(0x80000 + number as u64);
+            let result = if use_entry {
+                match t.entry(page) {
+                    PageEntry::Vacant(vacant) => vacant.map(frame, PageFlags::USER_READ_WRITE),
+                    PageEntry::Mapped(leaf) => panic!("{page} is vacant, not {leaf:?}"),
+                }
+            } else {
+                assert_eq!(t.lookup(page), None, "{page} is vacant");
+                t.map(page, frame, PageFlags::USER_READ_WRITE)
+            };
+            results.push(result);
+            reads.push(t.memory().reads - before);
+        }
+        // A mapped page is found with what lookup says of it.
+        let leaf = match t.entry(page_at(1, 2, 3)) {
+            PageEntry::Mapped(leaf) => Some(leaf),
+            PageEntry::Vacant(_) => None,
+        };
+        assert_eq!(leaf, t.lookup(page_at(1, 2, 3)));
+        // A kernel page is refused, as map refuses it.
+        let kernel = Page::containing(VirtAddr::new(0xFFFF_0000_0000_0000));
+        let refused = match t.entry(kernel) {
+            PageEntry::Vacant(vacant) => vacant.map(frame(0x80009), PageFlags::USER_READ_WRITE),
+            PageEntry::Mapped(_) => Ok(()),
+        };
+        assert_eq!(refused, Err(MapError::NotUserPage(kernel)));
+        Ok::<_, MapError>((results, take(&log), mappings(&mut t), reads))
+    };
+    let (results, events, after, entry_reads) = run(true).unwrap();
+    let (walking_results, walking_events, walking_after, walking_reads) = run(false).unwrap();
+    assert_eq!((results, events, after), (walking_results, walking_events, walking_after));
+    // Each mapping read the tables once fewer times than a lookup and a map: one walk, not two.
+    assert!(entry_reads.iter().zip(&walking_reads).all(|(e, w)| e < w), "{entry_reads:?} {walking_reads:?}");
+}
+
+#[test]
 fn protect_changes_permissions_in_place_then_invalidates() {
     let (mut tables, log) = tables();
     tables.map(page(3), frame(0x80000), PageFlags::USER_READ_WRITE).unwrap();

@@ -319,6 +319,63 @@ fn running_out_while_unsharing_changes_nothing() {
 }
 
 #[test]
+fn the_hot_table_is_forked_page_by_page_and_the_others_shared() {
+    let arena = Shared::default();
+    let mut parent = space(&arena, 1);
+    let frames = [0, 1, 2].map(|value| arena.borrow_mut().alloc_data(value));
+    parent.map(page_at(0, 0, 0), frames[0], PageFlags::USER_READ_WRITE).unwrap();
+    parent.map(page_at(0, 0, 1), frames[1], PageFlags::USER_READ_ONLY).unwrap();
+    parent.map(page_at(0, 1, 0), frames[2], PageFlags::USER_READ_WRITE).unwrap();
+    let mut child = space(&arena, 0);
+    child.asid = None;
+    let counts = parent.share_tables_into_except(&mut child, Some(page_at(0, 1, 7))).unwrap();
+    assert_eq!(counts, ForkCounts { pages_shared: 1, pages_made_cow: 1, tables_shared: 1 });
+    // The first table is shared; the hot one is each side's own, its writable page COW in both.
+    assert!(child.lookup(page_at(0, 0, 0)).unwrap().shared_table);
+    for space in [&mut parent, &mut child] {
+        let hot = space.lookup(page_at(0, 1, 0)).unwrap();
+        assert!(!hot.shared_table && !hot.flags.writable && hot.flags.cow, "{hot:?}");
+    }
+    assert_ne!(leaf_table(&mut parent, page_at(0, 1, 0)), leaf_table(&mut child, page_at(0, 1, 0)));
+    assert_eq!(holders(&arena, frames[2]), 2);
+    // A hot page in a table already shared leaves it shared (its next write copies it anyway); one
+    // outside user space changes nothing.
+    let mut grandchild = space(&arena, 0);
+    grandchild.asid = None;
+    let counts = child.share_tables_into_except(&mut grandchild, Some(page_at(0, 0, 3))).unwrap();
+    assert_eq!(counts.tables_shared, 2);
+    let mut other = space(&arena, 0);
+    other.asid = None;
+    let kernel = Page::containing(VirtAddr::new(0xFFFF_0000_0000_0000));
+    assert_eq!(parent.share_tables_into_except(&mut other, Some(kernel)).unwrap().tables_shared, 2);
+    for space in [other, grandchild, child, parent] {
+        drop_space(&arena, space);
+    }
+    assert!(arena.borrow().holders.is_empty(), "{:?}", arena.borrow().holders);
+}
+
+#[test]
+fn mapping_a_vacant_page_of_a_shared_table_makes_the_table_private_first() {
+    let (arena, mut parent, mut child, frames) = forked();
+    let fresh = arena.borrow_mut().alloc_data(9);
+    match child.entry(page_at(0, 0, 5)) {
+        PageEntry::Vacant(vacant) => vacant.map(fresh, PageFlags::USER_READ_WRITE).unwrap(),
+        PageEntry::Mapped(leaf) => panic!("page 5 is vacant, not {leaf:?}"),
+    }
+    assert_eq!(parent.translate(page_at(0, 0, 5).start_address()), None);
+    assert!(!child.lookup(page_at(0, 0, 5)).unwrap().shared_table);
+    // The rest of the child's copy still maps what the parent does.
+    assert_eq!(child.lookup(page_at(0, 0, 1)).unwrap().frame, frames[1]);
+    // With no frame for the copy, the vacant page stays vacant and nothing changes.
+    let (arena, _parent, mut child, _) = forked();
+    arena.borrow_mut().allocations_left = Some(0);
+    let fresh = arena.borrow_mut().alloc_data(9);
+    let PageEntry::Vacant(vacant) = child.entry(page_at(0, 0, 5)) else { panic!("page 5 is vacant") };
+    assert_eq!(vacant.map(fresh, PageFlags::USER_READ_WRITE), Err(MapError::OutOfFrames));
+    assert!(child.lookup(page_at(0, 0, 0)).unwrap().shared_table);
+}
+
+#[test]
 fn every_change_in_a_shared_table_stays_in_the_changing_space() {
     let (arena, mut parent, mut child, frames) = forked();
     let fresh = arena.borrow_mut().alloc_data(9);
