@@ -10,6 +10,8 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use cowpi_console::bench::FORK_PHASES;
+
 use crate::arch::time;
 
 /// The points, in the order a round trip passes them.
@@ -33,15 +35,8 @@ pub enum Probe {
 
 const PROBES: usize = 7;
 
-/// The phases between consecutive probes, by the name the benchmark prints.
-pub const PHASES: [&str; PROBES - 1] = [
-    "address_space_fork",
-    "task_creation",
-    "to_the_child",
-    "child_to_exit",
-    "teardown",
-    "back_to_the_parent",
-];
+/// The phases between consecutive probes are `cowpi_console::bench::FORK_PHASES`, in this order.
+const _: () = assert!(FORK_PHASES.len() == PROBES - 1);
 
 static ARMED: AtomicBool = AtomicBool::new(false);
 /// When each probe was last hit in the current round trip; 0 for not yet.

@@ -8,7 +8,7 @@ use alloc::format;
 use alloc::string::String;
 
 use cowpi_abi::ExitStatus;
-use cowpi_console::bench::{SampleLine, Scale, Value};
+use cowpi_console::bench::{FORK_PHASES, FORK_PROFILE, SampleLine, Scale, Value};
 
 use crate::{println, task};
 
@@ -57,15 +57,12 @@ pub fn fork_profile(reps: u32, scale: Scale) -> Result<(), String> {
     if recorded != u64::from(trips) {
         return Err(format!("{recorded} of {trips} round trips passed every probe"));
     }
-    for (phase, ticks) in super::probe::PHASES.iter().zip(ticks) {
+    for (phase, ticks) in FORK_PHASES.iter().zip(ticks) {
         let labels = [("phase", Value::from(*phase))];
         println!("{}", SampleLine { figure: FORK_PROFILE, labels: &labels, ticks, ops: recorded });
     }
     Ok(())
 }
-
-/// The figure `fork_profile` prints.
-const FORK_PROFILE: &str = "fork.profile";
 
 /// Frames held by many children of one task, and memory reserved against memory used.
 pub fn memory(reps: u32, scale: Scale) -> Result<(), String> {

@@ -54,14 +54,12 @@ impl TableMemory for KernelTableMemory {
     }
 
     fn share_mapped_frames(&mut self, table: Frame) -> Result<(), ShareRefused> {
-        let entries = self.entries(table);
-        let mapped = entries.iter().filter(|&&descriptor| descriptor != 0);
+        let mapped = MappedFrames(self.entries(table));
         // One lock for the whole table: what makes copying a shared table or forking page by page cost
         // tens of instructions per page rather than hundreds.
-        frames::with_table(|table| table.share_all(mapped.clone().map(|&d| PageFlags::descriptor_frame(d))))
-            .map_err(|_| ShareRefused)?;
+        frames::with_table(|frames| frames.share_all(mapped.frames())).map_err(|_| ShareRefused)?;
         // Each copy of a zero page merging made is one more such page (Linux's `ksm_fork` counts the same).
-        ksm::zero_pages_added(mapped.filter(|&&d| PageFlags::descriptor_is_ksm_zero_page(d)).count() as u64);
+        ksm::zero_pages_added(mapped.ksm_zero_pages());
         Ok(())
     }
 
@@ -71,15 +69,12 @@ impl TableMemory for KernelTableMemory {
     }
 
     fn release_mapped_frames(&mut self, table: Frame) {
-        let entries = self.entries(table);
-        let mapped = entries.iter().filter(|&&descriptor| descriptor != 0);
+        let mapped = MappedFrames(self.entries(table));
         // One lock for the table's 512 pages, as in `share_mapped_frames`.
-        if let Err(error) =
-            frames::with_table(|t| t.release_all(mapped.clone().map(|&d| PageFlags::descriptor_frame(d))))
-        {
+        if let Err(error) = frames::with_table(|frames| frames.release_all(mapped.frames())) {
             panic!("kernel bug: tearing down the table in {table}: {error}");
         }
-        ksm::zero_pages_removed(mapped.filter(|&&d| PageFlags::descriptor_is_ksm_zero_page(d)).count() as u64);
+        ksm::zero_pages_removed(mapped.ksm_zero_pages());
     }
 
     fn entries(&mut self, table: Frame) -> &mut [u64; 512] {
@@ -104,6 +99,20 @@ impl TableMemory for KernelTableMemory {
                 unsafe { core::ptr::write_volatile(slot, descriptor) };
             }
         }
+    }
+}
+
+/// The valid descriptors of a level-3 table, read for what a whole table's holders need: its frames, and
+/// how many of them are zero pages page merging made (which `ksm::zero_pages` counts).
+struct MappedFrames<'t>(&'t [u64; 512]);
+
+impl MappedFrames<'_> {
+    fn frames(&self) -> impl Iterator<Item = Frame> + Clone + '_ {
+        self.0.iter().filter(|&&d| d != 0).map(|&d| PageFlags::descriptor_frame(d))
+    }
+
+    fn ksm_zero_pages(&self) -> u64 {
+        self.0.iter().filter(|&&d| d != 0 && PageFlags::descriptor_is_ksm_zero_page(d)).count() as u64
     }
 }
 

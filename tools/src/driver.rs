@@ -42,11 +42,8 @@ pub struct Timeouts {
     pub reply: Duration,
     /// For the echo of one typed character.
     pub echo: Duration,
-    /// For a test expected to finish.
+    /// For a test expected to finish (one the kernel lists as slow gets [`Timeouts::slow_test`]).
     pub test: Duration,
-    /// For a test the kernel lists as slow (its work grows with the machine's RAM): [`SLOW_FACTOR`]
-    /// times `test`.
-    pub slow_test: Duration,
     /// For a test expected to hang: how long it must run without `test-end` to count as hung.
     pub hang: Duration,
     /// After a fatal line, how long output may pause before the rest of the panic report is taken as
@@ -64,10 +61,15 @@ impl Timeouts {
             reply: Duration::from_secs(10),
             echo: Duration::from_secs(2),
             test,
-            slow_test: test.saturating_mul(SLOW_FACTOR),
             hang,
             fatal_quiet: Duration::from_millis(300),
         }
+    }
+
+    /// For a test the kernel lists as slow (its work grows with the machine's RAM): [`SLOW_FACTOR`]
+    /// times `test`.
+    pub fn slow_test(&self) -> Duration {
+        self.test.saturating_mul(SLOW_FACTOR)
     }
 }
 
@@ -468,7 +470,7 @@ fn follow_test(session: &mut Session, test: &ListedTest, timeouts: &Timeouts) ->
     }
     let limit = match test.expect {
         Expect::Hang => timeouts.hang,
-        _ if test.slow => timeouts.slow_test,
+        _ if test.slow => timeouts.slow_test(),
         _ => timeouts.test,
     };
     let deadline = Instant::now() + limit;

@@ -33,6 +33,20 @@ pub const BENCH_SAMPLE: &str = "bench-sample: ";
 pub const BENCH_COUNT: &str = "bench-count: ";
 pub const BENCH_END: &str = "bench-end: ";
 
+/// The figure of the kernel's fork probes (the `forkprofile` benchmark), one sample per phase.
+pub const FORK_PROFILE: &str = "fork.profile";
+/// The phases of `fork.profile` (its `phase` label), in the order a round trip passes them: from `FORK`
+/// to the child's address space, to the child task, to its first run, to its `EXIT`, to the end of its
+/// teardown, to the parent's `WAIT` returning.
+pub const FORK_PHASES: [&str; 6] = [
+    "address_space_fork",
+    "task_creation",
+    "to_the_child",
+    "child_to_exit",
+    "teardown",
+    "back_to_the_parent",
+];
+
 /// How much a benchmark does: `full` for the published figures, `quick` for the test suite, which only
 /// checks that every benchmark runs and its output parses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -138,8 +138,8 @@ pub fn decide_protect(current: PageFlags, wanted: PageFlags, refcount: u32) -> P
 /// earlier fork, or merged; the copy is the child's alone, so it is mapped writable with no sharing bits.
 /// The region says whether the child could write it, not the marks alone: a shared page made read-only
 /// with `PROTECT` keeps its copy-on-write or merged mark ([`decide_protect`]), and copying it writable
-/// gave the child write access its region does not allow (found by the copy-on-write state machine). The zero page stays shared: it
-/// holds no data of the task's, and a write to it allocates anyway. A no-access page is shared as it is,
+/// gave the child write access its region does not allow (found by the copy-on-write state machine).
+/// The zero page stays shared: it holds no data of the task's, and a write to it allocates anyway. A no-access page is shared as it is,
 /// marks and all, never copied writable: neither side can touch it, and making it accessible again
 /// ([`decide_protect`]) sees the frame's other holder and makes it copy-on-write.
 pub fn decide_eager_copy(flags: PageFlags, rights: Prot) -> Result<EagerCopy, CowError> {

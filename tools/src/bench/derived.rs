@@ -30,16 +30,7 @@ pub const KSM_SCANS: &str = "ksm.merge_scans";
 pub const KSM_PAGES: &str = "ksm.merged_pages";
 pub const KSM_SHARE: &str = "ksm.scanner_share";
 pub const TICK_LATENESS: &str = "irq.tick_lateness";
-pub const FORK_PROFILE: &str = "fork.profile";
-/// The phases of `fork.profile`, in the order a round trip passes them (`src/bench/probe.rs`).
-pub const FORK_PHASES: [&str; 6] = [
-    "address_space_fork",
-    "task_creation",
-    "to_the_child",
-    "child_to_exit",
-    "teardown",
-    "back_to_the_parent",
-];
+pub use cowpi_console::bench::{FORK_PHASES, FORK_PROFILE};
 
 /// The floors, in the order the tables show them.
 const FLOORS: [&str; 3] = [FLOOR_MEMCPY, FLOOR_ZERO, FLOOR_SYSCALL];

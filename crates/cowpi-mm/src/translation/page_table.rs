@@ -277,16 +277,24 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// software-bit changes are made in place, then invalidated; a change of memory type or of global
     /// needs break-before-make and gets it (see the module documentation).
     pub fn protect(&mut self, page: Page, flags: PageFlags) -> Result<PageFlags, MapError> {
-        let (level3, frame, old, shared) = self.mapped_leaf(page)?;
-        let descriptor = Self::user_descriptor(page, frame, flags)?;
+        let leaf = self.mapped_leaf(page)?;
+        self.protect_leaf(page, &leaf, flags)
+    }
+
+    /// [`AddressSpaceTables::protect`] of a page that [`AddressSpaceTables::lookup`] (or
+    /// [`AddressSpaceTables::entry`]) just found as `leaf`, nothing changed since: the fault path's form,
+    /// with no second walk and no decoding of the old descriptor.
+    pub fn protect_leaf(&mut self, page: Page, leaf: &Leaf, flags: PageFlags) -> Result<PageFlags, MapError> {
+        let descriptor = Self::user_descriptor(page, leaf.frame, flags)?;
+        let old = leaf.flags;
         if flags == old {
             return Ok(old);
         }
-        let level3 = if shared { self.make_private(page)? } else { level3 };
+        let table = if leaf.shared_table { self.make_private(page)? } else { leaf.table };
         if old.memory != flags.memory || old.global != flags.global {
-            self.break_before_make(level3, page, descriptor);
+            self.break_before_make(table, page, descriptor);
         } else {
-            self.rewrite_in_place(level3, page, descriptor);
+            self.rewrite_in_place(table, page, descriptor);
         }
         self.count_device(old, -1);
         self.count_device(flags, 1);
@@ -296,26 +304,15 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// Maps a mapped page to `frame` instead, with break-before-make, and returns the old frame and flags
     /// so that the caller can drop the old mapping's reference. The copy-on-write fault: the copy is made
     /// first, then swapped in here.
-    /// [`AddressSpaceTables::protect`] of a page that [`AddressSpaceTables::lookup`] just found as `leaf`,
-    /// nothing changed since: the fault path's form, with no second walk and no decoding of the old
-    /// descriptor. A leaf in a shared table takes the walking form, which unshares the table first.
-    pub fn protect_leaf(&mut self, page: Page, leaf: &Leaf, flags: PageFlags) -> Result<PageFlags, MapError> {
-        if leaf.shared_table {
-            return self.protect(page, flags);
-        }
-        let descriptor = Self::user_descriptor(page, leaf.frame, flags)?;
-        let old = leaf.flags;
-        if flags == old {
-            return Ok(old);
-        }
-        if old.memory != flags.memory || old.global != flags.global {
-            self.break_before_make(leaf.table, page, descriptor);
-        } else {
-            self.rewrite_in_place(leaf.table, page, descriptor);
-        }
-        self.count_device(old, -1);
-        self.count_device(flags, 1);
-        Ok(old)
+    pub fn replace(
+        &mut self,
+        page: Page,
+        frame: Frame,
+        flags: PageFlags,
+    ) -> Result<(Frame, PageFlags), MapError> {
+        let descriptor = Self::user_descriptor(page, frame, flags)?;
+        let leaf = self.mapped_leaf(page)?;
+        self.swap_leaf(page, &leaf, descriptor, flags)
     }
 
     /// [`AddressSpaceTables::replace`] of a page that [`AddressSpaceTables::lookup`] just found as `leaf`,
@@ -327,29 +324,24 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         frame: Frame,
         flags: PageFlags,
     ) -> Result<(Frame, PageFlags), MapError> {
-        if leaf.shared_table {
-            return self.replace(page, frame, flags);
-        }
         let descriptor = Self::user_descriptor(page, frame, flags)?;
-        self.break_before_make(leaf.table, page, descriptor);
+        self.swap_leaf(page, leaf, descriptor, flags)
+    }
+
+    /// Puts `descriptor` (which maps a frame with `flags`) where `leaf` was, break-before-make, the
+    /// table made private first if it is shared.
+    fn swap_leaf(
+        &mut self,
+        page: Page,
+        leaf: &Leaf,
+        descriptor: u64,
+        flags: PageFlags,
+    ) -> Result<(Frame, PageFlags), MapError> {
+        let table = if leaf.shared_table { self.make_private(page)? } else { leaf.table };
+        self.break_before_make(table, page, descriptor);
         self.count_device(leaf.flags, -1);
         self.count_device(flags, 1);
         Ok((leaf.frame, leaf.flags))
-    }
-
-    pub fn replace(
-        &mut self,
-        page: Page,
-        frame: Frame,
-        flags: PageFlags,
-    ) -> Result<(Frame, PageFlags), MapError> {
-        let descriptor = Self::user_descriptor(page, frame, flags)?;
-        let (level3, old_frame, old_flags, shared) = self.mapped_leaf(page)?;
-        let level3 = if shared { self.make_private(page)? } else { level3 };
-        self.break_before_make(level3, page, descriptor);
-        self.count_device(old_flags, -1);
-        self.count_device(flags, 1);
-        Ok((old_frame, old_flags))
     }
 
     /// The frame and flags `va` is mapped with, if it is.
@@ -446,16 +438,12 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         Ok(flags.to_descriptor(frame)?)
     }
 
-    /// The level-3 table holding `page`'s descriptor, with what it maps; `NotMapped` if nothing. The
-    /// table is shared if `.3`: it must be made private before anything in it changes.
-    fn mapped_leaf(&mut self, page: Page) -> Result<(Frame, Frame, PageFlags, bool), MapError> {
+    /// What `page` maps, as [`AddressSpaceTables::lookup`] says; `NotUserPage` or `NotMapped` if nothing.
+    fn mapped_leaf(&mut self, page: Page) -> Result<Leaf, MapError> {
         if !page.is_user() {
             return Err(MapError::NotUserPage(page));
         }
-        let walk = self.walk(page);
-        let level3 = walk.level3.ok_or(MapError::NotMapped(page))?;
-        let (frame, flags) = self.leaf(level3, page).ok_or(MapError::NotMapped(page))?;
-        Ok((level3, frame, flags, walk.level3_protected))
+        self.lookup(page).ok_or(MapError::NotMapped(page))
     }
 
     /// A change of permissions or software bits on the same frame and memory type: write, invalidate.

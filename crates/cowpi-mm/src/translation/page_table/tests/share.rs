@@ -152,6 +152,11 @@ fn space(arena: &Shared, asid: u16) -> Space {
     space
 }
 
+/// An empty address space that has never run: no ASID, so nothing in it is invalidated.
+fn unborn(arena: &Shared) -> Space {
+    Space::new(SharedMemory(arena.clone()), SharedTlb(arena.clone())).unwrap()
+}
+
 fn taken(arena: &Shared) -> Vec<Event> {
     arena.borrow_mut().log.drain(..).collect()
 }
@@ -161,16 +166,21 @@ fn holders(arena: &Shared, frame: Frame) -> u32 {
 }
 
 /// A parent with one writable and one read-only page in the first level-3 table and a writable one in
-/// a second, and a child forked from it by sharing tables.
-fn forked() -> (Shared, Space, Space, [Frame; 3]) {
+/// a second, and an empty child that has never run (no ASID), ready to be forked into.
+fn parent_and_empty_child() -> (Shared, Space, Space, [Frame; 3]) {
     let arena = Shared::default();
     let mut parent = space(&arena, 1);
     let frames = [0, 1, 2].map(|value| arena.borrow_mut().alloc_data(value));
     parent.map(page_at(0, 0, 0), frames[0], PageFlags::USER_READ_WRITE).unwrap();
     parent.map(page_at(0, 0, 1), frames[1], PageFlags::USER_READ_ONLY).unwrap();
     parent.map(page_at(0, 1, 0), frames[2], PageFlags::USER_READ_WRITE).unwrap();
-    let mut child = space(&arena, 0);
-    child.asid = None;
+    let child = unborn(&arena);
+    (arena, parent, child, frames)
+}
+
+/// [`parent_and_empty_child`], the child forked from the parent by sharing tables.
+fn forked() -> (Shared, Space, Space, [Frame; 3]) {
+    let (arena, mut parent, mut child, frames) = parent_and_empty_child();
     taken(&arena);
     let counts = parent.share_tables_into(&mut child).unwrap();
     assert_eq!(counts, ForkCounts { pages_shared: 0, pages_made_cow: 0, tables_shared: 2 });
@@ -286,8 +296,7 @@ fn a_table_that_cannot_gain_a_holder_is_forked_page_by_page_and_counted_once() {
     let frames = [0, 1].map(|value| arena.borrow_mut().alloc_data(value));
     parent.map(page_at(0, 0, 0), frames[0], PageFlags::USER_READ_WRITE).unwrap();
     parent.map(page_at(0, 1, 0), frames[1], PageFlags::USER_READ_WRITE).unwrap();
-    let mut child = space(&arena, 0);
-    child.asid = None;
+    let mut child = unborn(&arena);
     // The first table shares; the second is at its limit and is copied page by page.
     arena.borrow_mut().table_shares_left = Some(1);
     let counts = parent.share_tables_into(&mut child).unwrap();
@@ -320,14 +329,7 @@ fn running_out_while_unsharing_changes_nothing() {
 
 #[test]
 fn the_hot_table_is_forked_page_by_page_and_the_others_shared() {
-    let arena = Shared::default();
-    let mut parent = space(&arena, 1);
-    let frames = [0, 1, 2].map(|value| arena.borrow_mut().alloc_data(value));
-    parent.map(page_at(0, 0, 0), frames[0], PageFlags::USER_READ_WRITE).unwrap();
-    parent.map(page_at(0, 0, 1), frames[1], PageFlags::USER_READ_ONLY).unwrap();
-    parent.map(page_at(0, 1, 0), frames[2], PageFlags::USER_READ_WRITE).unwrap();
-    let mut child = space(&arena, 0);
-    child.asid = None;
+    let (arena, mut parent, mut child, frames) = parent_and_empty_child();
     let counts = parent.share_tables_into_except(&mut child, Some(page_at(0, 1, 7))).unwrap();
     assert_eq!(counts, ForkCounts { pages_shared: 1, pages_made_cow: 1, tables_shared: 1 });
     // The first table is shared; the hot one is each side's own, its writable page COW in both.
@@ -340,12 +342,10 @@ fn the_hot_table_is_forked_page_by_page_and_the_others_shared() {
     assert_eq!(holders(&arena, frames[2]), 2);
     // A hot page in a table already shared leaves it shared (its next write copies it anyway); one
     // outside user space changes nothing.
-    let mut grandchild = space(&arena, 0);
-    grandchild.asid = None;
+    let mut grandchild = unborn(&arena);
     let counts = child.share_tables_into_except(&mut grandchild, Some(page_at(0, 0, 3))).unwrap();
     assert_eq!(counts.tables_shared, 2);
-    let mut other = space(&arena, 0);
-    other.asid = None;
+    let mut other = unborn(&arena);
     let kernel = Page::containing(VirtAddr::new(0xFFFF_0000_0000_0000));
     assert_eq!(parent.share_tables_into_except(&mut other, Some(kernel)).unwrap().tables_shared, 2);
     for space in [other, grandchild, child, parent] {
