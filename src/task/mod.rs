@@ -72,8 +72,12 @@ pub struct Task {
     /// Processor time used, in system counter ticks, charged at every switch away from the task.
     pub cpu_ticks: u64,
     context: Context,
-    /// A user task's address space; None for kernel tasks.
-    pub address_space: Option<AddressSpace>,
+    /// A user task's address space; None for kernel tasks, and for a user task once its exit has taken
+    /// the space out to tear it down.
+    address_space: Option<AddressSpace>,
+    /// Runs a program at EL0: it was given an address space ([`Task::new_user`]). Stays true through
+    /// its exit, whose teardown takes the space out (with interrupts on) before the task is `Exited`.
+    user: bool,
     /// None for the idle task, which runs on the boot stack. Only owned here: `context` points into it.
     /// Never zeroed: only the task's own code reads it, after writing it, except the canary at its
     /// bottom, written here (zeroing 32 KiB was the largest part of what `FORK` spent on a new task).
@@ -100,8 +104,30 @@ impl Task {
             cpu_ticks: 0,
             context: Context::new_task(top, entry, argument),
             address_space: None,
+            user: false,
             _kernel_stack: Some(stack),
         }
+    }
+
+    /// A task that runs a program at EL0 in `space`, entering the kernel first at `entry`.
+    pub(crate) fn new_user(
+        pid: Pid,
+        name: String,
+        parent: Option<Pid>,
+        entry: extern "C" fn(usize) -> !,
+        argument: usize,
+        space: AddressSpace,
+    ) -> Task {
+        Task {
+            address_space: Some(space),
+            user: true,
+            ..Task::new_kernel(pid, name, parent, entry, argument)
+        }
+    }
+
+    /// A user task that has not exited: one that can collect its children, and adopt its children's.
+    pub(crate) fn is_live_user_task(&self) -> bool {
+        self.user && !matches!(self.state, State::Exited(_))
     }
 
     /// Whether the kernel stack's canary is intact (the idle task's boot stack has none).
@@ -124,6 +150,7 @@ impl Task {
             cpu_ticks: 0,
             context: Context::default(),
             address_space: None,
+            user: false,
             _kernel_stack: None,
         }
     }

@@ -389,6 +389,40 @@ crate::kernel_test! {
     }
 }
 
+/// Who takes over the children of a task whose parent is `parent`: the parent, if it is a user task that
+/// has not exited (a kernel task collects none). One exiting too is still the adopter until it has
+/// exited, even while its teardown has taken its address space out: its own exit hands them on.
+fn adopter(tasks: &BTreeMap<Pid, Box<Task>>, parent: Option<Pid>) -> Option<Pid> {
+    parent.filter(|p| tasks.get(p).is_some_and(|t| t.is_live_user_task()))
+}
+
+crate::kernel_test! {
+    /// A user parent tearing down its address space (its exit took the space out, interrupts on) is
+    /// still the adopter of its children's children; an exited one and a kernel task are not. (The
+    /// adopter was "the parent has an address space", which let a child exiting during that teardown
+    /// detach its own children.)
+    fn a_parent_tearing_down_its_space_still_adopts() -> TestResult {
+        extern "C" fn never(_: usize) -> ! {
+            unreachable!("a task built for a test is never run")
+        }
+        let space = crate::check_ok!(AddressSpace::new());
+        let mut user = Task::new_user(Pid(9001), String::from("u"), None, never, 0, space);
+        let kernel = Task::new_kernel(Pid(9002), String::from("k"), None, never, 0);
+        let mut tasks = BTreeMap::new();
+        tasks.insert(Pid(9002), Box::new(kernel));
+        crate::check_eq!(adopter(&tasks, Some(Pid(9002))), None);
+        crate::check_eq!(adopter(&tasks, None), None);
+        drop(user.address_space.take());
+        tasks.insert(Pid(9001), Box::new(user));
+        crate::check_eq!(adopter(&tasks, Some(Pid(9001))), Some(Pid(9001)));
+        if let Some(task) = tasks.get_mut(&Pid(9001)) {
+            task.state = State::Exited(0);
+        }
+        crate::check_eq!(adopter(&tasks, Some(Pid(9001))), None);
+        Ok(())
+    }
+}
+
 /// Ends the running task with `status`. Its parent, if waiting, wakes up.
 pub fn exit(status: i64) -> ! {
     probe::hit(Probe::ExitEntered);
@@ -409,8 +443,7 @@ pub fn exit(status: i64) -> ! {
         let me = s.current;
         let parent = s.current_task().parent;
         s.current_task().state = State::Exited(status);
-        // A user task is still alive while it has its address space; a kernel task never has one.
-        let adopter = parent.filter(|p| s.tasks.get(p).is_some_and(|t| t.address_space.is_some()));
+        let adopter = adopter(&s.tasks, parent);
         // Children that have exited already and are detached now: nobody can collect them any more.
         let mut unclaimed_pids = Vec::new();
         for child in s.tasks.values_mut().filter(|t| t.parent == Some(me)) {

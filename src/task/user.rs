@@ -68,10 +68,7 @@ pub fn spawn_image(name: &str, elf: &[u8], args: &[u8]) -> Result<Pid, Error> {
     let (space, start) = load(name, elf, args)?;
     let argument = Box::into_raw(Box::new(start)) as usize;
     Ok(slot.fill(|pid, parent| {
-        let mut task =
-            Task::new_kernel(pid, alloc::string::String::from(name), parent, user_task_main, argument);
-        task.address_space = Some(space);
-        task
+        Task::new_user(pid, alloc::string::String::from(name), parent, user_task_main, argument, space)
     }))
 }
 
@@ -120,11 +117,7 @@ pub fn fork(frame: &ExceptionFrame, mode: ForkMode) -> Result<Pid, Error> {
     child_frame.x[0] = 0;
     let argument = Box::into_raw(child_frame) as usize;
     let name = scheduler::current_name();
-    let pid = slot.fill(|pid, parent| {
-        let mut task = Task::new_kernel(pid, name, parent, fork_child_main, argument);
-        task.address_space = Some(space);
-        task
-    });
+    let pid = slot.fill(|pid, parent| Task::new_user(pid, name, parent, fork_child_main, argument, space));
     probe::hit(Probe::ChildCreated);
     Ok(pid)
 }
