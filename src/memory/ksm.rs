@@ -47,7 +47,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use cowpi_mm::ksm::{Checksum, KsmBook, KsmCounters, Observation};
 use cowpi_mm::{Frame, PAGE_SIZE, Page, PageFlags};
 
-use super::address_space::CandidateSearch;
+use super::address_space::{AddressSpace, CandidateSearch};
 use super::{frame_pointer, frames, zero_page};
 use crate::sync::IrqSafeLock;
 use crate::task::scheduler::{self, TaskSpaces};
@@ -239,6 +239,23 @@ fn candidate(spaces: &mut TaskSpaces, pid: Pid, page: Page) -> Option<(Frame, Pa
     (flags.writable && !flags.executable && private).then_some((frame, flags))
 }
 
+/// Changes a mapping's flags on the same frame, keeping [`zero_pages`] right. False if nothing is
+/// mapped there.
+fn set_flags(space: &mut AddressSpace, page: Page, flags: PageFlags) -> bool {
+    let Some(old) = space.set_page_flags(page, flags) else { return false };
+    mapping_removed(old);
+    mapping_added(flags);
+    true
+}
+
+/// Maps `page` to `frame` instead, keeping [`zero_pages`] right; the caller moves the references.
+fn replace(space: &mut AddressSpace, page: Page, frame: Frame, flags: PageFlags) -> bool {
+    let Some(old) = space.replace_page(page, frame, flags) else { return false };
+    mapping_removed(old);
+    mapping_added(flags);
+    true
+}
+
 fn merged_flags(flags: PageFlags) -> PageFlags {
     PageFlags { writable: false, cow: false, zero_page: false, ksm_merged: true, ..flags }
 }
@@ -331,33 +348,33 @@ fn visit(k: &mut Ksm, spaces: &mut TaskSpaces, pid: Pid, page: Page) {
     // Write-protect first: from here on a write by the task faults (and is resolved as a COW reuse,
     // changing the mapping), so an unchanged mapping after the comparison proves the bytes compared are
     // the bytes merged.
-    if !space.set_page_flags(page, flags.copy_on_write()) {
+    if !set_flags(space, page, flags.copy_on_write()) {
         return;
     }
-    let unchanged = |space: &mut crate::memory::address_space::AddressSpace| {
+    let unchanged = |space: &mut AddressSpace| {
         space.translate_page(page).is_some_and(|(f, now)| f == frame && !now.writable)
     };
 
     if frame_bytes(frame).iter().all(|&b| b == 0) {
         let zero = zero_page::frame();
         if unchanged(space) && frames::share(zero).is_ok() {
-            // Both marks: a zero page merging made, counted in `zero_pages` (by `replace_page`).
+            // Both marks: a zero page merging made, counted in `zero_pages` (by `replace`).
             let zero_flags =
                 PageFlags { writable: false, cow: false, zero_page: true, ksm_merged: true, ..flags };
-            if space.replace_page(page, zero, zero_flags) {
+            if replace(space, page, zero, zero_flags) {
                 frames::drop_holder(frame);
                 k.book.note_zero_page_merge();
                 return;
             }
             frames::drop_holder(zero);
         }
-        space.set_page_flags(page, flags);
+        set_flags(space, page, flags);
         return;
     }
 
     for stable in k.book.stable_candidates(sum) {
         if frame_bytes(frame) == frame_bytes(stable) && unchanged(space) && frames::share(stable).is_ok() {
-            if space.replace_page(page, stable, merged_flags(flags)) {
+            if replace(space, page, stable, merged_flags(flags)) {
                 frames::drop_holder(frame);
                 k.book.note_merge();
                 return;
@@ -390,7 +407,7 @@ fn restore(spaces: &mut TaskSpaces, pid: Pid, page: Page, frame: Frame, flags: P
     if let Some(space) = spaces.space(pid)
         && space.translate_page(page).is_some_and(|(f, now)| f == frame && now.cow)
     {
-        space.set_page_flags(page, flags);
+        set_flags(space, page, flags);
     }
 }
 
@@ -407,9 +424,7 @@ fn merge_pair(
     }
     // The other page becomes read-only and merged on its own frame; the scanner takes its hold.
     let Some(other_space) = spaces.space(other_pid) else { return false };
-    if !other_space.set_page_flags(other_page, merged_flags(other_flags))
-        || frames::share(other_frame).is_err()
-    {
+    if !set_flags(other_space, other_page, merged_flags(other_flags)) || frames::share(other_frame).is_err() {
         return false;
     }
     // Compare again now that neither page can change, then move ours onto the other frame.
@@ -417,7 +432,7 @@ fn merge_pair(
     let still_ours = space.translate_page(page).is_some_and(|(f, now)| f == frame && !now.writable);
     if still_ours && frame_bytes(frame) == frame_bytes(other_frame) && frames::share(other_frame).is_ok() {
         if let Some((_, flags)) = space.translate_page(page)
-            && space.replace_page(page, other_frame, merged_flags(flags))
+            && replace(space, page, other_frame, merged_flags(flags))
         {
             frames::drop_holder(frame);
             return true;
@@ -426,7 +441,7 @@ fn merge_pair(
     }
     // Undo: the other page is writable again and the scanner lets go.
     if let Some(other_space) = spaces.space(other_pid) {
-        other_space.set_page_flags(other_page, other_flags);
+        set_flags(other_space, other_page, other_flags);
     }
     frames::drop_holder(other_frame);
     false

@@ -135,7 +135,7 @@ fn info(_: &[&str]) {
     println!("exception_level: EL{}", cpu::exception_level());
     println!(
         "asid_bits: {} in hardware (ID_AA64MMFR0_EL1), 8 used",
-        crate::memory::address_space::hardware_asid_bits()
+        crate::arch::mmu::tlb::hardware_asid_bits()
     );
     println!("peripheral_base: {:#010x}", spec.peripheral_base);
     match spec.interrupt_controller {

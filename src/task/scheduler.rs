@@ -25,6 +25,7 @@ use alloc::vec::Vec;
 
 use super::context::{Context, switch_context};
 use super::{KernelEntry, Pid, State, Task, kernel_task_main};
+use crate::arch::mmu::tlb;
 use crate::arch::{cpu, time};
 use cowpi_mm::AsidAllocator;
 
@@ -86,7 +87,7 @@ pub fn init() {
             slice_used: 0,
             switched_in_at: time::ticks(),
             sleepers: BTreeSet::new(),
-            asids: AddressSpace::asid_allocator(),
+            asids: tlb::asid_allocator(),
             reserved: 0,
             peak_tasks: 1,
             departed: None,
@@ -129,8 +130,8 @@ impl Scheduler {
         self.current = next;
         let asids = &mut self.asids;
         match self.tasks.get_mut(&next).and_then(|t| t.address_space.as_mut()) {
-            Some(space) => space.activate(asids),
-            None => AddressSpace::activate_none(),
+            Some(space) => tlb::activate(space.assign_asid(asids)),
+            None => tlb::activate_none(),
         }
         let leaving = &self.tasks[&current];
         let from: *mut Context = if matches!(leaving.state, State::Exited(_)) && leaving.parent.is_none() {
@@ -322,7 +323,7 @@ pub fn replace_current_address_space(space: AddressSpace, name: &str) -> Option<
         let asids = &mut s.asids;
         let current = s.current;
         if let Some(space) = s.tasks.get_mut(&current).and_then(|t| t.address_space.as_mut()) {
-            space.activate(asids);
+            tlb::activate(space.assign_asid(asids));
         }
         old
     });
@@ -405,7 +406,7 @@ crate::kernel_test! {
         extern "C" fn never(_: usize) -> ! {
             unreachable!("a task built for a test is never run")
         }
-        let space = crate::check_ok!(AddressSpace::new());
+        let space = crate::check_ok!(crate::memory::address_space::new());
         let mut user = Task::new_user(Pid(9001), String::from("u"), None, never, 0, space);
         let kernel = Task::new_kernel(Pid(9002), String::from("k"), None, never, 0);
         let mut tasks = BTreeMap::new();
@@ -434,7 +435,7 @@ pub fn exit(status: i64) -> ! {
     cpu::unmask_irqs();
     let space = with(|s| s.current_task().address_space.take());
     if let Some(space) = space {
-        AddressSpace::activate_none();
+        tlb::activate_none();
         drop(space);
     }
     probe::hit(Probe::SpaceTornDown);

@@ -15,7 +15,7 @@ use crate::arch::exception::ExceptionFrame;
 use crate::bench::probe::{self, Probe};
 use cowpi_mm::regions::Access;
 
-use crate::memory::address_space::{AddressSpace, FaultError};
+use crate::memory::address_space::{self, AddressSpace, FaultError};
 use crate::memory::counters::Counter;
 use crate::programs::Program;
 
@@ -80,9 +80,9 @@ fn load(name: &str, elf: &[u8], args: &[u8]) -> Result<(AddressSpace, UserStart)
         Error::BadExecutable
     })?;
     let stack = layout::initial_stack(args.len() as u64).ok_or(Error::InvalidArgument)?;
-    let mut space = AddressSpace::new()?;
+    let mut space = address_space::new()?;
     for segment in plan.segments() {
-        space.load_segment(segment, elf)?;
+        address_space::load_segment(&mut space, segment, elf)?;
     }
     space.map_stack()?;
     space.write_user(stack.args, args)?;
@@ -107,11 +107,7 @@ pub fn exec(program: &Program, args: &[u8], frame: &mut ExceptionFrame) -> Resul
 pub fn fork(frame: &ExceptionFrame, mode: ForkMode) -> Result<Pid, Error> {
     probe::hit(Probe::ForkEntered);
     let slot = reserve_task_slot()?;
-    let space = with_current_space(|space| match mode {
-        ForkMode::CopyOnWrite => space.fork(Some(frame.sp_el0)),
-        ForkMode::EagerCopy => space.fork_eager_copy(),
-        ForkMode::CopyOnWritePages => space.fork_per_page(),
-    })?;
+    let space = with_current_space(|space| address_space::fork(space, mode, Some(frame.sp_el0)))?;
     probe::hit(Probe::SpaceForked);
     let mut child_frame = Box::new(frame.clone());
     child_frame.x[0] = 0;
@@ -168,7 +164,7 @@ pub fn handle_fault(frame: &ExceptionFrame, syndrome: Syndrome) {
         };
         let resolved = scheduler::with_current_address_space(|space| space.resolve_fault(frame.far, access));
         match resolved {
-            Some(Ok(())) => return,
+            Some(Ok(_)) => return,
             Some(Err(FaultError::OutOfMemory)) => kill_out_of_memory(frame, syndrome, abort.access),
             _ => {}
         }

@@ -132,19 +132,20 @@ kernel_test! {
     /// eager fork must still give the child a read-only mapping of it, not a writable copy its region
     /// forbids (found by the copy-on-write state machine: the eager fork copied by the mark alone).
     fn an_eager_fork_of_a_page_protected_read_only_after_a_fork_gives_no_write_access() -> TestResult {
-        use crate::memory::address_space::AddressSpace;
+        use crate::memory::address_space::{self, fork};
+        use cowpi_abi::ForkMode;
         use cowpi_mm::{Page, Prot, VirtAddr};
         let free_before = frames::counters().free;
         {
-            let mut parent = crate::check_ok!(AddressSpace::new());
+            let mut parent = crate::check_ok!(address_space::new());
             let start = crate::check_ok!(parent.map_anonymous(None, 1, Prot::READ_WRITE));
             crate::check_ok!(parent.write_user(start, &[7]));
-            let sharer = crate::check_ok!(parent.fork(None));
+            let sharer = crate::check_ok!(fork(&mut parent, ForkMode::CopyOnWrite, None));
             crate::check_ok!(parent.protect(start, 1, Prot::READ));
             let page = Page::containing(VirtAddr::new(start));
             let marked = parent.translate_page(page).map(|(_, flags)| flags);
             check!(marked.is_some_and(|f| !f.writable && f.is_shared_for_writing()), "parent maps {marked:?}");
-            let mut eager = crate::check_ok!(parent.fork_eager_copy());
+            let mut eager = crate::check_ok!(fork(&mut parent, ForkMode::EagerCopy, None));
             let child = eager.translate_page(page).map(|(_, flags)| flags);
             check!(child.is_some_and(|f| !f.writable), "the eager child may write a read-only page: {child:?}");
             drop((sharer, eager));

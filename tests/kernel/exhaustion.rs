@@ -11,7 +11,7 @@ use cowpi_abi::ExitStatus;
 
 use super::programs::{finish, run, start};
 use crate::arch::time;
-use crate::memory::address_space::{AddressSpace, FaultError};
+use crate::memory::address_space::{self, FaultError};
 use crate::memory::{counters, frames, heap};
 use crate::task::{self, scheduler, user::MAX_TASKS, user::TASKS_REFUSED};
 use crate::{check, check_eq, check_ok, kernel_test};
@@ -210,12 +210,12 @@ kernel_test! {
     fn no_frame_for_a_shared_tables_copy_changes_nothing() -> TestResult {
         const PAGES: u64 = 600;
         let free_before = frames::counters().free;
-        let mut parent = check_ok!(AddressSpace::new());
+        let mut parent = check_ok!(address_space::new());
         let start = check_ok!(parent.map_anonymous(None, PAGES, cowpi_mm::Prot::READ_WRITE));
         for index in 0..PAGES {
             check_ok!(parent.write_user(start + index * 4096, &[(index % 251) as u8 + 1]));
         }
-        let mut child = check_ok!(parent.fork(None));
+        let mut child = check_ok!(address_space::fork(&mut parent, cowpi_abi::ForkMode::CopyOnWrite, None));
         let first = cowpi_mm::Page::containing(cowpi_mm::VirtAddr::new(start));
         check!(child.in_shared_table(first) && parent.in_shared_table(first), "the fork shared no table");
         let before = (parent.page_counts(), child.page_counts());

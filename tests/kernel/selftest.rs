@@ -76,7 +76,7 @@ kernel_test! {
                 }
             });
             let [(_, kept, _), (page, dropped, flags), ..] = writable[..] else { return false };
-            if frames::share(kept).is_err() || !space.replace_page(page, kept, flags) {
+            if frames::share(kept).is_err() || space.replace_page(page, kept, flags).is_none() {
                 return false;
             }
             let _ = frames::release(dropped);

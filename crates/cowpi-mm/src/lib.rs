@@ -17,6 +17,9 @@
 //! - [`cow`]: what a write fault on a present mapping means: reuse the frame, copy it, fill a fresh zeroed
 //!   one, or deny the write.
 //! - [`asid`]: address space identifiers for the TLB, recycled in generations.
+//! - [`address_space`]: the engine that joins them: a task's tables and regions, and every operation on
+//!   them (faults, fork in three modes, range calls, user copies, teardown), over memory and TLB
+//!   maintenance the kernel or a host test supplies.
 //!
 //! Access rights are the system-call ABI's [`Prot`] (re-exported from `cowpi-abi`): the memory manager
 //! implements the rights the ABI defines, so regions and page flags use that one type.
@@ -25,6 +28,7 @@
 extern crate alloc;
 
 pub mod addr;
+pub mod address_space;
 pub mod asid;
 pub mod cow;
 pub mod frame_table;
@@ -33,6 +37,10 @@ pub mod regions;
 pub mod translation;
 
 pub use addr::{Frame, PAGE_SHIFT, PAGE_SIZE, Page, PhysAddr, VA_BITS, VirtAddr};
+pub use address_space::{
+    Activation, AddressSpace, CandidateSearch, FaultError, FaultOutcome, ForkMode, PageCounts, PageMemory,
+    PageOutcome, TableOutcome,
+};
 pub use asid::{Asid, AsidAllocator, AsidBits, Assignment, Generation, TaggedAsid};
 pub use cow::{CowError, EagerCopy, WriteFault, decide_eager_copy, decide_protect, decide_write_fault};
 pub use cowpi_abi::Prot;

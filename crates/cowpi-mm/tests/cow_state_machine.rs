@@ -1,14 +1,13 @@
 //! The copy-on-write state machine against a model that knows nothing of sharing.
 //!
 //! Random sequences of reads, writes, protection changes, unmaps, page merges, forks in all three of the
-//! kernel's modes and exits run over several address spaces at once, with the real pieces:
-//! `AddressSpaceTables` (fork by `share_tables_into_except`, `share_pages_into`, or an eager copy through
-//! `decide_eager_copy`; teardown by `destroy_releasing`), one `FrameTable` counting the holders of data
-//! frames and table frames alike, as the kernel's does, and the kernel's decisions (`decide_write_fault`,
-//! `decide_protect`) resolved the way the kernel resolves them: a write into a shared level-3 table makes
-//! the table private first (`make_private`: a copy, or write access back for its last holder), then
-//! reuses, copies or zero-fills the page. Physical memory is a map from frame to the value its page
-//! holds. Frames are few, so running out (for a page, a table, a table's copy) is part of the game: the
+//! kernel's modes and exits run over several address spaces at once, through the engine the kernel runs,
+//! `cowpi_mm::AddressSpace`: a read or write is resolved by `resolve_fault` (through `write_user`, as
+//! the kernel's writes into user memory are), `PROTECT`, `UNMAP` and `MAP` are the range calls, a fork is
+//! `fork` in the mode drawn (the shared-table one with a "hot" table, as the kernel forks its stack's),
+//! an exit drops the space; merges use the calls the kernel's page merger uses. One frame table counts
+//! the holders of data frames and table frames alike, as the kernel's does, and pages hold real bytes.
+//! Frames are few, so running out (for a page, a table, a table's copy) is part of the game: the
 //! operation that found no frame changes nothing, as the kernel's out-of-memory path promises.
 //!
 //! The model is what a program sees: each task its own map from page to value and from page to rights,
@@ -24,108 +23,38 @@
 //! write-protected in each of them; and whatever can be written now, without a fault, is held once. When
 //! every task has exited, every frame but the zero frame is free again.
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::rc::Rc;
+mod common;
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use common::{NoTlb, Shared, Space, World, WorldMemory};
+use cowpi_abi::{Error, ForkMode, layout};
 use cowpi_mm::{
-    AddressSpaceTables, Asid, EagerCopy, Frame, FrameTable, OutOfFrames, Page, PageFlags, Prot, Release,
-    ShareRefused, TableMemory, TableVisit, TlbMaintenance, WriteFault, decide_eager_copy, decide_protect,
-    decide_write_fault, storage_words,
+    Access, AddressSpace, AsidAllocator, AsidBits, FaultError, Frame, PAGE_SIZE, Page, PageFlags,
+    PageOutcome, Prot, TableVisit, VirtAddr,
 };
 use proptest::prelude::*;
 
 /// Frames the frame table manages, tables and data together: few, so that running out is common.
 const FRAMES: usize = 40;
-/// Pages each task may touch: three in one level-3 table, three in the next, one in another level-2
-/// table's range.
+/// Pages each task may touch, numbered from the start of the map area: three in one level-3 table, three
+/// in the next, one in another level-2 table's range.
 const PAGES: [u64; 7] = [0, 1, 2, 511, 512, 513, 1 << 18];
 const MAX_TASKS: usize = 6;
 /// Written values come from a small set, so that identical pages (for merging) are common.
 const VALUES: u64 = 4;
 
-/// Physical memory: the frame table, the translation tables in the frames it hands out, and the value
-/// each data frame's page holds.
-struct World {
-    frames: FrameTable<'static>,
-    tables: HashMap<Frame, Box<[u64; 512]>>,
-    values: HashMap<Frame, u64>,
+/// The user address of page `number` of the map area.
+fn address(number: u64) -> u64 {
+    layout::MAP_AREA.start + number * PAGE_SIZE as u64
 }
 
-type Shared = Rc<RefCell<World>>;
-
-impl World {
-    fn release(&mut self, frame: Frame) {
-        if self.frames.release(frame).expect("a held frame") == Release::Freed {
-            self.values.remove(&frame);
-            self.tables.remove(&frame);
-        }
-    }
-}
-
-/// Table memory in the world's frames, sharing tables and counting holders as the kernel does.
-struct WorldTables(Shared);
-
-impl TableMemory for WorldTables {
-    fn alloc_table(&mut self) -> Result<Frame, OutOfFrames> {
-        let mut world = self.0.borrow_mut();
-        let frame = world.frames.alloc()?;
-        world.tables.insert(frame, Box::new([0; 512]));
-        Ok(frame)
-    }
-
-    fn free_table(&mut self, frame: Frame) {
-        assert!(self.0.borrow().tables.contains_key(&frame), "{frame} freed but not a table");
-        self.0.borrow_mut().release(frame);
-    }
-
-    fn share_table(&mut self, table: Frame) -> Result<(), ShareRefused> {
-        self.0.borrow_mut().frames.share(table).map(drop).map_err(|_| ShareRefused)
-    }
-
-    fn table_holders(&mut self, table: Frame) -> usize {
-        self.0.borrow().frames.refcount(table).expect("a managed frame") as usize
-    }
-
-    fn share_frame(&mut self, frame: Frame, _: PageFlags) -> Result<(), ShareRefused> {
-        self.0.borrow_mut().frames.share(frame).map(drop).map_err(|_| ShareRefused)
-    }
-
-    fn release_frame(&mut self, frame: Frame, _: PageFlags) {
-        self.0.borrow_mut().release(frame);
-    }
-
-    fn entries(&mut self, table: Frame) -> &mut [u64; 512] {
-        let mut world = self.0.borrow_mut();
-        let entries: *mut [u64; 512] =
-            &mut **world.tables.get_mut(&table).unwrap_or_else(|| panic!("{table} is not a live table"));
-        // SAFETY: the table is boxed, so it stays where it is while the map changes, and it is freed only
-        // through `free_table` or the release of its last holder, never while the tables code holds this
-        // reference (one thread, and the tables code holds one table's entries at a time).
-        unsafe { &mut *entries }
-    }
-}
-
-struct NoTlb;
-
-impl TlbMaintenance for NoTlb {
-    fn invalidate_page(&mut self, _: Asid, _: Page) {}
-    fn invalidate_asid(&mut self, _: Asid) {}
-    fn publish_tables(&mut self) {}
-}
-
-type Tables = AddressSpaceTables<WorldTables, NoTlb>;
-
-/// The kernel's three `FORK` modes.
-#[derive(Debug, Clone, Copy)]
-enum ForkMode {
-    Tables,
-    Pages,
-    Eager,
+fn page(number: u64) -> Page {
+    Page::containing(VirtAddr::new(address(number)))
 }
 
 struct Task {
-    tables: Tables,
+    space: Space,
     /// What the program reads: page number to value (0 for a page only read).
     model: BTreeMap<u64, u64>,
     /// The rights `PROTECT` gave each page: read-write if absent.
@@ -140,8 +69,7 @@ impl Task {
 
 struct Machine {
     world: Shared,
-    /// The shared zero frame, held by the machine itself besides its mappings.
-    zero: Frame,
+    asids: AsidAllocator,
     tasks: Vec<Option<Task>>,
 }
 
@@ -159,6 +87,8 @@ enum Step {
 fn step() -> impl Strategy<Value = Step> {
     let task = || 0..MAX_TASKS;
     let page = || 0..PAGES.len();
+    let mode =
+        prop_oneof![Just(ForkMode::CopyOnWrite), Just(ForkMode::CopyOnWritePages), Just(ForkMode::EagerCopy)];
     prop_oneof![
         2 => (task(), page()).prop_map(|(task, page)| Step::Read { task, page }),
         6 => (task(), page(), 0..VALUES).prop_map(|(task, page, value)| Step::Write { task, page, value }),
@@ -171,45 +101,21 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (task(), page()).prop_map(|(task, page)| Step::Unmap { task, page }),
         2 => (task(), page(), task(), page())
             .prop_map(|(task, page, other, other_page)| Step::Merge { task, page, other, other_page }),
-        3 => (task(), prop_oneof![Just(ForkMode::Tables), Just(ForkMode::Pages), Just(ForkMode::Eager)])
-            .prop_map(|(task, mode)| Step::Fork { task, mode }),
+        3 => (task(), mode).prop_map(|(task, mode)| Step::Fork { task, mode }),
         1 => task().prop_map(|task| Step::Exit { task }),
     ]
 }
 
-/// A write fault could not be resolved: no frame for a page, a table, or a table's copy.
-#[derive(Debug)]
-struct OutOfMemory;
-
 impl Machine {
     fn new() -> Machine {
-        let storage = Box::leak(vec![0u32; storage_words(FRAMES)].into_boxed_slice());
-        let first = Frame::from_number(0x1000);
-        let mut frames = FrameTable::new(first, FRAMES, storage).unwrap();
-        frames.add_free_range(first..first + FRAMES).unwrap();
-        let zero = frames.alloc().unwrap();
-        let world = Rc::new(RefCell::new(World { frames, tables: HashMap::new(), values: HashMap::new() }));
-        world.borrow_mut().values.insert(zero, 0);
-        let mut machine = Machine { world, zero, tasks: Vec::new() };
-        let mut tables = machine.new_tables().unwrap();
-        tables.set_asid(Asid::new(1));
-        machine.tasks.push(Some(Task { tables, model: BTreeMap::new(), prot: BTreeMap::new() }));
-        machine
-    }
-
-    fn new_tables(&self) -> Result<Tables, OutOfFrames> {
-        Tables::new(WorldTables(self.world.clone()), NoTlb)
-    }
-
-    fn alloc(&self, value: u64) -> Result<Frame, OutOfMemory> {
-        let mut world = self.world.borrow_mut();
-        let frame = world.frames.alloc().map_err(|_| OutOfMemory)?;
-        world.values.insert(frame, value);
-        Ok(frame)
-    }
-
-    fn release(&self, frame: Frame) {
-        self.world.borrow_mut().release(frame);
+        let world = World::new(FRAMES);
+        let mut space = AddressSpace::new(WorldMemory(world.clone()), NoTlb).unwrap();
+        let pages = PAGES.iter().max().unwrap() + 1;
+        space.map_anonymous(Some(address(0)), pages, Prot::READ_WRITE).unwrap();
+        let mut asids = AsidAllocator::new(AsidBits::Eight);
+        space.assign_asid(&mut asids);
+        let task = Task { space, model: BTreeMap::new(), prot: BTreeMap::new() };
+        Machine { world, asids, tasks: vec![Some(task)] }
     }
 
     fn refcount(&self, frame: Frame) -> u32 {
@@ -217,128 +123,78 @@ impl Machine {
     }
 
     fn value(&self, frame: Frame) -> u64 {
-        self.world.borrow().values[&frame]
+        self.world.borrow().value(frame)
     }
 
-    fn set_value(&self, frame: Frame, value: u64) {
-        self.world.borrow_mut().values.insert(frame, value);
+    fn task(&mut self, index: usize) -> Option<&mut Task> {
+        self.tasks[index].as_mut()
     }
 
-    /// Runs `f` on task `index` (if it is alive) with the machine at hand too.
-    fn with_task<R>(&mut self, index: usize, f: impl FnOnce(&Machine, &mut Task) -> R) -> Option<R> {
-        let mut task = self.tasks[index].take()?;
-        let result = f(self, &mut task);
-        self.tasks[index] = Some(task);
-        Some(result)
-    }
-
-    /// A program's read of a page: an unmapped one is mapped to the zero frame, as the kernel's
-    /// zero-page read fault does. A page with no access is not read (the task would be killed).
+    /// A program's read of a page, as the fault handler resolves it: an unmapped one is mapped to the
+    /// zero frame. A page with no access is not read (the task would be killed), nor one no frame is
+    /// left for (a table's): the task would be killed.
     fn read(&mut self, index: usize, number: u64) {
-        self.with_task(index, |machine, task| {
-            let page = Page::from_number(number);
-            if task.prot(number) == Prot::NONE || task.tables.lookup(page).is_some() {
-                return;
+        let Some(task) = self.task(index) else { return };
+        if task.prot(number) == Prot::NONE {
+            return;
+        }
+        match task.space.resolve_fault(address(number), Access::Read) {
+            Ok(outcome) if outcome.page == PageOutcome::ZeroPageMapped => {
+                task.model.insert(number, 0);
             }
-            let flags = PageFlags::user(task.prot(number)).unwrap();
-            let zero_flags = PageFlags { writable: false, zero_page: true, executable: false, ..flags };
-            machine.world.borrow_mut().frames.share(machine.zero).unwrap();
-            match task.tables.map(page, machine.zero, zero_flags) {
-                Ok(()) => {
-                    task.model.insert(number, 0);
-                }
-                // No frame for a table: the task is killed in the kernel; here the read does not happen.
-                Err(_) => machine.release(machine.zero),
-            }
-        });
+            Ok(_) | Err(FaultError::OutOfMemory) => {}
+            Err(FaultError::Illegal) => panic!("a read the rights allow was refused at page {number}"),
+        }
     }
 
-    /// A program's write, resolved as the kernel's fault handler does; nothing changes if no frame is
-    /// left (the kernel kills the task).
+    /// A program's write, as the kernel's writes into user memory make it: the page resolved as the
+    /// task's own write would (the table made private, the frame copied, reused or filled), then the
+    /// bytes stored; nothing changes if no frame is left (the kernel kills the task).
     fn write(&mut self, index: usize, number: u64, value: u64) {
-        self.with_task(index, |machine, task| {
-            if task.prot(number) != Prot::READ_WRITE {
-                return;
-            }
-            if machine.resolve_write(task, Page::from_number(number), value).is_ok() {
+        let Some(task) = self.task(index) else { return };
+        if task.prot(number) != Prot::READ_WRITE {
+            return;
+        }
+        match task.space.write_user(address(number), &value.to_le_bytes()) {
+            Ok(()) => {
                 task.model.insert(number, value);
             }
-        });
+            Err(Error::OutOfMemory) => {}
+            Err(error) => panic!("a write the rights allow failed at page {number}: {error:?}"),
+        }
     }
 
-    fn resolve_write(&self, task: &mut Task, page: Page, value: u64) -> Result<(), OutOfMemory> {
-        let tables = &mut task.tables;
-        let Some(leaf) = tables.lookup(page) else {
-            let frame = self.alloc(value)?;
-            return tables.map(page, frame, PageFlags::USER_READ_WRITE).map_err(|_| {
-                self.release(frame);
-                OutOfMemory
-            });
-        };
-        let leaf = if leaf.shared_table {
-            tables.make_private(page).map_err(|_| OutOfMemory)?;
-            tables.lookup(page).expect("still mapped")
-        } else {
-            leaf
-        };
-        if leaf.flags.writable {
-            self.set_value(leaf.frame, value);
-            return Ok(());
-        }
-        match decide_write_fault(leaf.flags, self.refcount(leaf.frame)).unwrap() {
-            WriteFault::Reuse { flags } => {
-                tables.protect_leaf(page, &leaf, flags).unwrap();
-                self.set_value(leaf.frame, value);
-            }
-            WriteFault::Copy { flags } | WriteFault::ZeroFill { flags } => {
-                // A copy takes the old contents and a zero fill zeros; the write overwrites them either way.
-                let fresh = self.alloc(value)?;
-                tables.replace_leaf(page, &leaf, fresh, flags).unwrap();
-                self.release(leaf.frame);
-            }
-            WriteFault::Denied => panic!("a write the rights allow was denied at {page}"),
-        }
-        Ok(())
-    }
-
-    /// `PROTECT` of one page, as the kernel does it: the table made private first (which may find no
-    /// frame: then nothing changes), then the rights change, the frame and its value stay.
+    /// `PROTECT` of one page: refused for want of a frame (a shared table's copy), it changes nothing.
     fn protect(&mut self, index: usize, number: u64, prot: Prot) {
-        self.with_task(index, |machine, task| {
-            let page = Page::from_number(number);
-            if task.tables.make_range_private(page..page + 1).is_err() {
-                return;
+        let Some(task) = self.task(index) else { return };
+        match task.space.protect(address(number), 1, prot) {
+            Ok(()) => {
+                task.prot.insert(number, prot);
             }
-            task.prot.insert(number, prot);
-            if let Some((frame, old)) = task.tables.translate(page.start_address()) {
-                let wanted = PageFlags::user(prot).unwrap();
-                let flags = decide_protect(old, wanted, machine.refcount(frame));
-                task.tables.protect(page, flags).unwrap();
-            }
-        });
+            Err(Error::OutOfMemory) => {}
+            Err(error) => panic!("PROTECT of page {number}: {error:?}"),
+        }
     }
 
-    /// `UNMAP` of one page (and `MAP` of it again at once, so the task may touch it later): the table made
-    /// private first, then the page's frame let go.
+    /// `UNMAP` of one page, then `MAP` of it again at once, so the task may touch it later (untouched).
     fn unmap(&mut self, index: usize, number: u64) {
-        self.with_task(index, |machine, task| {
-            let page = Page::from_number(number);
-            if task.tables.make_range_private(page..page + 1).is_err() {
-                return;
-            }
-            if let Some((frame, _)) = task.tables.unmap(page).unwrap() {
-                machine.release(frame);
-            }
-            task.model.remove(&number);
-            task.prot.remove(&number);
-        });
+        let Some(task) = self.task(index) else { return };
+        match task.space.unmap(address(number), 1) {
+            Ok(()) => {}
+            Err(Error::OutOfMemory) => return,
+            Err(error) => panic!("UNMAP of page {number}: {error:?}"),
+        }
+        let mapped = task.space.map_anonymous(Some(address(number)), 1, Prot::READ_WRITE);
+        assert_eq!(mapped, Ok(address(number)), "MAP again at page {number}");
+        task.model.remove(&number);
+        task.prot.remove(&number);
     }
 
     /// A page the merger may take: writable, private, in a table of its own (the kernel's `candidate`).
-    fn candidate(&self, task: &mut Task, page: Page) -> Option<(Frame, PageFlags)> {
-        let leaf = task.tables.lookup(page)?;
-        let private = self.refcount(leaf.frame) == 1 && !leaf.shared_table;
-        (leaf.flags.writable && !leaf.flags.executable && private).then_some((leaf.frame, leaf.flags))
+    fn candidate(&self, space: &mut Space, page: Page) -> Option<(Frame, PageFlags)> {
+        let (frame, flags) = space.translate_page(page)?;
+        let private = self.refcount(frame) == 1 && !space.in_shared_table(page);
+        (flags.writable && !flags.executable && private).then_some((frame, flags))
     }
 
     /// The page merger: two identical private pages (in one task or two) come to share one frame,
@@ -354,27 +210,27 @@ impl Machine {
             ksm_merged: true,
             ..flags
         };
-        let (page, other_page) = (Page::from_number(number), Page::from_number(other_number));
+        let (page, other_page) = (self::page(number), self::page(other_number));
         let Some(mut other) = self.tasks[other_index].take() else { return };
-        let Some((other_frame, other_flags)) = self.candidate(&mut other, other_page) else {
+        let Some((other_frame, other_flags)) = self.candidate(&mut other.space, other_page) else {
             self.tasks[other_index] = Some(other);
             return;
         };
         let same_task = index == other_index;
         let mut task = if same_task { None } else { self.tasks[index].take() };
         let ours = match task.as_mut() {
-            Some(task) => self.candidate(task, page),
-            None if same_task => self.candidate(&mut other, page),
+            Some(task) => self.candidate(&mut task.space, page),
+            None if same_task => self.candidate(&mut other.space, page),
             None => None,
         };
         if let Some((frame, flags)) = ours
             && self.value(frame) == self.value(other_frame)
         {
-            other.tables.protect(other_page, merged(other_flags)).unwrap();
+            other.space.set_page_flags(other_page, merged(other_flags)).unwrap();
             self.world.borrow_mut().frames.share(other_frame).unwrap();
-            let tables = task.as_mut().map_or(&mut other.tables, |task| &mut task.tables);
-            tables.replace(page, other_frame, merged(flags)).unwrap();
-            self.release(frame);
+            let space = task.as_mut().map_or(&mut other.space, |task| &mut task.space);
+            space.replace_page(page, other_frame, merged(flags)).unwrap();
+            self.world.borrow_mut().release(frame);
         }
         self.tasks[other_index] = Some(other);
         if let Some(task) = task {
@@ -386,89 +242,55 @@ impl Machine {
         if self.tasks.iter().flatten().count() >= MAX_TASKS {
             return;
         }
-        let Ok(mut child) = self.new_tables() else { return };
-        let Some(mut parent) = self.tasks[index].take() else {
-            child.destroy_releasing();
-            return;
+        let memory = WorldMemory(self.world.clone());
+        let Some(parent) = self.tasks[index].as_mut() else { return };
+        // The kernel forks its stack's table page by page; here some page's, by task: the stack pointer
+        // just above it.
+        let hot = address(PAGES[index % PAGES.len()]) + PAGE_SIZE as u64;
+        let mut child = match parent.space.fork(mode, Some(hot), memory, NoTlb) {
+            Ok(forked) => forked.child,
+            Err(Error::OutOfMemory) => return,
+            Err(error) => panic!("fork: {error:?}"),
         };
-        let forked = match mode {
-            ForkMode::Tables => {
-                // The kernel forks its stack's table page by page; here some page's, by task.
-                let hot = Page::from_number(PAGES[index % PAGES.len()]);
-                parent.tables.share_tables_into_except(&mut child, Some(hot)).map(drop).map_err(drop)
-            }
-            ForkMode::Pages => parent.tables.share_pages_into(&mut child).map(drop).map_err(drop),
-            ForkMode::Eager => self.eager_copy(&mut parent, &mut child),
-        };
-        let (model, prot) = (parent.model.clone(), parent.prot.clone());
-        self.tasks[index] = Some(parent);
-        if forked.is_err() {
-            // What the half-built child holds, it gives back.
-            child.destroy_releasing();
-            return;
-        }
-        child.set_asid(Asid::new(1));
-        let task = Some(Task { tables: child, model, prot });
+        child.assign_asid(&mut self.asids);
+        let task = Some(Task { space: child, model: parent.model.clone(), prot: parent.prot.clone() });
         match self.tasks.iter().position(Option::is_none) {
             Some(slot) => self.tasks[slot] = task,
             None => self.tasks.push(task),
         }
     }
 
-    /// The kernel's eager fork: a copy of every page the child could write, the rest shared.
-    fn eager_copy(&self, parent: &mut Task, child: &mut Tables) -> Result<(), ()> {
-        let mut mappings = Vec::new();
-        parent.tables.for_each_mapping(|page, frame, flags| mappings.push((page, frame, flags)));
-        for (page, frame, flags) in mappings {
-            let rights = parent.prot(page.number());
-            let (child_frame, child_flags) = match decide_eager_copy(flags, rights).unwrap() {
-                EagerCopy::Share { flags } => {
-                    self.world.borrow_mut().frames.share(frame).map_err(drop)?;
-                    (frame, flags)
-                }
-                EagerCopy::Copy { flags } => (self.alloc(self.value(frame)).map_err(drop)?, flags),
-            };
-            if child.map(page, child_frame, child_flags).is_err() {
-                self.release(child_frame);
-                return Err(());
-            }
-        }
-        Ok(())
-    }
-
     fn exit(&mut self, index: usize) {
-        if let Some(task) = self.tasks[index].take() {
-            task.tables.destroy_releasing();
-        }
+        self.tasks[index] = None;
     }
 
     /// Every invariant of the module documentation.
     fn check(&mut self) -> Result<(), TestCaseError> {
         // Holders as the audit counts them: data frames by the tables mapping them (each table once),
         // level-3 tables by the level-2 entries pointing at them, other tables once each.
-        let mut holders: HashMap<Frame, u32> = HashMap::from([(self.zero, 1)]);
+        let zero = self.world.borrow().zero;
+        let mut holders: HashMap<Frame, u32> = HashMap::from([(zero, 1)]);
         let mut seen_tables = HashSet::new();
         let mut writable_now = Vec::new();
         let mut protection_lapses = Vec::new();
         for (index, task) in self.tasks.iter_mut().enumerate() {
             let Some(task) = task else { continue };
             for number in PAGES {
-                let page = Page::from_number(number);
                 let prot = task.prot(number);
-                match (task.tables.lookup(page), task.model.get(&number)) {
+                match (task.space.translate_page(page(number)), task.model.get(&number)) {
                     (None, None) => {}
-                    (Some(leaf), Some(&value)) => {
-                        let found = self.world.borrow().values[&leaf.frame];
+                    (Some((frame, flags)), Some(&value)) => {
+                        let found = self.world.borrow().value(frame);
                         prop_assert_eq!(found, value, "task {} page {}", index, number);
                         prop_assert_eq!(
-                            leaf.flags.no_access,
+                            flags.no_access,
                             prot == Prot::NONE,
                             "task {} page {}",
                             index,
                             number
                         );
                         prop_assert!(
-                            !leaf.flags.writable || prot == Prot::READ_WRITE,
+                            !flags.writable || prot == Prot::READ_WRITE,
                             "task {index} page {number}"
                         );
                     }
@@ -477,8 +299,10 @@ impl Machine {
                     }
                 }
             }
+            let counts = task.space.page_counts();
+            prop_assert_eq!(counts.resident, task.model.len() as u64, "task {} resident pages", index);
             let mut tables_here = Vec::new();
-            task.tables.for_each_table(
+            task.space.for_each_table(
                 |visit: TableVisit| {
                     tables_here.push(visit);
                     seen_tables.insert(visit.table)
@@ -494,7 +318,7 @@ impl Machine {
             let shared: HashSet<Frame> =
                 tables_here.iter().filter(|v| v.write_protected).map(|v| v.table).collect();
             let mut level3 = HashSet::new();
-            task.tables.for_each_table(
+            task.space.for_each_table(
                 |visit| {
                     level3.insert(visit.table);
                     !shared.contains(&visit.table)
@@ -505,7 +329,7 @@ impl Machine {
                     }
                 },
             );
-            task.tables.for_each_table_frame(|frame| {
+            task.space.for_each_table_frame(|frame| {
                 if !level3.contains(&frame) {
                     *holders.entry(frame).or_default() += 1;
                 }
@@ -536,9 +360,9 @@ impl Machine {
         }
         let world = self.world.borrow();
         prop_assert_eq!(world.frames.counters().used, 1, "only the zero frame is left");
-        prop_assert_eq!(world.frames.refcount(self.zero), Some(1));
+        prop_assert_eq!(world.frames.refcount(world.zero), Some(1));
         prop_assert!(world.tables.is_empty());
-        prop_assert_eq!(world.values.len(), 1);
+        prop_assert_eq!(world.pages.len(), 1);
         Ok(())
     }
 }
@@ -574,7 +398,7 @@ proptest! {
 /// found no frame changes nothing, and later exits still give every frame back.
 #[test]
 fn exhausting_the_frames_loses_nothing_in_any_fork_mode() {
-    for mode in [ForkMode::Tables, ForkMode::Pages, ForkMode::Eager] {
+    for mode in [ForkMode::CopyOnWrite, ForkMode::CopyOnWritePages, ForkMode::EagerCopy] {
         let mut machine = Machine::new();
         for (i, &page) in PAGES.iter().enumerate() {
             machine.write(0, page, i as u64);
@@ -592,7 +416,7 @@ fn exhausting_the_frames_loses_nothing_in_any_fork_mode() {
             for &page in &PAGES {
                 let value = 100 + task as u64;
                 machine.write(task, page, value);
-                if machine.tasks[task].as_ref().is_some_and(|t| t.model[&page] != value) {
+                if machine.tasks[task].as_ref().is_some_and(|t| t.model.get(&page) != Some(&value)) {
                     refused += 1;
                 }
                 machine.check().unwrap();

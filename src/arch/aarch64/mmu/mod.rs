@@ -7,6 +7,7 @@
 //! an empty table, so every lower-half address faults.
 
 pub mod boot_map;
+pub mod tlb;
 
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{TTBR0_EL1, Writeable};

@@ -32,6 +32,11 @@ impl<M: TableMemory, T: TlbMaintenance> VacantPage<'_, M, T> {
     pub fn map(self, frame: Frame, flags: PageFlags) -> Result<(), MapError> {
         self.tables.map_walked(self.page, self.walk, frame, flags)
     }
+
+    /// The tables' memory, for the frame the page is about to map.
+    pub fn memory(&mut self) -> &mut M {
+        self.tables.memory_mut()
+    }
 }
 
 impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {

@@ -253,8 +253,18 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// reach it.
     pub fn for_each_table(
         &mut self,
-        mut visit_table: impl FnMut(TableVisit) -> bool,
+        visit_table: impl FnMut(TableVisit) -> bool,
         mut on_mapping: impl FnMut(Page, Frame, PageFlags),
+    ) {
+        self.for_each_table_with_memory(visit_table, |_, page, frame, flags| on_mapping(page, frame, flags));
+    }
+
+    /// [`AddressSpaceTables::for_each_table`], handing `on_mapping` the memory too: for walks that ask
+    /// it about each frame (how many holders it has) as they go.
+    pub fn for_each_table_with_memory(
+        &mut self,
+        mut visit_table: impl FnMut(TableVisit) -> bool,
+        mut on_mapping: impl FnMut(&mut M, Page, Frame, PageFlags),
     ) {
         let root = self.root;
         for index1 in Present::of(&mut self.memory, root) {
@@ -268,7 +278,7 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
                 }
                 for index3 in Present::of(&mut self.memory, level3) {
                     if let Some((frame, flags)) = self.leaf_at(level3, index3) {
-                        on_mapping(first_page + index3, frame, flags);
+                        on_mapping(&mut self.memory, first_page + index3, frame, flags);
                     }
                 }
             }

@@ -1,0 +1,78 @@
+//! TLB maintenance and the switch of `TTBR0_EL1`: what the address-space engine (`cowpi_mm::AddressSpace`)
+//! needs of the hardware when it changes a live mapping or a task is switched in.
+//!
+//! Every invalidation is broadcast to the inner-shareable domain (`TLBI ... IS`) and completed with
+//! `DSB ISH` before it is relied on, as the Arm ARM asks (D8.14, "TLB maintenance"), so it holds with any
+//! number of cores running.
+
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, Readable, TTBR0_EL1, Writeable};
+use cowpi_mm::{Activation, Asid, AsidAllocator, AsidBits, Page, TlbMaintenance};
+
+use super::boot_map;
+
+/// TLB maintenance for user mappings, broadcast to the inner-shareable domain.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KernelTlb;
+
+impl TlbMaintenance for KernelTlb {
+    fn invalidate_page(&mut self, asid: Asid, page: Page) {
+        // TLBI VAE1IS operand: ASID in bits 63:48, VA[55:12] in bits 43:0. VAE1IS (not VALE1IS) also drops
+        // cached table entries, which freeing an emptied table relies on.
+        let operand = (u64::from(asid.as_u16()) << 48) | (page.start_address().as_u64() >> 12);
+        barrier::dsb(barrier::ISHST);
+        // SAFETY: TLB invalidation only drops cached translations.
+        unsafe { core::arch::asm!("tlbi vae1is, {}", in(reg) operand, options(nostack, preserves_flags)) };
+        barrier::dsb(barrier::ISH);
+        barrier::isb(barrier::SY);
+    }
+
+    fn invalidate_asid(&mut self, asid: Asid) {
+        // TLBI ASIDE1IS operand: the ASID in bits 63:48. It drops cached walks too (a shared table's
+        // level-2 entry switched to a copy relies on that).
+        let operand = u64::from(asid.as_u16()) << 48;
+        barrier::dsb(barrier::ISHST);
+        // SAFETY: TLB invalidation only drops cached translations.
+        unsafe { core::arch::asm!("tlbi aside1is, {}", in(reg) operand, options(nostack, preserves_flags)) };
+        barrier::dsb(barrier::ISH);
+        barrier::isb(barrier::SY);
+    }
+
+    fn publish_tables(&mut self) {
+        barrier::dsb(barrier::ISHST);
+        barrier::isb(barrier::SY);
+    }
+}
+
+/// ASID bits the CPU implements (`ID_AA64MMFR0_EL1.ASIDBits`: 8 or 16).
+pub fn hardware_asid_bits() -> u32 {
+    match AsidBits::from_id_aa64mmfr0_asid_bits(ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::ASIDBits)) {
+        Some(AsidBits::Sixteen) => 16,
+        _ => 8,
+    }
+}
+
+/// The ASID allocator: 8-bit ASIDs, whatever the CPU offers (see [`hardware_asid_bits`]). The boot map
+/// leaves `TCR_EL1.AS` clear, so the upper bits of TTBR0's ASID field are ignored; rollover then comes
+/// every 255 address spaces, often enough that the tests exercise it.
+pub fn asid_allocator() -> AsidAllocator {
+    AsidAllocator::new(AsidBits::Eight)
+}
+
+/// Switches `TTBR0_EL1` to an address space (what `cowpi_mm::AddressSpace::assign_asid` answered),
+/// dropping every EL1 TLB entry first when the ASID generation rolled over.
+pub fn activate(activation: Activation) {
+    if activation.flush_all {
+        // SAFETY: invalidating every EL1 TLB entry only costs refills.
+        unsafe { core::arch::asm!("tlbi vmalle1is", options(nostack, preserves_flags)) };
+        barrier::dsb(barrier::ISH);
+    }
+    TTBR0_EL1.set(activation.ttbr0_el1);
+    barrier::isb(barrier::SY);
+}
+
+/// Installs the empty table (no user space) in `TTBR0_EL1`.
+pub fn activate_none() {
+    TTBR0_EL1.set(boot_map::empty_table_physical_address());
+    barrier::isb(barrier::SY);
+}
