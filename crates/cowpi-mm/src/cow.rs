@@ -139,9 +139,10 @@ pub fn decide_protect(current: PageFlags, wanted: PageFlags, refcount: u32) -> P
 /// The region says whether the child could write it, not the marks alone: a shared page made read-only
 /// with `PROTECT` keeps its copy-on-write or merged mark ([`decide_protect`]), and copying it writable
 /// gave the child write access its region does not allow (found by the copy-on-write state machine).
-/// The zero page stays shared: it holds no data of the task's, and a write to it allocates anyway. A no-access page is shared as it is,
-/// marks and all, never copied writable: neither side can touch it, and making it accessible again
-/// ([`decide_protect`]) sees the frame's other holder and makes it copy-on-write.
+/// The zero page stays shared: it holds no data of the task's, and a write to it allocates anyway. A
+/// no-access page is shared as it is, marks and all, never copied writable: neither side can touch it,
+/// and making it accessible again ([`decide_protect`]) sees the frame's other holder and makes it
+/// copy-on-write.
 pub fn decide_eager_copy(flags: PageFlags, rights: Prot) -> Result<EagerCopy, CowError> {
     // An executable page cannot be written (W^X), even if a sharing mark from before a PROTECT says it
     // once could: it is shared like text.

@@ -23,15 +23,27 @@ fn space(world: &Shared) -> Space {
     AddressSpace::new(WorldMemory(world.clone()), NoTlb).unwrap()
 }
 
-/// A space with `pages` of anonymous read-write memory, each page written with its index + 1 (so every
-/// page has a frame of its own): the space and the memory's address.
-fn written_space(world: &Shared, pages: u64) -> (Space, u64) {
-    let mut space = space(world);
+/// Maps `pages` of anonymous read-write memory in `space` and writes each page with its index + 1 (so
+/// every page has a frame of its own): the memory's address.
+fn write_pages<T: TlbMaintenance>(space: &mut AddressSpace<WorldMemory, T>, pages: u64) -> u64 {
     let start = space.map_anonymous(None, pages, Prot::READ_WRITE).unwrap();
     for index in 0..pages {
         space.write_user(start + index * PAGE, &(index + 1).to_le_bytes()).unwrap();
     }
+    start
+}
+
+/// A space with [`write_pages`]' memory: the space and the memory's address.
+fn written_space(world: &Shared, pages: u64) -> (Space, u64) {
+    let mut space = space(world);
+    let start = write_pages(&mut space, pages);
     (space, start)
+}
+
+/// Drops `spaces` and checks that every frame they held came back: only the zero frame is in use.
+fn all_given_back<S>(world: &Shared, spaces: S) {
+    drop(spaces);
+    assert_eq!(world.borrow().used(), 1, "frames in use once every space is gone");
 }
 
 fn fork(parent: &mut Space, mode: ForkMode) -> Result<Space, Error> {
@@ -44,7 +56,7 @@ fn read(space: &mut Space, address: u64) -> u64 {
     u64::from_le_bytes(space.read_user(address, 8).unwrap().try_into().unwrap())
 }
 
-fn frame_at(space: &mut Space, address: u64) -> Option<Frame> {
+fn frame_at<T: TlbMaintenance>(space: &mut AddressSpace<WorldMemory, T>, address: u64) -> Option<Frame> {
     space.translate_page(Page::containing(VirtAddr::new(address))).map(|(frame, _)| frame)
 }
 
@@ -89,8 +101,7 @@ fn an_untouched_page_reads_the_zero_frame_and_its_first_write_takes_a_fresh_fram
     assert_ne!(frame_at(&mut task, start), Some(zero));
     assert_eq!(task.resolve_fault(start + PAGE, Access::Write), Ok(outcome(PageOutcome::ZeroFilled)));
     assert_eq!(world.borrow().frames.refcount(zero), Some(1), "only the world holds the zero frame again");
-    drop(task);
-    assert_eq!(world.borrow().used(), 1);
+    all_given_back(&world, task);
 }
 
 #[test]
@@ -130,8 +141,7 @@ fn the_first_write_into_a_shared_table_copies_the_table_then_the_page() {
         FaultOutcome { table: Some(TableOutcome::Reused), page: PageOutcome::CowCopied { unmerged: false } },
         "the parent, last holder of the old table, gets it back without a copy; the page is still shared"
     );
-    drop((parent, child));
-    assert_eq!(world.borrow().used(), 1);
+    all_given_back(&world, (parent, child));
 }
 
 /// A shared table's pages keep their writable descriptors (the table's link takes write access away),
@@ -169,17 +179,11 @@ fn a_shared_table_fork_invalidates_the_parents_tlb_once_and_touches_no_page() {
     let tlb = CountingTlb::default();
     let mut parent = AddressSpace::new(WorldMemory(world.clone()), tlb.clone()).unwrap();
     parent.assign_asid(&mut AsidAllocator::new(AsidBits::Eight));
-    let start = parent.map_anonymous(None, 2048, Prot::READ_WRITE).unwrap();
-    for index in 0..2048 {
-        parent.write_user(start + index * PAGE, &[1]).unwrap();
-    }
+    let start = write_pages(&mut parent, 2048);
     let holders = |parent: &mut AddressSpace<WorldMemory, CountingTlb>| {
-        let frames: Vec<Frame> = (0..2048).map(|i| frame_at_in(parent, start + i * PAGE)).collect();
+        let frames: Vec<Frame> = (0..2048).map(|i| frame_at(parent, start + i * PAGE).unwrap()).collect();
         frames.iter().map(|&frame| world.borrow().frames.refcount(frame).unwrap()).sum()
     };
-    fn frame_at_in(space: &mut AddressSpace<WorldMemory, CountingTlb>, address: u64) -> Frame {
-        space.translate_page(Page::containing(VirtAddr::new(address))).unwrap().0
-    }
     let before: u32 = holders(&mut parent);
     tlb.0.set((0, 0));
     let forked = parent.fork(ForkMode::CopyOnWrite, None, WorldMemory(world.clone()), tlb.clone()).unwrap();
@@ -205,8 +209,7 @@ fn a_per_page_fork_shares_frames_copy_on_write_and_no_table() {
     );
     child.write_user(start, &7u64.to_le_bytes()).unwrap();
     assert_eq!((read(&mut parent, start), read(&mut child, start)), (1, 7));
-    drop((parent, child));
-    assert_eq!(world.borrow().used(), 1);
+    all_given_back(&world, (parent, child));
 }
 
 #[test]
@@ -227,8 +230,7 @@ fn an_eager_fork_copies_what_the_child_may_write_and_shares_the_rest() {
     assert_eq!(child.resolve_fault(text, Access::Write), Err(FaultError::Illegal));
     // Two pages copied, and the child's three tables.
     assert_eq!(world.borrow().used(), used + 2 + 3);
-    drop((parent, child));
-    assert_eq!(world.borrow().used(), 1);
+    all_given_back(&world, (parent, child));
 }
 
 #[test]
@@ -280,8 +282,7 @@ fn no_frame_for_a_shared_tables_copy_changes_nothing() {
     // With frames back, the same write goes through and stays in the writer.
     child.write_user(start, &42u64.to_le_bytes()).unwrap();
     assert_eq!((read(&mut parent, start), read(&mut child, start)), (1, 42));
-    drop((parent, child));
-    assert_eq!(world.borrow().used(), 1);
+    all_given_back(&world, (parent, child));
 }
 
 #[test]
@@ -320,8 +321,7 @@ fn protect_and_unmap_in_a_shared_table_change_only_the_caller() {
         child.resolve_fault(start, Access::Write),
         Ok(outcome(PageOutcome::CowCopied { unmerged: false }))
     );
-    drop((parent, child));
-    assert_eq!(world.borrow().used(), 1);
+    all_given_back(&world, (parent, child));
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //! [`AddressSpaceTables::entry`]: crate::AddressSpaceTables::entry
 
 use super::{AddressSpace, PageMemory};
-use crate::addr::{Page, VirtAddr};
+use crate::addr::{Frame, Page, VirtAddr};
 use crate::cow::{WriteFault, decide_write_fault};
 use crate::regions::Access;
 use crate::translation::{Leaf, MapError, PageEntry, PageFlags, TlbMaintenance};
@@ -181,7 +181,7 @@ impl<M: PageMemory, T: TlbMaintenance> AddressSpace<M, T> {
         &mut self,
         page: Page,
         leaf: &Leaf,
-        fresh: crate::addr::Frame,
+        fresh: Frame,
         flags: PageFlags,
     ) -> Result<(), FaultError> {
         if let Err(error) = self.tables.replace_leaf(page, leaf, fresh, flags) {
