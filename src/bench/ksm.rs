@@ -36,5 +36,9 @@ pub fn run(reps: u32, scale: Scale) -> Result<(), String> {
         Ok(())
     })();
     ksm::set_tunables(|t| *t = saved);
+    // The book forgets a task's pages at the end of the first pass without it: run that pass now, so
+    // that the heap check after the benchmark finds the book empty whichever task the last exit let
+    // run first.
+    ksm::scan_full_passes(1);
     outcome
 }

@@ -80,3 +80,10 @@ pub fn disarm() -> ([u64; PROBES - 1], u64) {
     ARMED.store(false, Ordering::Relaxed);
     (core::array::from_fn(|i| PHASE_TICKS[i].load(Ordering::Relaxed)), ROUND_TRIPS.load(Ordering::Relaxed))
 }
+
+/// Whether a `FORK` is between [`Probe::ForkEntered`] and [`Probe::SpaceForked`] now, as the armed probes
+/// saw it: for the test that another task runs while a large fork copies.
+pub fn fork_in_progress() -> bool {
+    HIT_AT[Probe::ForkEntered as usize].load(Ordering::Relaxed) != 0
+        && HIT_AT[Probe::SpaceForked as usize].load(Ordering::Relaxed) == 0
+}

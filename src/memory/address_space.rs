@@ -27,7 +27,7 @@ pub use cowpi_mm::{CandidateSearch, FaultError, PageCounts};
 
 /// An empty address space.
 pub fn new() -> Result<AddressSpace, Error> {
-    AddressSpace::new(KernelMemory, KernelTlb)
+    AddressSpace::new(KernelMemory, KernelTlb::new())
 }
 
 /// A child's copy of `space`, made the way `mode` says (`cowpi_mm::address_space::fork`); `stack_pointer`
@@ -37,7 +37,7 @@ pub fn fork(
     mode: ForkMode,
     stack_pointer: Option<u64>,
 ) -> Result<AddressSpace, Error> {
-    let forked = space.fork(mode, stack_pointer, KernelMemory, KernelTlb)?;
+    let forked = space.fork(mode, stack_pointer, KernelMemory, KernelTlb::new())?;
     counters::TABLES_SHARED.add_n(forked.tables_shared as u64);
     Ok(forked.child)
 }

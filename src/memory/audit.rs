@@ -77,8 +77,9 @@ fn check_shared_tables_write_protected() -> Result<(), String> {
 }
 
 /// Runs both audits; `Err` carries the printable report. The holders are collected before the frame
-/// table is locked (the scheduler lock is never taken inside the frame-table lock), so the audit must run
-/// while the tasks it counts are not changing their mappings: between tests, or from the shell.
+/// table is locked (an address space's lock is never taken inside the frame-table lock: the order in
+/// `sync`), each space under its own lock in turn, so the audit must run while the tasks it counts are
+/// not changing their mappings: between tests, or from the shell.
 pub fn audit() -> Result<(), String> {
     let frame_count = frames::with_table(|t| t.frame_count());
     let mut scratch = vec![0u32; frame_count];

@@ -4,7 +4,9 @@
 //! xxHash family on 64-bit machines, with NEON on AArch64, and a checksum only has to tell pages apart
 //! quickly, not resist attacks) of the tasks that asked for it (`MERGEABLE`), or of every task in `ksm mode
 //! all`. The bookkeeping (volatile pages, the stable and unstable sets) is `cowpi_mm::ksm::KsmBook`,
-//! host-tested; this file does the memory work, all of it under the scheduler lock:
+//! host-tested; this file does the memory work, all of it under the page-merging lock with each address
+//! space it touches held (a space whose lock a preempted task holds is waited for with no lock held, see
+//! [`scan`]):
 //!
 //! - only private, writable pages are candidates (a frame with other holders is shared already, or in
 //!   use by the kernel; a page `PROTECT`ed to no access is not writable, and a merged one keeps its mark
@@ -36,9 +38,8 @@
 //! (`cowpi_mm::decide_protect`), so the page stays counted while the task cannot touch it.
 //!
 //! It is a running count, not a walk of every task's page tables where it is read: `MEMSTATS`, which the
-//! benchmark programs call in their loops, would then cost time in proportion to all the memory mapped,
-//! with interrupts masked under the scheduler lock. A running count can drift if some path forgets it, so
-//! the memory audit after every kernel test walks every address space and checks the count against the
+//! benchmark programs call in their loops, would then cost time in proportion to all the memory mapped.
+//! A running count can drift if some path forgets it, so the memory audit after every kernel test walks every address space and checks the count against the
 //! mappings carrying both marks: a missed increment or decrement fails the test that caused it. The count
 //! changes where the mappings do, in `AddressSpace` (see [`mapping_added`]), by their flags alone.
 
@@ -86,6 +87,8 @@ struct Ksm {
     /// The most pages visited under one hold of the locks since boot: how long the scanner kept
     /// interrupts masked, in the unit its cost comes in (a checksum and a compare per page).
     longest_hold: usize,
+    /// Groups of pages that found the next address space busy since boot, and waited for it ([`scan`]).
+    busy_spaces_met: u64,
 }
 
 static KSM: IrqSafeLock<Ksm> = IrqSafeLock::new(Ksm {
@@ -95,6 +98,7 @@ static KSM: IrqSafeLock<Ksm> = IrqSafeLock::new(Ksm {
     pages_untracked: 0,
     max_tracked: MAX_TRACKED_PAGES,
     longest_hold: 0,
+    busy_spaces_met: 0,
 });
 
 pub fn tunables() -> Tunables {
@@ -160,6 +164,8 @@ pub struct Status {
     pub pages_untracked: u64,
     /// The most pages visited under one hold of the locks since boot (at most [`PAGES_PER_HOLD`]).
     pub longest_hold: usize,
+    /// Groups of pages that found the next address space busy since boot, and waited for it.
+    pub busy_spaces_met: u64,
 }
 
 pub fn status() -> Status {
@@ -174,6 +180,7 @@ pub fn status() -> Status {
             max_tracked: k.max_tracked,
             pages_untracked: k.pages_untracked,
             longest_hold: k.longest_hold,
+            busy_spaces_met: k.busy_spaces_met,
         }
     })
 }
@@ -221,7 +228,7 @@ pub fn scan_full_passes(passes: u64) {
 }
 
 fn frame_bytes(frame: Frame) -> &'static [u8] {
-    // SAFETY: callers pass frames held by a mapping or by the scanner, under the scheduler lock, so the
+    // SAFETY: callers pass frames held by a mapping of a space they hold locked, or by the scanner, so the
     // frame stays allocated while read; it lies in the linear map.
     unsafe { core::slice::from_raw_parts(frame_pointer(frame), PAGE_SIZE) }
 }
@@ -260,29 +267,52 @@ fn merged_flags(flags: PageFlags) -> PageFlags {
     PageFlags { writable: false, cow: false, zero_page: false, ksm_merged: true, ..flags }
 }
 
-/// Pages visited per hold of the locks. The scan holds the scheduler lock, so interrupts are masked
-/// while it works; hashing and comparing a page costs thousands of instructions, so a batch of
-/// `pages_to_scan` pages under one hold (100 000 at the maximum rate) would hold off the timer and the
-/// serial line for a good part of a second. Four pages keep that well under a millisecond.
-pub const PAGES_PER_HOLD: usize = 4;
+/// Pages visited per hold of the locks. The scan holds the page-merging lock, so interrupts are masked
+/// while it works; hashing and comparing a page costs tens of thousands of instructions (a hash of
+/// about 13 000, byte-wise compares of 4 KiB against the candidates), so a batch of `pages_to_scan`
+/// pages under one hold (100 000 at the maximum rate) would hold off the timer and the serial line for a
+/// good part of a second. Four pages held them off for up to 264 µs (`cargo run --release -- bench`, the
+/// `ksm` benchmark's tick lateness); one keeps a hold under 100 µs.
+pub const PAGES_PER_HOLD: usize = 1;
+
+/// How a group of pages ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GroupEnd {
+    /// The budget was spent; the pass goes on.
+    BudgetSpent,
+    /// The pass ended (every task's pages seen).
+    PassEnded,
+    /// The next space in the pass is busy: a task holds its lock, preempted in the middle of a change
+    /// to it (a fork, a teardown, a range call). The cursor stays on it.
+    Busy(Pid),
+}
 
 /// Scans up to `budget` pages, continuing the current pass or starting a new one, and stops early when a
 /// pass ends. Between small groups of pages it lets go of the locks, so interrupts are taken and the
-/// scanner can be preempted like any task. Public for the tests, which stop in the middle of a pass.
+/// scanner can be preempted like any task. A space found busy is waited for with no lock held (its
+/// holder hands it over when done) and the group is tried again; the wait counts as the group's pages,
+/// so a space that stays busy costs the budget, not an endless loop. Public for the tests, which stop in
+/// the middle of a pass.
 pub fn scan(budget: usize) {
     let mut left = budget;
     while left > 0 {
         let group = left.min(PAGES_PER_HOLD);
-        if scan_group(group) {
-            return;
+        match scan_group(group) {
+            GroupEnd::BudgetSpent => {}
+            GroupEnd::PassEnded => return,
+            GroupEnd::Busy(pid) => {
+                if let Some(space) = scheduler::address_space_of(pid) {
+                    space.space.lock(|_| {});
+                }
+            }
         }
         left -= group;
     }
 }
 
 /// Scans up to `budget` pages under one hold of the locks (a search that finds no candidate among many
-/// mappings counts as a page); true if a pass ended.
-fn scan_group(budget: usize) -> bool {
+/// mappings counts as a page). Address spaces are only tried, never waited for (the lock order in `sync`).
+fn scan_group(budget: usize) -> GroupEnd {
     KSM.lock(|k| {
         scheduler::with_task_spaces(|spaces| {
             let mut visited = 0;
@@ -293,10 +323,15 @@ fn scan_group(budget: usize) -> bool {
                         Some(&first) => (first, Page::from_number(0)),
                         None => {
                             end_pass(k, spaces);
-                            return true;
+                            return GroupEnd::PassEnded;
                         }
                     },
                 };
+                if spaces.is_busy(pid) {
+                    k.cursor = Some((pid, from));
+                    k.busy_spaces_met += 1;
+                    return GroupEnd::Busy(pid);
+                }
                 let search = match spaces.space(pid) {
                     Some(space) => space.next_merge_candidate(from, k.tunables.all),
                     None => CandidateSearch::End,
@@ -313,12 +348,12 @@ fn scan_group(budget: usize) -> bool {
                         Some(next) => Some((next, Page::from_number(0))),
                         None => {
                             end_pass(k, spaces);
-                            return true;
+                            return GroupEnd::PassEnded;
                         }
                     },
                 };
             }
-            false
+            GroupEnd::BudgetSpent
         })
     })
 }

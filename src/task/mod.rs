@@ -3,20 +3,23 @@
 //!
 //! Task 0 is the boot core's original thread: it becomes the idle task, which runs only when nothing else
 //! can and then waits in WFI. Kernel tasks run a closure in the kernel's address space (the shell is one;
-//! the page-merging scanner will be another). User tasks add an address space and EL0 registers.
+//! the page-merging scanner is another). User tasks add an address space (`space`) and EL0 registers.
 
 mod context;
 pub mod scheduler;
+pub mod space;
 pub mod user;
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::sync::Arc;
 use core::mem::MaybeUninit;
 
 use context::Context;
 
 use crate::memory::address_space::AddressSpace;
 pub use scheduler::{current_pid, exit, sleep, spawn_kernel, tasks_snapshot, wait, yield_now};
+use space::SharedSpace;
 
 /// A task's identifier. 0 is the idle task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,9 +75,9 @@ pub struct Task {
     /// Processor time used, in system counter ticks, charged at every switch away from the task.
     pub cpu_ticks: u64,
     context: Context,
-    /// A user task's address space; None for kernel tasks, and for a user task once its exit has taken
-    /// the space out to tear it down.
-    address_space: Option<AddressSpace>,
+    /// A user task's address space, behind its own lock (`space`); None for kernel tasks, and for a user
+    /// task once its exit has taken the space out to tear it down.
+    address_space: Option<Arc<SharedSpace>>,
     /// Runs a program at EL0: it was given an address space ([`Task::new_user`]). Stays true through
     /// its exit, whose teardown takes the space out (with interrupts on) before the task is `Exited`.
     user: bool,
@@ -119,7 +122,7 @@ impl Task {
         space: AddressSpace,
     ) -> Task {
         Task {
-            address_space: Some(space),
+            address_space: Some(SharedSpace::new(space)),
             user: true,
             ..Task::new_kernel(pid, name, parent, entry, argument)
         }

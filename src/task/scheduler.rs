@@ -13,6 +13,11 @@
 //! `finish_task_switch`). `ps` never lists an exited detached task, and its kernel stack and heap come
 //! back at once.
 //!
+//! A user task's address space is not under the scheduler lock but under its own (`task::space`): the
+//! task table holds a handle to it, and the switch installs it from what lies beside that lock (root
+//! table, ASID), so a task preempted in the middle of a fork does not stop the switch, and nothing that
+//! grows with memory runs under the scheduler lock.
+//!
 //! Every switch goes through [`schedule`], with IRQs masked: the lock is dropped before the actual switch
 //! (the next task may need it at once), but the pointers to both contexts stay valid because tasks are
 //! boxed and a running or switched-out task is never freed. The timer interrupt calls [`tick`], and
@@ -21,9 +26,14 @@
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use spin::MutexGuard;
 
 use super::context::{Context, switch_context};
+use super::space::{self, SharedSpace};
 use super::{KernelEntry, Pid, State, Task, kernel_task_main};
 use crate::arch::mmu::tlb;
 use crate::arch::{cpu, time};
@@ -68,6 +78,27 @@ struct Scheduler {
 }
 
 static SCHEDULER: IrqSafeLock<Option<Scheduler>> = IrqSafeLock::new(None);
+
+/// The running task's address space (null for a kernel task), set at every switch: what the running
+/// task's faults and system calls reach without the scheduler lock (see
+/// [`with_current_address_space`]). One core: one running task.
+static CURRENT_SPACE: AtomicPtr<SharedSpace> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Installs `space` (the running task's, from now on) in `TTBR0_EL1` and in [`CURRENT_SPACE`], giving it
+/// a current-generation ASID. The space's own lock is not taken: its holder may be the task switched away
+/// from in the middle of a fork.
+fn activate(space: Option<&Arc<SharedSpace>>, asids: &mut AsidAllocator) {
+    match space {
+        Some(space) => {
+            CURRENT_SPACE.store(Arc::as_ptr(space).cast_mut(), Ordering::Relaxed);
+            tlb::activate(space.root, space.asid.assign(asids));
+        }
+        None => {
+            CURRENT_SPACE.store(core::ptr::null_mut(), Ordering::Relaxed);
+            tlb::activate_none();
+        }
+    }
+}
 
 fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
     SCHEDULER.lock(|s| f(s.as_mut().expect("scheduler used before task::scheduler::init")))
@@ -128,11 +159,7 @@ impl Scheduler {
         self.current_task().cpu_ticks += now.wrapping_sub(self.switched_in_at);
         self.switched_in_at = now;
         self.current = next;
-        let asids = &mut self.asids;
-        match self.tasks.get_mut(&next).and_then(|t| t.address_space.as_mut()) {
-            Some(space) => tlb::activate(space.assign_asid(asids)),
-            None => tlb::activate_none(),
-        }
+        activate(self.tasks[&next].address_space.as_ref(), &mut self.asids);
         let leaving = &self.tasks[&current];
         let from: *mut Context = if matches!(leaving.state, State::Exited(_)) && leaving.parent.is_none() {
             // Nobody will collect it: out of the table now, freed once this switch is off its stack. The
@@ -307,55 +334,88 @@ pub fn task_count() -> usize {
     with(|s| s.tasks.len())
 }
 
-/// Runs `f` on the running task's address space, if it has one.
+/// Runs `f` on the running task's address space, if it has one, under the space's lock (waiting for
+/// it if `ps`, the audit or a test holds it) and not the scheduler's: interrupts stay as the caller has
+/// them, on for system calls, so a fork or a range call of any size leaves the timer running.
 pub fn with_current_address_space<R>(f: impl FnOnce(&mut AddressSpace) -> R) -> Option<R> {
-    with(|s| s.current_task().address_space.as_mut().map(f))
+    let current = CURRENT_SPACE.load(Ordering::Relaxed);
+    // SAFETY: `CURRENT_SPACE` points at the running task's space, which its task holds (an `Arc` in the
+    // task table) until the task itself gives it up, in `replace_current_address_space` or `exit`, which
+    // repoint `CURRENT_SPACE` first. The caller is that task, busy here, so the space outlives `f`, even
+    // if the task is switched out and back while it waits for the lock or runs `f`.
+    let shared = unsafe { current.as_ref() }?;
+    Some(shared.space.lock(f))
 }
 
 /// Gives the running task a new address space and name (`EXEC`) and returns the old space, which the
-/// caller drops: it is no longer in `TTBR0_EL1`.
-pub fn replace_current_address_space(space: AddressSpace, name: &str) -> Option<AddressSpace> {
+/// caller hands to [`space::release`]: it is no longer in `TTBR0_EL1`.
+pub fn replace_current_address_space(space: AddressSpace, name: &str) -> Option<Arc<SharedSpace>> {
+    let shared = SharedSpace::new(space);
     let saved = cpu::mask_irqs();
     let old = with(|s| {
-        let task = s.current_task();
-        task.name = String::from(name);
-        let old = task.address_space.replace(space);
-        let asids = &mut s.asids;
         let current = s.current;
-        if let Some(space) = s.tasks.get_mut(&current).and_then(|t| t.address_space.as_mut()) {
-            tlb::activate(space.assign_asid(asids));
-        }
+        let task = s.tasks.get_mut(&current).expect("the current task is in the task table");
+        task.name = String::from(name);
+        let old = task.address_space.replace(shared);
+        activate(task.address_space.as_ref(), &mut s.asids);
         old
     });
     cpu::restore_irqs(saved);
     old
 }
 
-/// The address spaces of all tasks, by pid, for page merging.
+/// Task `pid`'s address space, if it has one: a handle that keeps it alive (its task's exit waits for
+/// the handle to go, see [`space::release`]).
+pub fn address_space_of(pid: Pid) -> Option<Arc<SharedSpace>> {
+    with(|s| s.tasks.get(&pid)?.address_space.clone())
+}
+
+/// Handles on every task's address space, by pid in order, taken under the scheduler lock and used after
+/// it: no address-space lock is taken while holding it (the lock order in `sync`).
+fn address_spaces() -> Vec<(Pid, Arc<SharedSpace>)> {
+    with(|s| s.tasks.values().filter_map(|t| Some((t.pid, t.address_space.clone()?))).collect())
+}
+
+/// The address spaces of all tasks, by pid, for page merging: each held if it was free, or busy (its
+/// lock held by a task that was preempted in the middle of a change to it).
 pub struct TaskSpaces<'a> {
-    tasks: &'a mut BTreeMap<Pid, Box<Task>>,
+    held: Vec<(Pid, Option<MutexGuard<'a, AddressSpace>>)>,
 }
 
 impl TaskSpaces<'_> {
-    /// Pids of the tasks that have an address space, in order.
+    /// Pids of the tasks that have an address space, busy ones included, in order.
     pub fn pids(&self) -> Vec<Pid> {
-        self.tasks.values().filter(|t| t.address_space.is_some()).map(|t| t.pid).collect()
+        self.held.iter().map(|&(pid, _)| pid).collect()
     }
 
+    /// Task `pid`'s address space; None if it has none, or if it is busy.
     pub fn space(&mut self, pid: Pid) -> Option<&mut AddressSpace> {
-        self.tasks.get_mut(&pid).and_then(|t| t.address_space.as_mut())
+        let at = self.held.binary_search_by_key(&pid, |&(pid, _)| pid).ok()?;
+        self.held[at].1.as_deref_mut()
+    }
+
+    /// Whether task `pid` has an address space that someone else holds now.
+    pub fn is_busy(&self, pid: Pid) -> bool {
+        self.held.binary_search_by_key(&pid, |&(pid, _)| pid).is_ok_and(|at| self.held[at].1.is_none())
     }
 }
 
-/// Runs `f` with every task's address space at hand, under the scheduler lock (IRQs masked): nothing
-/// else runs meanwhile on this core.
+/// Runs `f` with every task's address space at hand that is not busy, without waiting for any: for page
+/// merging, which holds its own [`IrqSafeLock`] meanwhile.
 pub fn with_task_spaces<R>(f: impl FnOnce(&mut TaskSpaces) -> R) -> R {
-    with(|s| f(&mut TaskSpaces { tasks: &mut s.tasks }))
+    let shared = address_spaces();
+    let mut spaces = TaskSpaces { held: shared.iter().map(|(pid, s)| (*pid, s.space.try_hold())).collect() };
+    let result = f(&mut spaces);
+    drop(spaces);
+    result
 }
 
-/// Runs `f` on every task's address space (the memory audit counts their holds).
+/// Runs `f` on every task's address space in turn, each under its own lock (the memory audit counts
+/// their holds). Waits for a busy one, so it must not be called under an [`IrqSafeLock`].
 pub fn for_each_address_space(mut f: impl FnMut(&mut AddressSpace)) {
-    with(|s| s.tasks.values_mut().filter_map(|t| t.address_space.as_mut()).for_each(&mut f));
+    for (_, shared) in address_spaces() {
+        shared.space.lock(&mut f);
+    }
 }
 
 /// Sleeps for at least `milliseconds`; other tasks run meanwhile.
@@ -429,14 +489,17 @@ pub fn exit(status: i64) -> ! {
     probe::hit(Probe::ExitEntered);
     // Tear the address space down first, on this task's kernel stack, with TTBR0_EL1 off its tables, and
     // with interrupts on: teardown costs what the task mapped, and the machine must not go deaf for it
-    // (a task killed by a fault comes here with them masked). Once taken out of the task, the space is
-    // nobody else's: a switch away and back meanwhile installs no tables (`pick_next`), and neither page
-    // merging nor `ps` can reach it.
+    // (a task killed by a fault comes here with them masked). Once taken out of the task, no one finds
+    // the space any more: a switch away and back meanwhile installs no tables (`pick_next`), and page
+    // merging and `ps` no longer see it. `release` waits for a handle they took before to go.
     cpu::unmask_irqs();
-    let space = with(|s| s.current_task().address_space.take());
+    let space = with(|s| {
+        let space = s.current_task().address_space.take();
+        activate(None, &mut s.asids);
+        space
+    });
     if let Some(space) = space {
-        tlb::activate_none();
-        drop(space);
+        space::release(space);
     }
     probe::hit(Probe::SpaceTornDown);
     cpu::mask_irqs();
@@ -557,19 +620,31 @@ impl TaskSummary {
     }
 }
 
+/// Every task as `ps` shows it. The page counts are read after the scheduler lock is let go, each under
+/// its space's lock (waiting for a space in the middle of a fork).
 pub fn tasks_snapshot() -> Vec<TaskSummary> {
-    with(|s| {
+    let tasks: Vec<(TaskSummary, Option<Arc<SharedSpace>>)> = with(|s| {
         let (current, since) = (s.current, s.switched_in_at);
         s.tasks
-            .values_mut()
-            .map(|t| TaskSummary {
-                pid: t.pid,
-                parent: t.parent,
-                name: t.name.clone(),
-                state: t.state,
-                cpu_ticks: cpu_ticks_of(t, current, since),
-                pages: t.address_space.as_mut().map(|space| space.page_counts()),
+            .values()
+            .map(|t| {
+                let summary = TaskSummary {
+                    pid: t.pid,
+                    parent: t.parent,
+                    name: t.name.clone(),
+                    state: t.state,
+                    cpu_ticks: cpu_ticks_of(t, current, since),
+                    pages: None,
+                };
+                (summary, t.address_space.clone())
             })
             .collect()
-    })
+    });
+    tasks
+        .into_iter()
+        .map(|(summary, shared)| TaskSummary {
+            pages: shared.map(|shared| shared.space.lock(|space| space.page_counts())),
+            ..summary
+        })
+        .collect()
 }

@@ -94,8 +94,9 @@ fn load(name: &str, elf: &[u8], args: &[u8]) -> Result<(AddressSpace, UserStart)
 /// failure nothing changed.
 pub fn exec(program: &Program, args: &[u8], frame: &mut ExceptionFrame) -> Result<(), Error> {
     let (space, start) = load(program.name, program.elf, args)?;
-    let old = scheduler::replace_current_address_space(space, program.name);
-    drop(old);
+    if let Some(old) = scheduler::replace_current_address_space(space, program.name) {
+        super::space::release(old);
+    }
     *frame = ExceptionFrame::zeroed();
     start.fill(frame);
     Ok(())

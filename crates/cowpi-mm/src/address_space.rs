@@ -30,7 +30,6 @@ pub mod walks;
 
 use core::mem::ManuallyDrop;
 
-use crate::asid::{AsidAllocator, TaggedAsid};
 use crate::frame_table::OutOfFrames;
 use crate::regions::Regions;
 use crate::translation::{AddressSpaceTables, MapError, TlbMaintenance};
@@ -41,24 +40,12 @@ pub use fork::ForkMode;
 pub use page_memory::PageMemory;
 pub use walks::{CANDIDATE_LOOKS, CandidateSearch, PageCounts};
 
-/// One task's address space: translation tables, regions and ASID, with the memory `M` and TLB
-/// maintenance `T` it is run with.
+/// One task's address space: translation tables and regions, with the memory `M` and TLB maintenance
+/// `T` (which knows the space's ASID) it is run with.
 pub struct AddressSpace<M: PageMemory, T: TlbMaintenance> {
     /// Torn down explicitly in `drop`, which hands every frame back.
     tables: ManuallyDrop<AddressSpaceTables<M, T>>,
     regions: Regions,
-    /// The ASID this space last ran with, and its generation: see [`AddressSpace::assign_asid`].
-    asid: Option<TaggedAsid>,
-}
-
-/// What switching to an address space takes: [`AddressSpace::assign_asid`]'s answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Activation {
-    /// The value for `TTBR0_EL1`: the root table's address with the ASID in bits 63:48.
-    pub ttbr0_el1: u64,
-    /// The ASID generation rolled over: every core's TLB must drop all EL1 entries (`TLBI VMALLE1IS`)
-    /// before the space runs, since an ASID given out again may still tag an old space's entries.
-    pub flush_all: bool,
 }
 
 /// A table operation refused for want of a frame is the caller's out-of-memory; anything else, on a range
@@ -75,10 +62,10 @@ fn out_of_memory(_: OutOfFrames) -> Error {
 }
 
 impl<M: PageMemory, T: TlbMaintenance> AddressSpace<M, T> {
-    /// An empty address space: a root table, no regions, no ASID yet.
+    /// An empty address space: a root table, no regions.
     pub fn new(memory: M, tlb: T) -> Result<AddressSpace<M, T>, Error> {
         let tables = AddressSpaceTables::new(memory, tlb).map_err(out_of_memory)?;
-        Ok(AddressSpace { tables: ManuallyDrop::new(tables), regions: Regions::new(), asid: None })
+        Ok(AddressSpace { tables: ManuallyDrop::new(tables), regions: Regions::new() })
     }
 
     /// The tables, for what only they answer (the root, their frames).
@@ -89,16 +76,6 @@ impl<M: PageMemory, T: TlbMaintenance> AddressSpace<M, T> {
     /// The regions: what each range of the space allows.
     pub fn regions(&self) -> &Regions {
         &self.regions
-    }
-
-    /// Gives the space a current-generation ASID from `allocator` (keeping its own if it is still
-    /// current) and says what switching to it takes. TLB maintenance from here on is tagged with it.
-    pub fn assign_asid(&mut self, allocator: &mut AsidAllocator) -> Activation {
-        let assignment = allocator.assign(self.asid);
-        self.asid = Some(assignment.tagged());
-        self.tables.set_asid(assignment.asid);
-        let ttbr0_el1 = self.tables.ttbr0_el1().expect("an ASID was just set");
-        Activation { ttbr0_el1, flush_all: assignment.flush_all }
     }
 
     /// The memory the space is run with.

@@ -23,6 +23,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// An address space identifier, as written into `TTBR0_EL1` bits `[63:48]` and TLBI operands.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -229,6 +230,41 @@ impl fmt::Debug for AsidAllocator {
             .field("generation", &self.generation)
             .field("given", &self.given_count)
             .finish()
+    }
+}
+
+/// The ASID one address space runs with, kept beside it rather than under its lock: the context switch
+/// gives a space a current-generation ASID ([`SpaceAsid::assign`]) even while the space's own task is
+/// preempted in the middle of a change to it (a fork, a teardown), and that change's TLB maintenance
+/// reads the ASID at each invalidation ([`SpaceAsid::current`]), so it never tags one that a rollover
+/// has replaced. `None` until the space first runs.
+///
+/// One word, generation above the ASID's 16 bits; 0 is "never ran" (ASID 0 is never a task's).
+#[derive(Debug, Default)]
+pub struct SpaceAsid(AtomicU64);
+
+impl SpaceAsid {
+    pub const fn new() -> SpaceAsid {
+        SpaceAsid(AtomicU64::new(0))
+    }
+
+    fn tagged(&self) -> Option<TaggedAsid> {
+        let bits = self.0.load(Ordering::Relaxed);
+        (bits != 0).then_some(TaggedAsid { asid: Asid(bits as u16), generation: Generation(bits >> 16) })
+    }
+
+    /// The ASID the space last ran with.
+    pub fn current(&self) -> Option<Asid> {
+        self.tagged().map(|tagged| tagged.asid)
+    }
+
+    /// Gives the space a current-generation ASID from `allocator` (its own while still current) for the
+    /// switch to it; the caller honours [`Assignment::flush_all`].
+    pub fn assign(&self, allocator: &mut AsidAllocator) -> Assignment {
+        let assignment = allocator.assign(self.tagged());
+        let tagged = assignment.tagged();
+        self.0.store((tagged.generation.0 << 16) | u64::from(tagged.asid.0), Ordering::Relaxed);
+        assignment
     }
 }
 

@@ -38,10 +38,10 @@ pub mod translation;
 
 pub use addr::{Frame, PAGE_SHIFT, PAGE_SIZE, Page, PhysAddr, VA_BITS, VirtAddr};
 pub use address_space::{
-    Activation, AddressSpace, CandidateSearch, FaultError, FaultOutcome, ForkMode, PageCounts, PageMemory,
-    PageOutcome, TableOutcome,
+    AddressSpace, CandidateSearch, FaultError, FaultOutcome, ForkMode, PageCounts, PageMemory, PageOutcome,
+    TableOutcome,
 };
-pub use asid::{Asid, AsidAllocator, AsidBits, Assignment, Generation, TaggedAsid};
+pub use asid::{Asid, AsidAllocator, AsidBits, Assignment, Generation, SpaceAsid, TaggedAsid};
 pub use cow::{CowError, EagerCopy, WriteFault, decide_eager_copy, decide_protect, decide_write_fault};
 pub use cowpi_abi::Prot;
 pub use frame_table::{
@@ -52,4 +52,5 @@ pub use regions::{Access, Fault, Region, RegionError, RegionKind, Regions};
 pub use translation::{
     AddressSpaceTables, DescriptorError, FlagsError, ForkCounts, ForkError, Leaf, Level, MapError,
     MemoryType, PageEntry, PageFlags, ShareRefused, TableMemory, TableVisit, TlbMaintenance, VacantPage,
+    ttbr0_el1,
 };

@@ -37,7 +37,7 @@ pub use descriptor::{DescriptorKind, MAIR_DEVICE_NGNRE, MAIR_EL1_VALUE, MAIR_NOR
 pub use level::Level;
 pub use page_flags::{DescriptorError, FlagsError, MemoryType, PageFlags};
 pub use page_table::{
-    AddressSpaceTables, ForkCounts, ForkError, Leaf, MapError, PageEntry, TableVisit, VacantPage,
+    AddressSpaceTables, ForkCounts, ForkError, Leaf, MapError, PageEntry, TableVisit, VacantPage, ttbr0_el1,
 };
 pub use table_memory::{ShareRefused, TableMemory};
 pub use tlb::TlbMaintenance;

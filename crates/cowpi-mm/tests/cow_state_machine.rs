@@ -30,8 +30,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use common::{NoTlb, Shared, Space, World, WorldMemory};
 use cowpi_abi::{Error, ForkMode, layout};
 use cowpi_mm::{
-    Access, AddressSpace, AsidAllocator, AsidBits, FaultError, Frame, PAGE_SIZE, Page, PageFlags,
-    PageOutcome, Prot, TableVisit, VirtAddr,
+    Access, AddressSpace, FaultError, Frame, PAGE_SIZE, Page, PageFlags, PageOutcome, Prot, TableVisit,
+    VirtAddr,
 };
 use proptest::prelude::*;
 
@@ -69,7 +69,6 @@ impl Task {
 
 struct Machine {
     world: Shared,
-    asids: AsidAllocator,
     tasks: Vec<Option<Task>>,
 }
 
@@ -112,10 +111,8 @@ impl Machine {
         let mut space = AddressSpace::new(WorldMemory(world.clone()), NoTlb).unwrap();
         let pages = PAGES.iter().max().unwrap() + 1;
         space.map_anonymous(Some(address(0)), pages, Prot::READ_WRITE).unwrap();
-        let mut asids = AsidAllocator::new(AsidBits::Eight);
-        space.assign_asid(&mut asids);
         let task = Task { space, model: BTreeMap::new(), prot: BTreeMap::new() };
-        Machine { world, asids, tasks: vec![Some(task)] }
+        Machine { world, tasks: vec![Some(task)] }
     }
 
     fn refcount(&self, frame: Frame) -> u32 {
@@ -247,12 +244,11 @@ impl Machine {
         // The kernel forks its stack's table page by page; here some page's, by task: the stack pointer
         // just above it.
         let hot = address(PAGES[index % PAGES.len()]) + PAGE_SIZE as u64;
-        let mut child = match parent.space.fork(mode, Some(hot), memory, NoTlb) {
+        let child = match parent.space.fork(mode, Some(hot), memory, NoTlb) {
             Ok(forked) => forked.child,
             Err(Error::OutOfMemory) => return,
             Err(error) => panic!("fork: {error:?}"),
         };
-        child.assign_asid(&mut self.asids);
         let task = Some(Task { space: child, model: parent.model.clone(), prot: parent.prot.clone() });
         match self.tasks.iter().position(Option::is_none) {
             Some(slot) => self.tasks[slot] = task,

@@ -154,3 +154,18 @@ proptest! {
         prop_assert_eq!(allocator.generation().number(), 1 + rollovers);
     }
 }
+
+#[test]
+fn a_space_keeps_its_asid_until_a_rollover_and_gets_a_new_one_after() {
+    let mut allocator = AsidAllocator::new(AsidBits::Eight);
+    let space = SpaceAsid::new();
+    assert_eq!(space.current(), None, "never ran");
+    let first = space.assign(&mut allocator);
+    assert_eq!(space.current(), Some(first.asid));
+    assert_eq!(space.assign(&mut allocator), first, "kept while its generation is current");
+    let others: Vec<SpaceAsid> = (0..300).map(|_| SpaceAsid::new()).collect();
+    assert!(others.iter().any(|other| other.assign(&mut allocator).flush_all), "255 ASIDs, then a rollover");
+    let again = space.assign(&mut allocator);
+    assert_ne!(again.generation, first.generation, "a stale tag is renewed");
+    assert_eq!(space.current(), Some(again.asid));
+}

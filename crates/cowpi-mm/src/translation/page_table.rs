@@ -99,6 +99,12 @@ impl fmt::Display for MapError {
     }
 }
 
+/// The value of `TTBR0_EL1` that runs the tables whose level-1 table is `root` with `asid`: the root's
+/// address in BADDR, the ASID in bits 63:48 (`TCR_EL1.A1` = 0, so TTBR0 supplies the ASID).
+pub fn ttbr0_el1(root: Frame, asid: Asid) -> u64 {
+    root.start_address().as_u64() | (u64::from(asid.as_u16()) << 48)
+}
+
 /// The tables of one user address space, and the memory and TLB maintenance they are edited with.
 ///
 /// `M` and `T` are usually zero-sized handles to the kernel's frame allocator, linear map and TLB
@@ -107,9 +113,6 @@ impl fmt::Display for MapError {
 pub struct AddressSpaceTables<M: TableMemory, T: TlbMaintenance> {
     /// The level-1 table: what `TTBR0_EL1` points at.
     root: Frame,
-    /// The ASID the tables were last run with, or `None` if they never ran: then no TLB can hold their
-    /// translations, and changes need no invalidation.
-    asid: Option<Asid>,
     /// Table frames in use, the root included (a shared level-3 table counts in each holder).
     table_frames: usize,
     /// Pages mapped as device memory: while there are any, fork maps page by page, since device memory
@@ -132,29 +135,12 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// An empty address space: a root table with nothing mapped.
     pub fn new(mut memory: M, tlb: T) -> Result<AddressSpaceTables<M, T>, OutOfFrames> {
         let root = memory.alloc_table()?;
-        Ok(AddressSpaceTables { root, asid: None, table_frames: 1, device_pages: 0, memory, tlb })
+        Ok(AddressSpaceTables { root, table_frames: 1, device_pages: 0, memory, tlb })
     }
 
     /// The level-1 table.
     pub fn root(&self) -> Frame {
         self.root
-    }
-
-    pub fn asid(&self) -> Option<Asid> {
-        self.asid
-    }
-
-    /// Records the ASID the tables run with, from [`crate::AsidAllocator::assign`]. Call it on every
-    /// switch to the address space, before loading `TTBR0_EL1`: TLB invalidations use it.
-    pub fn set_asid(&mut self, asid: Asid) {
-        self.asid = Some(asid);
-    }
-
-    /// The value for `TTBR0_EL1`: the root's address in BADDR and the ASID in bits `[63:48]` (with
-    /// `TCR_EL1.A1` = 0, TTBR0 supplies the ASID). `None` until [`AddressSpaceTables::set_asid`].
-    pub fn ttbr0_el1(&self) -> Option<u64> {
-        let asid = self.asid?;
-        Some(self.root.start_address().as_u64() | (u64::from(asid.as_u16()) << 48))
     }
 
     /// Frames holding this address space's tables, the root included.
@@ -462,9 +448,7 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     }
 
     fn invalidate(&mut self, page: Page) {
-        if let Some(asid) = self.asid {
-            self.tlb.invalidate_page(asid, page);
-        }
+        self.tlb.invalidate_page(page);
     }
 
     /// Links the new, empty table `next` into `table` (at `level`) on the way to `page`.
@@ -591,7 +575,6 @@ impl<M: TableMemory, T: TlbMaintenance> fmt::Debug for AddressSpaceTables<M, T> 
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AddressSpaceTables")
             .field("root", &self.root)
-            .field("asid", &self.asid)
             .field("table_frames", &self.table_frames)
             .field("device_pages", &self.device_pages)
             .finish_non_exhaustive()

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use cowpi_mm::{
-    AddressSpace, AddressSpaceTables, Asid, FaultOutcome, Frame, FrameTable, OutOfFrames, PAGE_SIZE, Page,
+    AddressSpace, AddressSpaceTables, FaultOutcome, Frame, FrameTable, OutOfFrames, PAGE_SIZE, Page,
     PageFlags, PageMemory, Release, ShareRefused, TableMemory, TlbMaintenance, storage_words,
 };
 
@@ -50,8 +50,8 @@ impl TableMemory for HostTables {
 pub struct NoTlb;
 
 impl TlbMaintenance for NoTlb {
-    fn invalidate_page(&mut self, _: Asid, _: Page) {}
-    fn invalidate_asid(&mut self, _: Asid) {}
+    fn invalidate_page(&mut self, _: Page) {}
+    fn invalidate_asid(&mut self) {}
     fn publish_tables(&mut self) {}
 }
 
@@ -81,9 +81,7 @@ impl AddressSpaces {
     pub fn create(&mut self) -> Tables {
         let memory = HostTables { tables: HashMap::new(), next: self.next_table };
         self.next_table += TABLE_FRAMES_PER_SPACE;
-        let mut tables = Tables::new(memory, NoTlb).unwrap();
-        tables.set_asid(Asid::new(1));
-        tables
+        Tables::new(memory, NoTlb).unwrap()
     }
 }
 

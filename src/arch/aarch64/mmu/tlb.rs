@@ -7,35 +7,69 @@
 
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, Readable, TTBR0_EL1, Writeable};
-use cowpi_mm::{Activation, Asid, AsidAllocator, AsidBits, Page, TlbMaintenance};
+use alloc::sync::Arc;
+
+use cowpi_mm::{AsidAllocator, AsidBits, Assignment, Frame, Page, SpaceAsid, TlbMaintenance};
 
 use super::boot_map;
+use crate::arch::cpu;
 
-/// TLB maintenance for user mappings, broadcast to the inner-shareable domain.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct KernelTlb;
+/// TLB maintenance for one address space's user mappings, broadcast to the inner-shareable domain.
+///
+/// It shares the space's [`SpaceAsid`] with the scheduler, and reads it at each invalidation with IRQs
+/// masked: the space's lock is held with interrupts on (a fork may be preempted), and a switch in between
+/// may give the space a new ASID at a rollover. Masked, no switch can come between reading the ASID and
+/// the `TLBI` that uses it, and a rollover after it flushes every entry anyway.
+#[derive(Debug, Default)]
+pub struct KernelTlb {
+    asid: Arc<SpaceAsid>,
+}
 
-impl TlbMaintenance for KernelTlb {
-    fn invalidate_page(&mut self, asid: Asid, page: Page) {
-        // TLBI VAE1IS operand: ASID in bits 63:48, VA[55:12] in bits 43:0. VAE1IS (not VALE1IS) also drops
-        // cached table entries, which freeing an emptied table relies on.
-        let operand = (u64::from(asid.as_u16()) << 48) | (page.start_address().as_u64() >> 12);
-        barrier::dsb(barrier::ISHST);
-        // SAFETY: TLB invalidation only drops cached translations.
-        unsafe { core::arch::asm!("tlbi vae1is, {}", in(reg) operand, options(nostack, preserves_flags)) };
-        barrier::dsb(barrier::ISH);
-        barrier::isb(barrier::SY);
+impl KernelTlb {
+    /// The TLB maintenance of a new address space, which has never run (no ASID).
+    pub fn new() -> KernelTlb {
+        KernelTlb::default()
     }
 
-    fn invalidate_asid(&mut self, asid: Asid) {
+    /// The ASID cell the scheduler assigns at each switch to the space.
+    pub fn asid(&self) -> &Arc<SpaceAsid> {
+        &self.asid
+    }
+
+    /// Runs `tlbi` with the `TLBI` operand's ASID field (bits 63:48) filled in, unless the space never ran
+    /// (then no TLB holds its translations).
+    fn with_asid(&self, tlbi: impl FnOnce(u64)) {
+        let saved = cpu::mask_irqs();
+        if let Some(asid) = self.asid.current() {
+            barrier::dsb(barrier::ISHST);
+            tlbi(u64::from(asid.as_u16()) << 48);
+            barrier::dsb(barrier::ISH);
+            barrier::isb(barrier::SY);
+        }
+        cpu::restore_irqs(saved);
+    }
+}
+
+impl TlbMaintenance for KernelTlb {
+    fn invalidate_page(&mut self, page: Page) {
+        // TLBI VAE1IS operand: ASID in bits 63:48, VA[55:12] in bits 43:0. VAE1IS (not VALE1IS) also drops
+        // cached table entries, which freeing an emptied table relies on.
+        let va = page.start_address().as_u64() >> 12;
+        self.with_asid(|asid| {
+            // SAFETY: TLB invalidation only drops cached translations.
+            unsafe {
+                core::arch::asm!("tlbi vae1is, {}", in(reg) asid | va, options(nostack, preserves_flags))
+            };
+        });
+    }
+
+    fn invalidate_asid(&mut self) {
         // TLBI ASIDE1IS operand: the ASID in bits 63:48. It drops cached walks too (a shared table's
         // level-2 entry switched to a copy relies on that).
-        let operand = u64::from(asid.as_u16()) << 48;
-        barrier::dsb(barrier::ISHST);
-        // SAFETY: TLB invalidation only drops cached translations.
-        unsafe { core::arch::asm!("tlbi aside1is, {}", in(reg) operand, options(nostack, preserves_flags)) };
-        barrier::dsb(barrier::ISH);
-        barrier::isb(barrier::SY);
+        self.with_asid(|asid| {
+            // SAFETY: TLB invalidation only drops cached translations.
+            unsafe { core::arch::asm!("tlbi aside1is, {}", in(reg) asid, options(nostack, preserves_flags)) };
+        });
     }
 
     fn publish_tables(&mut self) {
@@ -59,15 +93,15 @@ pub fn asid_allocator() -> AsidAllocator {
     AsidAllocator::new(AsidBits::Eight)
 }
 
-/// Switches `TTBR0_EL1` to an address space (what `cowpi_mm::AddressSpace::assign_asid` answered),
-/// dropping every EL1 TLB entry first when the ASID generation rolled over.
-pub fn activate(activation: Activation) {
-    if activation.flush_all {
+/// Switches `TTBR0_EL1` to the address space whose level-1 table is `root`, with the ASID
+/// `SpaceAsid::assign` gave it, dropping every EL1 TLB entry first when the ASID generation rolled over.
+pub fn activate(root: Frame, assignment: Assignment) {
+    if assignment.flush_all {
         // SAFETY: invalidating every EL1 TLB entry only costs refills.
         unsafe { core::arch::asm!("tlbi vmalle1is", options(nostack, preserves_flags)) };
         barrier::dsb(barrier::ISH);
     }
-    TTBR0_EL1.set(activation.ttbr0_el1);
+    TTBR0_EL1.set(cowpi_mm::ttbr0_el1(root, assignment.asid));
     barrier::isb(barrier::SY);
 }
 

@@ -161,9 +161,7 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
 
     /// Every TLB entry of this address space, on every core, after changes all over it.
     pub(super) fn invalidate_all(&mut self) {
-        if let Some(asid) = self.asid {
-            self.tlb.invalidate_asid(asid);
-        }
+        self.tlb.invalidate_asid();
     }
 
     /// Fork by sharing level-3 tables: `child` (empty, never run) gets level-1 and level-2 tables of its

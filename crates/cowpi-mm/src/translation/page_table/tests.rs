@@ -72,17 +72,24 @@ impl TableMemory for HostMemory {
     }
 }
 
+/// Records invalidations tagged with the ASID it holds, and none while it holds none (the space never
+/// ran), as the kernel's does.
 struct RecordingTlb {
     log: Log,
+    asid: Option<Asid>,
 }
 
 impl TlbMaintenance for RecordingTlb {
-    fn invalidate_page(&mut self, asid: Asid, page: Page) {
-        self.log.borrow_mut().push(Event::Invalidate(asid, page));
+    fn invalidate_page(&mut self, page: Page) {
+        if let Some(asid) = self.asid {
+            self.log.borrow_mut().push(Event::Invalidate(asid, page));
+        }
     }
 
-    fn invalidate_asid(&mut self, asid: Asid) {
-        self.log.borrow_mut().push(Event::InvalidateAsid(asid));
+    fn invalidate_asid(&mut self) {
+        if let Some(asid) = self.asid {
+            self.log.borrow_mut().push(Event::InvalidateAsid(asid));
+        }
     }
 
     fn publish_tables(&mut self) {
@@ -105,8 +112,7 @@ fn tables_with_limit(allocations: Option<usize>) -> (Tables, Log) {
         reads: 0,
         log: log.clone(),
     };
-    let mut tables = Tables::new(memory, RecordingTlb { log: log.clone() }).unwrap();
-    tables.set_asid(ASID);
+    let tables = Tables::new(memory, RecordingTlb { log: log.clone(), asid: Some(ASID) }).unwrap();
     log.borrow_mut().clear();
     (tables, log)
 }
@@ -330,9 +336,7 @@ fn tables_that_never_ran_need_no_invalidation() {
         reads: 0,
         log: log.clone(),
     };
-    let mut tables = Tables::new(memory, RecordingTlb { log: log.clone() }).unwrap();
-    assert_eq!(tables.asid(), None);
-    assert_eq!(tables.ttbr0_el1(), None);
+    let mut tables = Tables::new(memory, RecordingTlb { log: log.clone(), asid: None }).unwrap();
     tables.map(page(1), frame(0x80000), PageFlags::USER_READ_WRITE).unwrap();
     tables.protect(page(1), PageFlags::USER_READ_WRITE.copy_on_write()).unwrap();
     tables.replace(page(1), frame(0x80001), PageFlags::USER_READ_WRITE).unwrap();
@@ -366,7 +370,7 @@ fn replace_breaks_before_it_makes() {
 fn protect_and_replace_of_a_looked_up_leaf_do_what_the_walking_forms_do() {
     let run = |use_leaf: bool| {
         let (mut t, log) = tables();
-        t.set_asid(Asid::new(3));
+        t.tlb_mut().asid = Some(Asid::new(3));
         t.map(page(7), frame(0x80000), PageFlags::USER_READ_WRITE).unwrap();
         take(&log);
         let leaf = t.lookup(page(7)).unwrap();
@@ -397,7 +401,7 @@ fn mapping_a_vacant_entry_does_what_map_does_with_fewer_reads() {
     // Into an empty space (every table created), next to a mapping (its table reused), and refusals.
     let run = |use_entry: bool| {
         let (mut t, log) = tables();
-        t.set_asid(Asid::new(3));
+        t.tlb_mut().asid = Some(Asid::new(3));
         let mut results = Vec::new();
         let mut reads = Vec::new();
         for (number, page) in [page_at(1, 2, 3), page_at(1, 2, 4), page_at(1, 3, 0)].into_iter().enumerate() {
@@ -505,7 +509,7 @@ fn running_out_of_frames_leaves_no_table_behind() {
             reads: 0,
             log: Log::default(),
         },
-        RecordingTlb { log: Log::default() },
+        RecordingTlb { log: Log::default(), asid: None },
     );
     assert_eq!(Tables::new(memory, tlb).err(), Some(OutOfFrames));
 }
@@ -549,8 +553,7 @@ fn destroy_hands_back_every_mapping_and_frees_every_table() {
 #[test]
 fn ttbr0_holds_the_root_and_the_asid() {
     let (tables, _log) = tables();
-    assert_eq!(tables.ttbr0_el1(), Some((7 << 48) | (FIRST_TABLE << 12)));
-    assert_eq!(tables.asid(), Some(ASID));
+    assert_eq!(ttbr0_el1(tables.root(), ASID), (7 << 48) | (FIRST_TABLE << 12));
 }
 
 #[test]

@@ -32,7 +32,7 @@ fn child_with_limit(allocations: Option<usize>) -> (Tables, Log) {
         reads: 0,
         log: log.clone(),
     };
-    let child = Tables::new(memory, RecordingTlb { log: log.clone() }).unwrap();
+    let child = Tables::new(memory, RecordingTlb { log: log.clone(), asid: None }).unwrap();
     log.borrow_mut().clear();
     (child, log)
 }

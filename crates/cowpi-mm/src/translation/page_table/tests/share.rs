@@ -132,29 +132,32 @@ impl TableMemory for SharedMemory {
     }
 }
 
-struct SharedTlb(Shared);
+/// Records invalidations tagged with the ASID it holds, none while it holds none (never ran).
+struct SharedTlb(Shared, Option<Asid>);
 
 impl TlbMaintenance for SharedTlb {
-    fn invalidate_page(&mut self, asid: Asid, page: Page) {
-        self.0.borrow_mut().log.push(Event::Invalidate(asid, page));
+    fn invalidate_page(&mut self, page: Page) {
+        if let Some(asid) = self.1 {
+            self.0.borrow_mut().log.push(Event::Invalidate(asid, page));
+        }
     }
 
-    fn invalidate_asid(&mut self, asid: Asid) {
-        self.0.borrow_mut().log.push(Event::InvalidateAsid(asid));
+    fn invalidate_asid(&mut self) {
+        if let Some(asid) = self.1 {
+            self.0.borrow_mut().log.push(Event::InvalidateAsid(asid));
+        }
     }
 }
 
 type Space = AddressSpaceTables<SharedMemory, SharedTlb>;
 
 fn space(arena: &Shared, asid: u16) -> Space {
-    let mut space = Space::new(SharedMemory(arena.clone()), SharedTlb(arena.clone())).unwrap();
-    space.set_asid(Asid::new(asid));
-    space
+    Space::new(SharedMemory(arena.clone()), SharedTlb(arena.clone(), Some(Asid::new(asid)))).unwrap()
 }
 
 /// An empty address space that has never run: no ASID, so nothing in it is invalidated.
 fn unborn(arena: &Shared) -> Space {
-    Space::new(SharedMemory(arena.clone()), SharedTlb(arena.clone())).unwrap()
+    Space::new(SharedMemory(arena.clone()), SharedTlb(arena.clone(), None)).unwrap()
 }
 
 fn taken(arena: &Shared) -> Vec<Event> {
@@ -185,7 +188,7 @@ fn forked() -> (Shared, Space, Space, [Frame; 3]) {
     let counts = parent.share_tables_into(&mut child).unwrap();
     assert_eq!(counts, ForkCounts { pages_shared: 0, pages_made_cow: 0, tables_shared: 2 });
     // The child runs from now on, so its changes are invalidated too.
-    child.set_asid(Asid::new(2));
+    child.tlb_mut().1 = Some(Asid::new(2));
     (arena, parent, child, frames)
 }
 
@@ -629,7 +632,7 @@ proptest! {
                     let Some(free) = tasks.iter().position(Option::is_none) else { continue };
                     let Some(task) = tasks[space].as_mut() else { continue };
                     let mut child = self::space(&arena, 2 + free as u16);
-                    child.asid = None;
+                    child.tlb_mut().1 = None;
                     if shared_tables {
                         task.space.share_tables_into(&mut child).unwrap();
                     } else {
@@ -641,7 +644,7 @@ proptest! {
                             })
                             .unwrap();
                     }
-                    child.set_asid(Asid::new(2 + free as u16));
+                    child.tlb_mut().1 = Some(Asid::new(2 + free as u16));
                     let model = task.model.clone();
                     tasks[free] = Some(Task { space: child, model });
                 }
