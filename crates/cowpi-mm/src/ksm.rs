@@ -17,6 +17,7 @@
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
+use core::ops::Bound;
 
 use crate::addr::Frame;
 
@@ -61,6 +62,18 @@ pub struct KsmBook<K> {
     /// Volatile pages seen so far in the current pass.
     volatile_this_pass: u64,
     counters: KsmCounters,
+    /// The end of a pass under way, done in steps ([`KsmBook::end_pass_step`]); `None` while pages are
+    /// visited.
+    ending: Option<PassEnd<K>>,
+}
+
+/// How far the end of a pass has come: what the last pass's counters will say, and the last remembered
+/// page checked so far.
+#[derive(Debug, Clone, Copy)]
+struct PassEnd<K> {
+    unshared: u64,
+    volatile: u64,
+    checked_up_to: Option<K>,
 }
 
 impl<K: Ord + Copy> Default for KsmBook<K> {
@@ -76,6 +89,7 @@ impl<K: Ord + Copy> KsmBook<K> {
             stable: BTreeSet::new(),
             unstable: BTreeMap::new(),
             volatile_this_pass: 0,
+            ending: None,
             counters: KsmCounters {
                 full_scans: 0,
                 pages_scanned: 0,
@@ -173,19 +187,68 @@ impl<K: Ord + Copy> KsmBook<K> {
     /// that what the book remembers follows what is mapped now. A forgotten page that comes back is
     /// volatile at its first visit, as a new one is.
     pub fn end_pass(&mut self, mut alive: impl FnMut(K) -> bool) {
+        self.begin_end_of_pass();
+        while !self.end_pass_step(usize::MAX, &mut alive) {}
+    }
+
+    /// Starts the end of the pass, which [`KsmBook::end_pass_step`] then does a bounded piece at a time:
+    /// what [`KsmBook::end_pass`] does costs time in proportion to the pages remembered, and the kernel
+    /// does it with interrupts masked. No page is visited until the end is done.
+    pub fn begin_end_of_pass(&mut self) {
+        if self.ending.is_none() {
+            let unshared = self.unstable.len() as u64;
+            self.ending = Some(PassEnd { unshared, volatile: self.volatile_this_pass, checked_up_to: None });
+        }
+    }
+
+    /// Whether the end of a pass is under way ([`KsmBook::begin_end_of_pass`]).
+    pub fn ending_pass(&self) -> bool {
+        self.ending.is_some()
+    }
+
+    /// Does up to `budget` entries of the end of the pass begun by [`KsmBook::begin_end_of_pass`]
+    /// (unstable pages dropped, remembered pages checked); true once the pass has ended, as
+    /// [`KsmBook::end_pass`] ends it. `alive` is asked about each remembered page as in `end_pass`.
+    pub fn end_pass_step(&mut self, budget: usize, mut alive: impl FnMut(K) -> bool) -> bool {
+        let Some(ending) = self.ending else { return true };
+        let mut left = budget;
+        while left > 0 && self.unstable.pop_first().is_some() {
+            left -= 1;
+        }
+        if !self.unstable.is_empty() {
+            return false;
+        }
+        // Emptied B-trees keep their root node: hand it back (see below).
+        self.unstable = BTreeMap::new();
+        let pass = self.counters.full_scans;
+        let from = ending.checked_up_to.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut checked = 0;
+        let mut stale = Vec::new();
+        for (&key, &(_, visited)) in self.previous.range((from, Bound::Unbounded)).take(left) {
+            checked += 1;
+            if visited != pass || !alive(key) {
+                stale.push(key);
+            }
+            self.ending = Some(PassEnd { checked_up_to: Some(key), ..ending });
+        }
+        for key in &stale {
+            self.previous.remove(key);
+        }
+        if checked == left {
+            return false;
+        }
         self.counters.full_scans += 1;
-        self.counters.pages_unshared = self.unstable.len() as u64;
-        self.counters.pages_volatile = self.volatile_this_pass;
+        self.counters.pages_unshared = ending.unshared;
+        self.counters.pages_volatile = ending.volatile;
         self.volatile_this_pass = 0;
-        self.unstable.clear();
-        let pass = self.counters.full_scans - 1;
-        self.previous.retain(|&key, &mut (_, visited)| visited == pass && alive(key));
+        self.ending = None;
         if self.previous.is_empty() {
             // An emptied B-tree keeps its root node. A book that remembers nothing holds no memory, so
             // that once the pages it knew are gone, the kernel heap is back where it was: the kernel's
             // audit after every test checks exactly that.
             self.previous = BTreeMap::new();
         }
+        true
     }
 
     pub fn counters(&self) -> KsmCounters {

@@ -1,3 +1,5 @@
+use proptest::prelude::*;
+
 use super::*;
 
 type Key = (u32, u64);
@@ -144,4 +146,57 @@ fn merges_and_zero_page_merges_are_counted_apart_and_across_passes() {
     book.note_merge();
     let counters = book.counters();
     assert_eq!((counters.merges, counters.zero_pages_merged), (2, 1));
+}
+
+/// One pass of `observations` (page, checksum) with unstable pages added for every other one, then the
+/// pass's end: all at once (`budget` None) or in steps of `budget` entries.
+fn run_pass(book: &mut KsmBook<Key>, observations: &[(Key, u64)], dead_task: u32, budget: Option<usize>) {
+    for (i, &(key, sum)) in observations.iter().enumerate() {
+        if book.observe(key, Checksum(sum)) == Observation::Unchanged && i % 2 == 0 {
+            book.add_unstable(key, Frame::from_number(i as u64), Checksum(sum));
+        }
+    }
+    let alive = |(task, _): Key| task != dead_task;
+    match budget {
+        None => book.end_pass(alive),
+        Some(budget) => {
+            book.begin_end_of_pass();
+            let mut steps = 0;
+            while !book.end_pass_step(budget, alive) {
+                assert!(book.ending_pass());
+                steps += 1;
+                // At most 36 pages remembered and 20 unstable: one entry a step ends it within 56.
+                assert!(steps <= 56, "the end of a pass never ended");
+            }
+        }
+    }
+    assert!(!book.ending_pass());
+}
+
+proptest! {
+    /// Ending a pass in steps of any size leaves the book as ending it at once does: the same pages
+    /// remembered (those visited in the pass whose task lives), the same counters, the unstable set empty.
+    #[test]
+    fn a_pass_ended_in_steps_ends_as_one_ended_at_once(
+        passes in proptest::collection::vec(
+            (proptest::collection::vec(((0u32..3, 0u64..12), 0u64..3), 0..40), 0u32..4),
+            1..5,
+        ),
+        budget in 1usize..6,
+    ) {
+        let mut at_once = KsmBook::<Key>::new();
+        let mut stepped = KsmBook::<Key>::new();
+        for (observations, dead_task) in &passes {
+            run_pass(&mut at_once, observations, *dead_task, None);
+            run_pass(&mut stepped, observations, *dead_task, Some(budget));
+            prop_assert_eq!(stepped.counters(), at_once.counters());
+            prop_assert_eq!(stepped.tracked(), at_once.tracked());
+            for task in 0..3 {
+                for page in 0..12 {
+                    prop_assert_eq!(stepped.knows((task, page)), at_once.knows((task, page)));
+                }
+            }
+            prop_assert_eq!(stepped.merge_unstable(Checksum(0), |_, _| true), None);
+        }
+    }
 }
