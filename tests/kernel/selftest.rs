@@ -86,3 +86,17 @@ kernel_test! {
         Ok(())
     }
 }
+
+kernel_test! {
+    /// A lock taken again inside its own closure can never be let go (IRQs are masked, and it is this
+    /// core that holds it): a loud kernel bug naming both places, not a silent hang.
+    #[expect(panic)]
+    fn a_lock_taken_twice_on_one_core_is_a_kernel_bug() -> TestResult {
+        static LOCK: crate::sync::IrqSafeLock<u32> = crate::sync::IrqSafeLock::new(0);
+        LOCK.lock(|outer| {
+            *outer += 1;
+            LOCK.lock(|inner| *inner += 1);
+        });
+        Ok(())
+    }
+}
