@@ -39,9 +39,10 @@
 //!
 //! It is a running count, not a walk of every task's page tables where it is read: `MEMSTATS`, which the
 //! benchmark programs call in their loops, would then cost time in proportion to all the memory mapped.
-//! A running count can drift if some path forgets it, so the memory audit after every kernel test walks every address space and checks the count against the
-//! mappings carrying both marks: a missed increment or decrement fails the test that caused it. The count
-//! changes where the mappings do, in `AddressSpace` (see [`mapping_added`]), by their flags alone.
+//! A running count can drift if some path forgets it, so the memory audit after every kernel test walks
+//! every address space and checks the count against the mappings carrying both marks: a missed increment
+//! or decrement fails the test that caused it. The count changes where the mappings do, in
+//! `AddressSpace` (see [`mapping_added`]), by their flags alone.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -324,11 +325,7 @@ fn scan_group(budget: usize) -> GroupEnd {
                     Some(cursor) => cursor,
                     None => match spaces.pids().first() {
                         Some(&first) => (first, Page::from_number(0)),
-                        None => {
-                            k.cursor = None;
-                            k.book.begin_end_of_pass();
-                            return GroupEnd::BudgetSpent;
-                        }
+                        None => return begin_end_of_pass(k),
                     },
                 };
                 if spaces.is_busy(pid) {
@@ -350,11 +347,7 @@ fn scan_group(budget: usize) -> GroupEnd {
                     CandidateSearch::GoOn(page) => Some((pid, page)),
                     CandidateSearch::End => match spaces.pids().into_iter().find(|&next| next > pid) {
                         Some(next) => Some((next, Page::from_number(0))),
-                        None => {
-                            k.cursor = None;
-                            k.book.begin_end_of_pass();
-                            return GroupEnd::BudgetSpent;
-                        }
+                        None => return begin_end_of_pass(k),
                     },
                 };
             }
@@ -368,6 +361,13 @@ fn scan_group(budget: usize) -> GroupEnd {
 /// masked for 6.4 ms, `cargo run --release -- bench`), so it is done a bounded piece per hold, like
 /// the visits. 256 entries a hold still masked them for 216 µs; 64 keep it near a page visit's cost.
 const END_OF_PASS_ENTRIES_PER_HOLD: usize = 64;
+
+/// Every task's pages were seen: the pass ends, a piece per hold from the next group on.
+fn begin_end_of_pass(k: &mut Ksm) -> GroupEnd {
+    k.cursor = None;
+    k.book.begin_end_of_pass();
+    GroupEnd::BudgetSpent
+}
 
 /// One piece of the end of the pass (see [`END_OF_PASS_ENTRIES_PER_HOLD`]); the last lets go of the
 /// stable frames no mapping uses any more.

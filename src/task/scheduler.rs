@@ -351,17 +351,14 @@ pub fn with_current_address_space<R>(f: impl FnOnce(&mut AddressSpace) -> R) -> 
 /// caller hands to [`space::release`]: it is no longer in `TTBR0_EL1`.
 pub fn replace_current_address_space(space: AddressSpace, name: &str) -> Option<Arc<SharedSpace>> {
     let shared = SharedSpace::new(space);
-    let saved = cpu::mask_irqs();
-    let old = with(|s| {
+    with(|s| {
         let current = s.current;
         let task = s.tasks.get_mut(&current).expect("the current task is in the task table");
         task.name = String::from(name);
         let old = task.address_space.replace(shared);
         activate(task.address_space.as_ref(), &mut s.asids);
         old
-    });
-    cpu::restore_irqs(saved);
-    old
+    })
 }
 
 /// Task `pid`'s address space, if it has one: a handle that keeps it alive (its task's exit waits for
@@ -404,10 +401,7 @@ impl TaskSpaces<'_> {
 /// merging, which holds its own [`IrqSafeLock`] meanwhile.
 pub fn with_task_spaces<R>(f: impl FnOnce(&mut TaskSpaces) -> R) -> R {
     let shared = address_spaces();
-    let mut spaces = TaskSpaces { held: shared.iter().map(|(pid, s)| (*pid, s.space.try_hold())).collect() };
-    let result = f(&mut spaces);
-    drop(spaces);
-    result
+    f(&mut TaskSpaces { held: shared.iter().map(|(pid, s)| (*pid, s.space.try_hold())).collect() })
 }
 
 /// Runs `f` on every task's address space in turn, each under its own lock (the memory audit counts
@@ -642,9 +636,9 @@ pub fn tasks_snapshot() -> Vec<TaskSummary> {
     });
     tasks
         .into_iter()
-        .map(|(summary, shared)| TaskSummary {
-            pages: shared.map(|shared| shared.space.lock(|space| space.page_counts())),
-            ..summary
+        .map(|(mut summary, shared)| {
+            summary.pages = shared.map(|shared| shared.space.lock(|space| space.page_counts()));
+            summary
         })
         .collect()
 }

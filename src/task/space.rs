@@ -4,8 +4,8 @@
 //! The lock is a [`TaskLock`], held with interrupts on: a fork, a teardown or a range call takes as long
 //! as the memory it covers, and the timer and the serial line must not wait for it (see `sync` for the
 //! lock order). Everything that changes or reads the space takes it: the task's own faults and system
-//! calls, `ps`, the memory audit, and page merging (which only tries, under its own lock, and leaves a
-//! busy space for its next round).
+//! calls, `ps`, the memory audit, and page merging (which only tries under its own lock, and waits for a
+//! busy space after letting go of it).
 //!
 //! The handle is an [`Arc`]: `ps` and the audit clone it under the scheduler lock and lock the space
 //! after letting go of that lock, so the space may outlive its place in the task for a moment. The task
@@ -21,9 +21,11 @@ use crate::sync::TaskLock;
 
 /// An address space shared between its task, the scheduler and the kernel's walkers.
 pub struct SharedSpace {
-    /// What the context switch assigns an ASID in, without the lock; the space's TLB maintenance reads it.
+    /// What the context switch assigns an ASID in, without the lock; the space's TLB maintenance
+    /// (`KernelTlb`, inside the lock) holds the same cell and reads it at each invalidation.
     pub asid: Arc<SpaceAsid>,
-    /// The level-1 table, which never changes for the life of the space: what `TTBR0_EL1` points at.
+    /// The level-1 table, which never changes for the life of the space: what `TTBR0_EL1` points at. A
+    /// copy of what the tables know, kept outside the lock for the switch.
     pub root: Frame,
     pub space: TaskLock<AddressSpace>,
 }

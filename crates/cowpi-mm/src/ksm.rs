@@ -223,14 +223,16 @@ impl<K: Ord + Copy> KsmBook<K> {
         let pass = self.counters.full_scans;
         let from = ending.checked_up_to.map_or(Bound::Unbounded, Bound::Excluded);
         let mut checked = 0;
+        let mut last = None;
         let mut stale = Vec::new();
         for (&key, &(_, visited)) in self.previous.range((from, Bound::Unbounded)).take(left) {
             checked += 1;
+            last = Some(key);
             if visited != pass || !alive(key) {
                 stale.push(key);
             }
-            self.ending = Some(PassEnd { checked_up_to: Some(key), ..ending });
         }
+        self.ending = Some(PassEnd { checked_up_to: last.or(ending.checked_up_to), ..ending });
         for key in &stale {
             self.previous.remove(key);
         }

@@ -24,17 +24,17 @@ use crate::addr::Page;
 /// [`crate::SpaceAsid`]). A space that has never run has no ASID and nothing cached: then there is
 /// nothing to invalidate, and the handle does nothing.
 pub trait TlbMaintenance {
-    /// Removes every cached translation of `page` tagged with the space's ASID from every core, at every level
-    /// (walk-cache entries of the tables on the way to it included), and waits until that is done.
+    /// Removes every cached translation of `page` tagged with the space's ASID from every core, at every
+    /// level (walk-cache entries of the tables on the way to it included), and waits until that is done.
     ///
     /// The kernel: `DSB ISHST` (the descriptor store reaches the walker first), `TLBI VAE1IS` with the page
     /// number and ASID, `DSB ISH` (every core has done it), `ISB`. It must be `VAE1IS`, not the last-level
     /// `VALE1IS`: when a table is freed, this call is what evicts the cached descriptor that pointed at it.
     fn invalidate_page(&mut self, page: Page);
 
-    /// Removes every cached translation and walk tagged with the space's ASID from every core, and waits until that
-    /// is done: one invalidation after changes all over an address space (a fork's, a shared table's link
-    /// replaced), instead of one per page.
+    /// Removes every cached translation and walk tagged with the space's ASID from every core, and waits
+    /// until that is done: one invalidation after changes all over an address space (a fork's, a shared
+    /// table's link replaced), instead of one per page.
     ///
     /// The kernel: `DSB ISHST`, `TLBI ASIDE1IS`, `DSB ISH`, `ISB`.
     fn invalidate_asid(&mut self);
