@@ -1,32 +1,41 @@
 //! IRQ handling: find out which interrupt it is, handle it, end it, and preempt if the scheduler says so.
 
 use crate::arch::exception::ExceptionFrame;
-use crate::arch::time;
+use crate::arch::{cpu, time};
 use crate::board::{self, interrupt::Source};
+use crate::smp;
 use crate::task::scheduler;
 
-/// Enables the timer interrupt and starts the scheduler tick. IRQs stay masked until the caller unmasks.
+/// Enables the calling core's timer interrupt and starts its tick. IRQs stay masked until the caller
+/// unmasks.
 pub fn start_timer_tick() {
-    board::interrupt::route_boot_core_timer(board::info().spec().interrupt_controller);
+    board::interrupt::route_timer(board::info().spec().interrupt_controller, cpu::core_id() as usize);
     time::start_tick(core::time::Duration::from_millis(scheduler::TICK_MS));
 }
 
-/// Called from the IRQ vectors (EL1 and EL0) with IRQs masked.
+/// Called from the IRQ vectors (EL1 and EL0) with IRQs masked. Only the boot core schedules tasks (see
+/// `smp`); the others count their ticks and IPIs.
 pub fn handle_irq(_frame: &mut ExceptionFrame) {
     let controller = board::info().spec().interrupt_controller;
-    let Some(source) = board::interrupt::acknowledge(controller) else { return };
-    let preempt = match source {
+    let core = cpu::core_id() as usize;
+    let Some(interrupt) = board::interrupt::acknowledge(controller, core) else { return };
+    let preempt = match interrupt.source {
         Source::Timer => {
             time::rearm_tick();
-            scheduler::tick()
+            smp::count_tick(core);
+            core == 0 && scheduler::tick()
+        }
+        Source::Ipi => {
+            smp::count_ipi(core);
+            false
         }
         Source::Other(number) => {
-            log::warn!("unexpected interrupt {number:#x}, ignored");
+            log::warn!("unexpected interrupt {number:#x} on core {core}, ignored");
             false
         }
     };
     // End before switching away: the next task must be able to take the next tick.
-    board::interrupt::end(controller, source);
+    board::interrupt::end(controller, interrupt);
     if preempt {
         scheduler::schedule();
     }

@@ -2,7 +2,7 @@
 //!
 //! Boot order: `boot.s` (one core, EL1, stack, BSS), then `early_boot` at the physical address with the
 //! MMU off and no locks (board, UART, firmware mailbox, boot map, MMU on), then `kernel_init` in the upper
-//! half: console lock and logger, heap, frame table, shell.
+//! half: console lock and logger, heap, frame table, scheduler, shell, the other cores (`smp`).
 #![no_std]
 #![no_main]
 
@@ -19,6 +19,7 @@ mod memory;
 mod panic;
 mod programs;
 mod shell;
+mod smp;
 mod sync;
 mod syscall;
 mod task;
@@ -55,6 +56,8 @@ fn kernel_init(_firmware_argument: u64) -> ! {
     task::scheduler::init();
     task::spawn_kernel("shell", || shell::run());
     memory::ksm::start_scanner();
+    // Before the boot core's tick starts: the wait for each core must not count as a late tick.
+    smp::start_secondary_cores();
     interrupt::start_timer_tick();
     cpu::unmask_irqs();
     // This thread is now the idle task: it runs only when no other task is ready.

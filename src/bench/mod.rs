@@ -62,8 +62,9 @@ const BENCHMARKS: &[Benchmark] = &[
     },
 ];
 
-/// The figure every benchmark ends with: the latest the timer tick was taken while it ran
-/// ([`time::take_longest_tick_lateness`]), the measure of how long interrupts stayed masked.
+/// The figure every benchmark ends with: the latest the boot core's timer tick was taken while it ran
+/// ([`time::take_longest_tick_lateness`]), the measure of how long interrupts stayed masked. The boot
+/// core is where tasks run (see `smp`).
 const TICK_LATENESS: &str = "irq.tick_lateness";
 
 /// The most repetitions `bench run` accepts: enough for stable medians, few enough to finish.
@@ -85,9 +86,9 @@ pub fn run(name: &str, reps: u32, scale: Scale) -> Result<(), ()> {
     let benchmark = BENCHMARKS.iter().find(|b| b.name == name).ok_or(())?;
     println!("{BENCH_BEGIN}{name} timer_hz={}", time::frequency());
     let heap_before = memory::audit::heap_in_use();
-    time::take_longest_tick_lateness();
+    time::take_longest_tick_lateness(0);
     let outcome = (benchmark.run)(reps, scale);
-    let lateness = time::take_longest_tick_lateness();
+    let lateness = time::take_longest_tick_lateness(0);
     let labels = [("bench", Value::from(name))];
     println!("{}", SampleLine { figure: TICK_LATENESS, labels: &labels, ticks: lateness, ops: 1 });
     let outcome = outcome

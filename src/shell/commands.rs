@@ -123,15 +123,25 @@ fn info(_: &[&str]) {
     );
     println!("soc: {}", spec.soc);
     println!(
-        "cpu: {} r{}p{} (MIDR_EL1 {:#010x}, implementer {:#04x}), {} cores: core {} runs, the others are parked",
+        "cpu: {} r{}p{} (MIDR_EL1 {:#010x}, implementer {:#04x}), {} cores",
         spec.cpu,
         cpu.variant,
         cpu.revision,
         cpu.raw,
         cpu.implementer,
         cpu::CORE_COUNT,
-        cpu::core_id()
     );
+    let cores = crate::smp::status();
+    println!("cores_online: {} of {} (tasks run on core 0)", crate::smp::online_count(), cpu::CORE_COUNT);
+    for c in cores {
+        let state = match c.state {
+            crate::smp::CoreState::Parked => "parked",
+            crate::smp::CoreState::Starting => "starting",
+            crate::smp::CoreState::Online => "online",
+            crate::smp::CoreState::Failed => "did not start",
+        };
+        println!("core_{}: {state}, {} timer ticks, {} IPIs taken", c.core, c.ticks, c.ipis);
+    }
     println!("exception_level: EL{}", cpu::exception_level());
     println!(
         "asid_bits: {} in hardware (ID_AA64MMFR0_EL1), 8 used",

@@ -15,6 +15,7 @@ mod noaccess;
 mod programs;
 mod scheduler;
 mod selftest;
+mod smp;
 mod space_lock;
 mod stress;
 mod timer;

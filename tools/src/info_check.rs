@@ -12,6 +12,9 @@ pub const NAME: &str = "shell::info_names_board_el1_and_ram";
 /// The RAM sizes Raspberry Pi 3 and 4 boards are made with, in MiB.
 const PI_RAM_SIZES_MIB: [u64; 4] = [1024, 2048, 4096, 8192];
 
+/// Cores on every Raspberry Pi cowpi runs on (Pi 3 and Pi 4), all of which the kernel starts.
+const PI_CORES: usize = 4;
+
 /// What `info` must say about the board's RAM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpectedRam {
@@ -48,6 +51,12 @@ pub fn check(fields: &[(&str, &str)], board: &str, ram: ExpectedRam) -> Result<(
     };
     expect_text("board", board);
     expect_text("exception_level", "EL1");
+    let all_cores = format!("{PI_CORES} of {PI_CORES}");
+    match field("cores_online") {
+        Some(value) if value.split(" (").next() == Some(all_cores.as_str()) => {}
+        Some(value) => problems.push(format!("cores_online is {value}, expected {all_cores}")),
+        None => problems.push("no cores_online line".to_owned()),
+    }
 
     let board_mib = mib("ram_board_mib");
     // The size the usable RAM is compared with: the one the host knows, else a plausible one reported.
@@ -110,6 +119,7 @@ mod tests {
             "cowpi> info",
             &format!("board: {board}"),
             &format!("exception_level: {level}"),
+            "cores_online: 4 of 4 (tasks run on core 0)",
             &format!("ram_board_mib: {board_mib}"),
             &format!("ram_usable_mib: {usable_mib}"),
         ])
@@ -169,6 +179,16 @@ mod tests {
     }
 
     #[test]
+    fn a_core_left_behind_fails() {
+        let mut output = info("raspi3b", "EL1", "1024", "960");
+        output[3] = "cores_online: 3 of 4 (tasks run on core 0)".to_owned();
+        assert_eq!(
+            checked(&output, "raspi3b", ExpectedRam::Mib(1024)),
+            Err("info: cores_online is 3 of 4 (tasks run on core 0), expected 4 of 4".to_owned())
+        );
+    }
+
+    #[test]
     fn in_qemu_the_ram_must_be_the_machines_and_mostly_usable() {
         let qemu = ExpectedRam::Mib(2048);
         assert_eq!(
@@ -210,7 +230,8 @@ mod tests {
         assert_eq!(
             checked(&lines(&["error: unknown command 'info'"]), "raspi3b", ExpectedRam::AnyPiModel),
             Err(
-                "info: no board line; no exception_level line; no ram_board_mib line; no ram_usable_mib line"
+                "info: no board line; no exception_level line; no cores_online line; no ram_board_mib line; \
+                 no ram_usable_mib line"
                     .to_owned()
             )
         );

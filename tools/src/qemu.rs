@@ -1,7 +1,7 @@
 //! Finding a suitable QEMU and building its command lines.
 //!
 //! cowpi boots the raw image (`-kernel kernel8.img`), so QEMU starts it as the Pi firmware would: core 0 at
-//! EL2 from 0x80000, the other cores parked in the spin table. Semihosting is enabled because the kernel's
+//! EL2 from 0x80000, the other cores waiting in the spin table until the kernel starts them. Semihosting is enabled because the kernel's
 //! `poweroff` ends QEMU through it. The interactive and the test command lines differ only in where the
 //! serial console goes, and the benchmark command line only in its virtual clock; keeping all three here
 //! keeps them from drifting apart.

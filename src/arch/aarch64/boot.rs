@@ -17,3 +17,14 @@ core::arch::global_asm!(include_str!("exception.s"));
 pub unsafe extern "C" fn _start_rust(firmware_argument: u64) -> ! {
     crate::kernel_init(firmware_argument)
 }
+
+/// The first Rust code a secondary core runs, from `boot.s`'s `secondary_start`, in the upper half with
+/// the MMU and caches on, IRQs masked and the stack `arch::smp::release` gave it.
+///
+/// # Safety
+///
+/// Called once per secondary core, by `boot.s`, after the boot core released it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _secondary_start_rust(core: u64) -> ! {
+    crate::smp::secondary_main(core as usize)
+}

@@ -30,32 +30,27 @@
     add \register, \register, #:lo12:\symbol
 .endm
 
-.section .text._start
-.global _start
-_start:
-    mrs x9, MPIDR_EL1
-    and x9, x9, #0xFF
-    cbnz x9, secondary_park        // ELF boot: cores 1-3 come here too.
-    mov x19, x0                    // Keep the firmware's x0 (device tree or ATAGs) for Rust.
-
+// From whatever level the core entered at (EL3 for an ELF boot, EL2 from the firmware, or EL1) to EL1h,
+// with every interrupt masked, continuing at `at_el1`. Uses x9 only; sets no stack.
+.macro DROP_TO_EL1 at_el1
     mrs x9, CurrentEL
     lsr x9, x9, #2
     cmp x9, #3
-    b.eq .Lfrom_el3
+    b.eq .Lfrom_el3\@
     cmp x9, #2
-    b.eq .Lfrom_el2
-    b .Lat_el1
+    b.eq .Lfrom_el2\@
+    b \at_el1
 
-.Lfrom_el3:
+.Lfrom_el3\@:
     ldr x9, =SCR_EL3_VALUE
     msr SCR_EL3, x9
     mov x9, #SPSR_EL2H_MASKED
     msr SPSR_EL3, x9
-    adr x9, .Lfrom_el2
+    adr x9, .Lfrom_el2\@
     msr ELR_EL3, x9
     eret
 
-.Lfrom_el2:
+.Lfrom_el2\@:
     mov x9, #HCR_EL2_RW
     msr HCR_EL2, x9
     // EL1 may read the physical counter and use the physical timer (EL1PCTEN, EL1PCEN); no offset.
@@ -68,21 +63,35 @@ _start:
     msr HSTR_EL2, xzr
     mov x9, #SPSR_EL1H_MASKED
     msr SPSR_EL2, x9
-    adr x9, .Lat_el1
+    adr x9, \at_el1
     msr ELR_EL2, x9
-    ADR_REL x9, __boot_stack_top
-    msr SP_EL1, x9
     eret
+.endm
 
-.Lat_el1:
+// What every core does first at EL1: SCTLR_EL1 known (MMU and caches off), FP/SIMD on, and the exception
+// vectors at their physical address, so nothing that faults goes unnoticed.
+.macro EL1_BASICS
     ldr x9, =SCTLR_EL1_RESET
     msr SCTLR_EL1, x9
     mov x9, #CPACR_EL1_FPEN
     msr CPACR_EL1, x9
-    // Exception vectors first (their physical address for now), so nothing that faults goes unnoticed.
     ADR_REL x9, __exception_vectors
     msr VBAR_EL1, x9
     isb
+.endm
+
+.section .text._start
+.global _start
+_start:
+    mrs x9, MPIDR_EL1
+    and x9, x9, #0xFF
+    cbnz x9, secondary_park        // ELF boot: cores 1-3 come here too.
+    mov x19, x0                    // Keep the firmware's x0 (device tree or ATAGs) for Rust.
+
+    DROP_TO_EL1 .Lat_el1
+
+.Lat_el1:
+    EL1_BASICS
 
     ADR_REL x9, __boot_stack_top
     mov sp, x9
@@ -122,15 +131,49 @@ _start:
     ldr x9, =_start_rust
     br x9
 
-// Cores 1-3 wait here until SMP bring-up. WFI, not WFE: QEMU treats WFE as a mere yield, so a WFE loop
-// burns a whole host core, while WFI halts the virtual core until an interrupt is pending. A later SMP
-// bring-up writes an entry point into __secondary_entry[core], cleans that line to the point of coherency
-// (these cores run with caches off and read RAM) and sends the core an interrupt (a local mailbox
-// interrupt on the BCM2836 controller, an SGI on the GIC-400); until then nothing wakes them.
+// Cores 1-3 wait here until `smp` starts them. WFI, not WFE: QEMU treats WFE as a mere yield, so a WFE
+// loop burns a whole host core, while WFI halts the virtual core until an interrupt is pending (masked or
+// not). So each parked core first lets an IPI reach it, the one `arch::smp::release` sends after writing
+// the core's entry point into __secondary_entry[core] and cleaning that line to the point of coherency
+// (these cores run with caches off and read RAM). Which controller it arms comes from MIDR_EL1, as the
+// board does for the boot core; the addresses are the board tables' (boards/*/board.toml).
+.equ MIDR_PART_CORTEX_A72, 0xD08
+// GIC-400 (raspi4b): this core's banked SGI enable and priorities, and its CPU interface.
+.equ GICD_ISENABLER0, 0xFF841100
+.equ GICD_IPRIORITYR0, 0xFF841400
+.equ GICC_CTLR, 0xFF842000
+.equ GICC_PMR, 0xFF842004
+// BCM2836 local controller (raspi3b): core n's mailbox interrupt control at 0x40000050 + 4n.
+.equ LOCAL_MAILBOX_INTERRUPT_CONTROL, 0x40000050
+
 .global secondary_park
 secondary_park:
     mrs x9, MPIDR_EL1
     and x9, x9, #0xFF
+    mrs x12, MIDR_EL1
+    ubfx x12, x12, #4, #12
+    cmp x12, #MIDR_PART_CORTEX_A72
+    b.ne .Lpark_bcm2836
+    // SGI 0 (gic400::IPI_SGI) enabled at the highest priority; the CPU interface on, nothing masked.
+    mov w13, #1
+    ldr x14, =GICD_ISENABLER0
+    str w13, [x14]
+    ldr x14, =GICD_IPRIORITYR0
+    str wzr, [x14]
+    mov w13, #0xFF
+    ldr x14, =GICC_PMR
+    str w13, [x14]
+    mov w13, #1
+    ldr x14, =GICC_CTLR
+    str w13, [x14]
+    b .Lpark_armed
+.Lpark_bcm2836:
+    // Mailbox 0 (bcm2836_local's IPI mailbox) to this core's IRQ line.
+    ldr x14, =LOCAL_MAILBOX_INTERRUPT_CONTROL
+    mov w13, #1
+    str w13, [x14, x9, lsl #2]
+.Lpark_armed:
+    dsb sy
     ADR_REL x10, __secondary_entry
 .Lpark_loop:
     ldr x11, [x10, x9, lsl #3]
@@ -139,6 +182,55 @@ secondary_park:
     b .Lpark_loop
 .Lpark_release:
     br x11
+
+// Where a released core goes (`arch::smp` writes this address into __secondary_entry): the boot core's
+// path in short. To EL1, then the MMU on with the very settings the boot core runs with, which
+// `arch::smp` left in this core's record of __secondary_boot (upper-half tables in TTBR1_EL1, and in
+// TTBR0_EL1 the same tables' identity view for the jump), then the upper half, with the stack the
+// record names, and Rust.
+.equ SECONDARY_BOOT_RECORD_SHIFT, 6
+.equ RECORD_MAIR, 0
+.equ RECORD_TCR, 8
+.equ RECORD_TTBR, 16
+.equ RECORD_SCTLR, 24
+.equ RECORD_STACK_TOP, 32
+
+.global secondary_start
+secondary_start:
+    DROP_TO_EL1 .Lsecondary_at_el1
+.Lsecondary_at_el1:
+    EL1_BASICS
+    mrs x19, MPIDR_EL1
+    and x19, x19, #0xFF
+    ADR_REL x20, __secondary_boot
+    add x20, x20, x19, lsl #SECONDARY_BOOT_RECORD_SHIFT
+    ldr x9, [x20, #RECORD_MAIR]
+    msr MAIR_EL1, x9
+    ldr x9, [x20, #RECORD_TCR]
+    msr TCR_EL1, x9
+    ldr x9, [x20, #RECORD_TTBR]
+    msr TTBR0_EL1, x9
+    msr TTBR1_EL1, x9
+    // Arm ARM D8.14: no stale translation or instruction may survive from before the enable.
+    dsb ish
+    tlbi vmalle1
+    ic iallu
+    dsb ish
+    isb
+    ldr x9, [x20, #RECORD_SCTLR]
+    msr SCTLR_EL1, x9
+    isb
+    ldr x21, [x20, #RECORD_STACK_TOP]
+    ldr x9, =.Lsecondary_upper_half
+    br x9
+.Lsecondary_upper_half:
+    mov sp, x21
+    ldr x9, =__exception_vectors
+    msr VBAR_EL1, x9
+    isb
+    mov x0, x19
+    ldr x9, =_secondary_start_rust
+    br x9
 
 .section .data
 .balign 8

@@ -3,7 +3,7 @@
 use aarch64_cpu::asm;
 use aarch64_cpu::registers::{CurrentEL, DAIF, MIDR_EL1, MPIDR_EL1, ReadWriteable, Readable, Writeable};
 
-/// Cores on every supported board; the boot core is core 0 and the others wait in the park loop.
+/// Cores on every supported board; the boot core is core 0 and `smp` starts the others.
 pub const CORE_COUNT: usize = 4;
 
 /// Exception level the code runs at (0-3).

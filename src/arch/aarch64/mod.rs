@@ -1,5 +1,6 @@
 //! AArch64 (Armv8-A) support: the boot path, exception handling, the MMU, cache maintenance, the generic
-//! timer and semihosting. Everything that names a system register or an instruction lives below here.
+//! timer, semihosting and the start of the other cores. Everything that names a system register or an
+//! instruction lives below here.
 
 pub mod boot;
 pub mod cache;
@@ -9,4 +10,5 @@ pub mod exception;
 pub mod mmu;
 pub mod page;
 pub mod semihosting;
+pub mod smp;
 pub mod time;

@@ -77,16 +77,20 @@ pub fn start_tick(period: Duration) {
     CNTP_CTL_EL0.write(CNTP_CTL_EL0::ENABLE::SET + CNTP_CTL_EL0::IMASK::CLEAR);
 }
 
-/// The latest a tick was taken since [`take_longest_tick_lateness`] last asked, in counter ticks.
-static LONGEST_TICK_LATENESS: AtomicU64 = AtomicU64::new(0);
+/// Per core, the latest a tick was taken since [`take_longest_tick_lateness`] last asked, in counter
+/// ticks.
+static LONGEST_TICK_LATENESS: [AtomicU64; super::cpu::CORE_COUNT] =
+    [const { AtomicU64::new(0) }; super::cpu::CORE_COUNT];
 
-/// How late the latest tick was taken since the last call (counter ticks after its deadline), and starts
-/// again from 0. A tick is late only while interrupts are masked (or while another interrupt is being
-/// handled), so this is a lower bound on the longest interval the kernel ran with interrupts masked,
-/// exact for any interval longer than a tick period: what a benchmark reports to show that no work that
-/// grows with memory runs with the machine deaf.
-pub fn take_longest_tick_lateness() -> u64 {
-    LONGEST_TICK_LATENESS.swap(0, Ordering::Relaxed)
+/// How late `core`'s latest tick was taken since the last call for that core (counter ticks after its
+/// deadline), and starts again from 0. A tick is late only while interrupts are masked (or while another
+/// interrupt is being handled), so this is a lower bound on the longest interval the core ran with
+/// interrupts masked, exact for any interval longer than a tick period: what a benchmark reports to show
+/// that no work that grows with memory runs with the machine deaf. (Not for a core that idles in `WFI`
+/// under QEMU's `-icount`: QEMU runs the cores in turn there and lets a halted core's timer wait for its
+/// turn, tens of microseconds.)
+pub fn take_longest_tick_lateness(core: usize) -> u64 {
+    LONGEST_TICK_LATENESS[core].swap(0, Ordering::Relaxed)
 }
 
 /// Sets the next timer interrupt one period after the last one (so ticks do not drift), or one period
@@ -95,7 +99,8 @@ pub fn rearm_tick() {
     let period = TICK_PERIOD.load(Ordering::Relaxed);
     let now = ticks();
     let due = CNTP_CVAL_EL0.get();
-    LONGEST_TICK_LATENESS.fetch_max(now.saturating_sub(due), Ordering::Relaxed);
+    LONGEST_TICK_LATENESS[super::cpu::core_id() as usize]
+        .fetch_max(now.saturating_sub(due), Ordering::Relaxed);
     let mut next = due + period;
     if next <= now {
         next = now + period;

@@ -1,5 +1,5 @@
-//! The Arm GIC-400 (GICv2) of the Pi 4 (BCM2711): just enough to let a private peripheral interrupt
-//! (PPI) reach the boot core. Reference: Arm Generic Interrupt Controller Architecture Specification v2,
+//! The Arm GIC-400 (GICv2) of the Pi 4 (BCM2711): just enough to let a core's private interrupts (its
+//! timer's PPI, and software-generated interrupts from other cores) reach it. Reference: Arm Generic Interrupt Controller Architecture Specification v2,
 //! chapter 4 (distributor and CPU interface registers).
 
 use tock_registers::interfaces::{Readable, Writeable};
@@ -12,11 +12,20 @@ use crate::board::mmio::MmioBlock;
 
 /// The EL1 physical timer's interrupt ID: PPI 14, INTID 30.
 pub const EL1_PHYSICAL_TIMER_PPI: u32 = 30;
+/// The software-generated interrupt (SGI, INTID 0-15) that carries IPIs. `boot.s` enables it on a
+/// parked core, so it must stay 0 there too.
+pub const IPI_SGI: u32 = 0;
 
 register_bitfields! {u32,
     GICD_CTLR [ENABLE OFFSET(0) NUMBITS(1) []],
     GICC_CTLR [ENABLE OFFSET(0) NUMBITS(1) []],
-    GICC_PMR [PRIORITY OFFSET(0) NUMBITS(8) []]
+    GICC_PMR [PRIORITY OFFSET(0) NUMBITS(8) []],
+    GICD_SGIR [
+        SGIINTID OFFSET(0) NUMBITS(4) [],
+        /// One bit per core the SGI goes to (with `TARGET_LIST_FILTER` 0, "the listed cores").
+        CPU_TARGET_LIST OFFSET(16) NUMBITS(8) [],
+        TARGET_LIST_FILTER OFFSET(24) NUMBITS(2) [Listed = 0]
+    ]
 }
 
 register_structs! {
@@ -27,7 +36,8 @@ register_structs! {
         (0x180 => _reserved2),
         (0x400 => ipriorityr: [ReadWrite<u32>; 255]),
         (0x7FC => _reserved3),
-        (0x800 => @END),
+        (0xF00 => sgir: WriteOnly<u32, GICD_SGIR::Register>),
+        (0xF04 => @END),
     }
 }
 
@@ -70,21 +80,31 @@ impl Gic400 {
         self.cpu_interface.ctlr.write(GICC_CTLR::ENABLE::SET);
     }
 
-    /// Reads `GICC_IAR`: acknowledges the highest-priority pending interrupt. 1023 means none.
-    pub fn acknowledge(&self) -> Option<Source> {
-        match self.cpu_interface.iar.get() & 0x3FF {
-            1023 => None,
-            EL1_PHYSICAL_TIMER_PPI => Some(Source::Timer),
-            other => Some(Source::Other(other)),
-        }
+    /// Raises SGI `id` on core `core`.
+    pub fn send_sgi(&self, id: u32, core: usize) {
+        self.distributor.sgir.write(
+            GICD_SGIR::SGIINTID.val(id)
+                + GICD_SGIR::CPU_TARGET_LIST.val(1 << core)
+                + GICD_SGIR::TARGET_LIST_FILTER::Listed,
+        );
     }
 
-    /// Writes `GICC_EOIR` for an acknowledged interrupt.
-    pub fn end(&self, source: Source) {
-        let id = match source {
-            Source::Timer => EL1_PHYSICAL_TIMER_PPI,
-            Source::Other(id) => id,
+    /// Reads `GICC_IAR`: acknowledges the highest-priority pending interrupt, and returns it with the
+    /// value read, which [`Gic400::end`] needs. INTID 1023 means none.
+    pub fn acknowledge(&self) -> Option<(Source, u32)> {
+        let raw = self.cpu_interface.iar.get();
+        let source = match raw & 0x3FF {
+            1023 => return None,
+            EL1_PHYSICAL_TIMER_PPI => Source::Timer,
+            IPI_SGI => Source::Ipi,
+            other => Source::Other(other),
         };
-        self.cpu_interface.eoir.set(id);
+        Some((source, raw))
+    }
+
+    /// Writes `GICC_EOIR` with what `GICC_IAR` gave for the interrupt (for an SGI its source core
+    /// field too, which the GIC checks).
+    pub fn end(&self, raw: u32) {
+        self.cpu_interface.eoir.set(raw);
     }
 }

@@ -39,6 +39,17 @@ pub fn drop_identity_map() {
     barrier::isb(barrier::SY);
 }
 
+/// [`drop_identity_map`] for a secondary core, once it is in the upper half: only its own TLB holds
+/// the boot map's lower half (the boot core's is long gone), so the invalidation is not broadcast.
+pub fn drop_identity_map_on_this_core() {
+    TTBR0_EL1.set(boot_map::empty_table_physical_address());
+    barrier::isb(barrier::SY);
+    // SAFETY: invalidating every EL1 TLB entry of this core only costs refills.
+    unsafe { core::arch::asm!("tlbi vmalle1", options(nostack, preserves_flags)) };
+    barrier::dsb(barrier::NSH);
+    barrier::isb(barrier::SY);
+}
+
 /// The access [`translate`] checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
