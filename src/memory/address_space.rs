@@ -74,6 +74,13 @@ impl TableMemory for KernelMemory {
         frames::share(table).map(drop).map_err(|_| ShareRefused)
     }
 
+    fn leave_shared_table(&mut self, table: Frame) -> bool {
+        match frames::with_table(|t| t.release_unless_last(table)) {
+            Ok(left) => left,
+            Err(error) => panic!("kernel bug: leaving the shared table in {table}: {error}"),
+        }
+    }
+
     fn table_holders(&mut self, table: Frame) -> usize {
         frames::refcount(table) as usize
     }

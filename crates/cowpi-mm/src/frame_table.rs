@@ -428,6 +428,19 @@ impl<'s> FrameTable<'s> {
         }
     }
 
+    /// Drops one holder of `frame` unless it is the last: `Ok(true)` if another holder remains (this one is
+    /// gone), `Ok(false)` if the caller is the only holder (nothing changed). One decision under whatever
+    /// lock guards the table: two holders leaving a shared level-3 table at once on two cores must not both
+    /// see the other and both just drop their holder, leaving the table's frames held by no one.
+    pub fn release_unless_last(&mut self, frame: Frame) -> Result<bool, FrameError> {
+        let index = self.managed_index(frame)?;
+        match self.refcounts[index] {
+            FREE => Err(FrameError::NotAllocated(frame)),
+            1 => Ok(false),
+            _ => self.release(frame).map(|_| true),
+        }
+    }
+
     /// The number of holders of a managed frame (0 if free), or `None` for a reserved or outside frame.
     pub fn refcount(&self, frame: Frame) -> Option<u32> {
         match self.state(frame) {

@@ -381,13 +381,13 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
 
     /// Calls `visit` with every mapped page, in address order.
     pub fn for_each_mapping(&mut self, mut visit: impl FnMut(Page, Frame, PageFlags)) {
-        self.walk_all(false, Leaves::EachMapping(&mut visit), &mut |_, _| {});
+        self.walk_all(SharedTables::Enter, Leaves::EachMapping(&mut visit), &mut |_, _| {});
     }
 
     /// Calls `visit` with every frame holding one of these tables, the root last. Each is a holder of its
     /// frame, which the memory audit counts.
     pub fn for_each_table_frame(&mut self, mut visit: impl FnMut(Frame)) {
-        self.walk_all(false, Leaves::Skip, &mut |_, table| visit(table));
+        self.walk_all(SharedTables::Enter, Leaves::Skip, &mut |_, table| visit(table));
     }
 
     /// Tears the address space down: calls `release` with every mapping (so that the caller drops each
@@ -399,7 +399,9 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// that the ASID is not used again before a TLB-wide flush, which [`crate::AsidAllocator`] does (it
     /// never hands an ASID out twice in one generation).
     pub fn destroy(mut self, mut release: impl FnMut(Page, Frame, PageFlags)) -> (M, T) {
-        self.walk_all(true, Leaves::EachMapping(&mut release), &mut |memory, table| memory.free_table(table));
+        self.walk_all(SharedTables::Leave, Leaves::EachMapping(&mut release), &mut |memory, table| {
+            memory.free_table(table)
+        });
         (self.memory, self.tlb)
     }
 
@@ -409,7 +411,9 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// What the kernel's teardown uses.
     pub fn destroy_releasing(mut self) -> (M, T) {
         let release = &mut |memory: &mut M, table| memory.release_mapped_frames(table);
-        self.walk_all(true, Leaves::EachTable(release), &mut |memory, table| memory.free_table(table));
+        self.walk_all(SharedTables::Leave, Leaves::EachTable(release), &mut |memory, table| {
+            memory.free_table(table)
+        });
         (self.memory, self.tlb)
     }
 
@@ -533,11 +537,11 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     }
 
     /// Visits the mappings in address order as `leaves` asks, and every table after its entries (so a
-    /// table may be freed by `on_table`), the root last. With `skip_shared`, the mappings of a level-3
-    /// table with other holders are not visited (they are not this address space's to release).
+    /// table may be freed by `on_table`), the root last. A level-3 table with other holders goes as
+    /// `shared_tables` says (its mappings are not this address space's alone to release).
     fn walk_all(
         &mut self,
-        skip_shared: bool,
+        shared_tables: SharedTables,
         mut leaves: Leaves<'_, M>,
         on_table: &mut dyn FnMut(&mut M, Frame),
     ) {
@@ -546,8 +550,15 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
             let Some(level2) = self.next_table(root, Level::One, index1) else { continue };
             for index2 in Present::of(&mut self.memory, level2) {
                 let Some(level3) = self.next_table(level2, Level::Two, index2) else { continue };
-                if skip_shared && self.memory.table_holders(level3) > 1 {
-                    on_table(&mut self.memory, level3);
+                let skip = match shared_tables {
+                    SharedTables::Enter => false,
+                    #[cfg(test)]
+                    SharedTables::Skip => self.memory.table_holders(level3) > 1,
+                    // A table someone else still holds keeps its frames; the last holder frees it as its
+                    // own.
+                    SharedTables::Leave => self.memory.leave_shared_table(level3),
+                };
+                if skip {
                     continue;
                 }
                 match &mut leaves {
@@ -579,6 +590,19 @@ impl<M: TableMemory, T: TlbMaintenance> fmt::Debug for AddressSpaceTables<M, T> 
             .field("device_pages", &self.device_pages)
             .finish_non_exhaustive()
     }
+}
+
+/// What [`AddressSpaceTables::walk_all`] does with a level-3 table another address space holds too.
+#[derive(Clone, Copy)]
+enum SharedTables {
+    /// Walks it like any other.
+    Enter,
+    /// Passes it by, leaves and `on_table` alike (for tests that look at what teardown would walk).
+    #[cfg(test)]
+    Skip,
+    /// Drops this address space's hold on it and passes it by, unless this is its last holder: then it is
+    /// walked (and freed by `on_table`) as this space's own. For teardown.
+    Leave,
 }
 
 /// What [`AddressSpaceTables::walk_all`] does with the level-3 tables it passes.

@@ -50,6 +50,20 @@ pub trait TableMemory {
         1
     }
 
+    /// Drops this address space's hold on the level-3 table in `table` if another holder remains (true),
+    /// and leaves it alone if this is its last holder (false), who then releases its frames and frees it
+    /// like a private table. One decision, not a count read then acted on: two holders leaving at once (a
+    /// fault or a teardown in each, on two cores) would both see the other, both merely drop their hold,
+    /// and the table's frames would stay held by no one. Memory that is shared between cores must make it
+    /// atomic; the default (for host tests, one thread) reads the count.
+    fn leave_shared_table(&mut self, table: Frame) -> bool {
+        let shared = self.table_holders(table) > 1;
+        if shared {
+            self.free_table(table);
+        }
+        shared
+    }
+
     /// Adds a holder to `frame`, which a new descriptor with `flags` is about to map: a shared table is
     /// being copied for one of its holders.
     fn share_frame(&mut self, _frame: Frame, _flags: PageFlags) -> Result<(), ShareRefused> {

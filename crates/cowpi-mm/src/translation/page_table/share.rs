@@ -135,7 +135,12 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
         self.invalidate_all();
         self.memory.write_entry(level2, index2, user_table_descriptor(copy));
         self.tlb.publish_tables();
-        self.memory.free_table(shared);
+        // Another holder may have left since the count was read (on another core): then this was the
+        // last, and the table goes as a private one would, its frames' holds with it.
+        if !self.memory.leave_shared_table(shared) {
+            self.memory.release_mapped_frames(shared);
+            self.memory.free_table(shared);
+        }
         Ok(copy)
     }
 
