@@ -13,8 +13,8 @@ pub fn start_timer_tick() {
     time::start_tick(core::time::Duration::from_millis(scheduler::TICK_MS));
 }
 
-/// Called from the IRQ vectors (EL1 and EL0) with IRQs masked. Only the boot core schedules tasks (see
-/// `smp`); the others count their ticks and IPIs.
+/// Called from the IRQ vectors (EL1 and EL0) with IRQs masked, on any core: the timer ends time slices
+/// (and on the boot core keeps the time), an IPI makes an idle core look for a ready task.
 pub fn handle_irq(_frame: &mut ExceptionFrame) {
     let controller = board::info().spec().interrupt_controller;
     let core = cpu::core_id() as usize;
@@ -23,11 +23,11 @@ pub fn handle_irq(_frame: &mut ExceptionFrame) {
         Source::Timer => {
             time::rearm_tick();
             smp::count_tick(core);
-            core == 0 && scheduler::tick()
+            scheduler::tick()
         }
         Source::Ipi => {
             smp::count_ipi(core);
-            false
+            scheduler::ipi()
         }
         Source::Other(number) => {
             log::warn!("unexpected interrupt {number:#x} on core {core}, ignored");

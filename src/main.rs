@@ -54,10 +54,11 @@ fn kernel_init(_firmware_argument: u64) -> ! {
     time::allow_el0_counter_reads();
 
     task::scheduler::init();
+    // Before the boot core's tick starts (the wait for each core must not count as a late tick), and
+    // before the first tasks, so that the shell's ready line comes with every core running.
+    smp::start_secondary_cores();
     task::spawn_kernel("shell", || shell::run());
     memory::ksm::start_scanner();
-    // Before the boot core's tick starts: the wait for each core must not count as a late tick.
-    smp::start_secondary_cores();
     interrupt::start_timer_tick();
     cpu::unmask_irqs();
     // This thread is now the idle task: it runs only when no other task is ready.

@@ -14,8 +14,10 @@
 //!
 //! # What cores 1-3 do
 //!
-//! They run no tasks: the scheduler runs on core 0 only. Each waits in its own idle loop, with its own
-//! generic-timer tick and IPIs routed to it, and counts both ([`CoreStatus`], shown by `info`).
+//! The same as the boot core: each enters the scheduler with its boot thread as its idle task and runs
+//! tasks from the one run queue (`task::scheduler`), preempted by its own generic-timer tick; an IPI
+//! from a core that queued a task wakes it from its idle `WFI`. Each counts its ticks and IPIs
+//! ([`CoreStatus`], shown by `info`).
 
 use alloc::boxed::Box;
 use core::mem::MaybeUninit;
@@ -183,8 +185,10 @@ pub fn secondary_main(core: usize) -> ! {
         // Given up by the boot core: the kernel runs without this core.
         cpu::halt();
     }
+    crate::task::scheduler::enter();
     crate::interrupt::start_timer_tick();
     cpu::unmask_irqs();
+    // This thread is now the core's idle task: it runs only when no task is ready.
     loop {
         aarch64_cpu::asm::wfi();
     }

@@ -4,8 +4,9 @@
 //! task that holds the console lock, the next task to print spins on a lock whose holder cannot run. So
 //! the kernel's short locks mask IRQs on this core for as long as they are held ([`IrqSafeLock`]), and
 //! they are taken through a closure, so they cannot be held by accident past the code that needs them.
-//! (On one core the spin part never spins; it is there for SMP. A lock this core already holds can never
-//! be let go while it waits with IRQs masked, so that is reported as the kernel bug it is.)
+//! Another core may hold one: then the taker spins until it lets go, which is short by construction. A
+//! lock this core already holds can never be let go while it waits with IRQs masked, so that is reported
+//! as the kernel bug it is.
 //!
 //! Work that grows with a task's memory (a fork, a teardown, `PROTECT` or `UNMAP` of a large range)
 //! must not mask IRQs for its whole length: a 256 MiB eager fork would keep the timer and the serial
@@ -18,9 +19,11 @@
 //! A lock may be taken while holding only those above it:
 //!
 //! 1. the page-merging lock (`memory::ksm`, an [`IrqSafeLock`]);
-//! 2. the scheduler lock (`task::scheduler`, an [`IrqSafeLock`]): held only for short, bounded work on
-//!    the task table; whoever needs a task's address space clones its handle under it, lets go, and only
-//!    then locks the space. No address-space lock is ever taken under the scheduler lock;
+//! 2. the scheduler lock (`task::scheduler`, an [`IrqSafeLock`]): one for all cores, held only for
+//!    short, bounded work on the task table and the run queue (every core's tick takes it); whoever
+//!    needs a task's address space clones its handle under it, lets go, and only then locks the space.
+//!    No address-space lock is ever taken under the scheduler lock, and a core never waits under it for
+//!    another core (the on-CPU hand-off of a switched-out task is waited for after letting go);
 //! 3. an address-space lock (`task::space`, a [`TaskLock`]): taken only by a task, never by an interrupt
 //!    handler. Under an [`IrqSafeLock`] (page merging) only [`TaskLock::try_hold`] may be used, which does
 //!    not wait: a space that is busy is left for later. One task holds at most one address-space lock by
@@ -117,6 +120,9 @@ impl<T> IrqSafeLock<T> {
     }
 }
 
+/// How often a task waiting for a [`TaskLock`] looks at it between two yields.
+const TASK_LOCK_SPINS: u32 = 200;
+
 /// A lock held by a task, with interrupts as the task had them: its holder may be preempted, so a task
 /// that finds it taken yields (with IRQs on, so that the tick that lets the holder run again comes in)
 /// until it is free. For data whose work grows with memory: an address space.
@@ -152,13 +158,19 @@ impl<T> TaskLock<T> {
     #[cold]
     fn wait(&self) -> MutexGuard<'_, T> {
         self.waiters.fetch_add(1, Ordering::Relaxed);
-        let guard = loop {
+        let guard = 'taken: loop {
             let saved = cpu::mask_irqs();
             cpu::unmask_irqs();
             crate::task::yield_now();
             cpu::restore_irqs(saved);
-            if let Some(guard) = self.inner.try_lock() {
-                break guard;
+            // The holder may be running on another core and about to let go: look a while before
+            // yielding again. A yield with nothing else ready comes straight back, and a loop of those
+            // would take the scheduler lock, which every core needs, as fast as it can.
+            for _ in 0..TASK_LOCK_SPINS {
+                if let Some(guard) = self.inner.try_lock() {
+                    break 'taken guard;
+                }
+                core::hint::spin_loop();
             }
         };
         self.waiters.fetch_sub(1, Ordering::Relaxed);

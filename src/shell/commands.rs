@@ -132,7 +132,7 @@ fn info(_: &[&str]) {
         cpu::CORE_COUNT,
     );
     let cores = crate::smp::status();
-    println!("cores_online: {} of {} (tasks run on core 0)", crate::smp::online_count(), cpu::CORE_COUNT);
+    println!("cores_online: {} of {}", crate::smp::online_count(), cpu::CORE_COUNT);
     for c in cores {
         let state = match c.state {
             crate::smp::CoreState::Parked => "parked",
@@ -312,8 +312,8 @@ fn demo(_: &[&str]) {
 
 fn ps(_: &[&str]) {
     println!(
-        "{:>5} {:>6}  {:<9} {:>8} {:>9} {:>7}  name",
-        "pid", "parent", "state", "cpu_ms", "resident", "shared"
+        "{:>5} {:>6}  {:<9} {:>4} {:>8} {:>9} {:>7}  name",
+        "pid", "parent", "state", "core", "cpu_ms", "resident", "shared"
     );
     for t in task::tasks_snapshot() {
         let parent = t.parent.map_or(alloc::string::String::from("-"), |p| alloc::format!("{p}"));
@@ -322,11 +322,13 @@ fn ps(_: &[&str]) {
             Some(pages) => (alloc::format!("{} KiB", pages.resident * 4), alloc::format!("{}", pages.shared)),
             None => (alloc::string::String::from("-"), alloc::string::String::from("-")),
         };
+        let core = t.core.map_or(alloc::string::String::from("-"), |c| alloc::format!("{c}"));
         println!(
-            "{:>5} {:>6}  {:<9} {:>8} {:>9} {:>7}  {}",
+            "{:>5} {:>6}  {:<9} {:>4} {:>8} {:>9} {:>7}  {}",
             t.pid,
             parent,
             t.state.name(),
+            core,
             cpu_ms,
             resident,
             shared,

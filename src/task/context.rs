@@ -5,6 +5,8 @@
 //! registers are not part of this: they were saved in the exception frame on its kernel stack when it
 //! entered the kernel, and are restored when it returns to EL0.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 core::arch::global_asm!(include_str!("context.s"));
 
 /// Callee-saved registers of a task that is not running. The layout is shared with `context.s`.
@@ -17,7 +19,9 @@ pub struct Context {
     /// x30: where `switch_context` returns to.
     link_register: u64,
     stack_pointer: u64,
-    _padding: u64,
+    /// 1 while the task's registers are live on a core, 0 once `switch_context` has saved them (see
+    /// `context.s`).
+    on_cpu: AtomicU64,
     /// d8-d15 (the low halves of v8-v15, which the AAPCS64 makes callee-saved).
     fp_callee_saved: [u64; 8],
 }
@@ -31,6 +35,12 @@ unsafe extern "C" {
 }
 
 impl Context {
+    /// Whether the task's registers are live on some core: it runs, or is in the middle of being
+    /// switched out. Its kernel stack must not be freed until this is false.
+    pub fn is_on_cpu(&self) -> bool {
+        self.on_cpu.load(Ordering::Acquire) != 0
+    }
+
     /// The context of a task that has not run yet: its first switch lands in `task_trampoline`, which calls
     /// `entry(argument)` on the stack whose top is `stack_top`.
     pub fn new_task(stack_top: u64, entry: extern "C" fn(usize) -> !, argument: usize) -> Context {

@@ -4,6 +4,16 @@
 // must preserve (x19-x28, the frame pointer, the link register, SP and d8-d15) into *from, loads the same
 // from *to and returns into `to`'s code. Everything else the caller has already saved, because to the
 // compiler this is an ordinary call. IRQs are masked by the caller throughout.
+//
+// With several cores a task switched out on one core may be picked by another before its registers are
+// saved here: the scheduler lock is let go before the switch. So each context has an on-CPU word (1 while
+// its registers are live on some core): the switch clears `from`'s once they are saved (a release store,
+// so the saved registers are visible first), then waits until `to`'s is clear (an acquire load, so it
+// reads the registers another core saved) and sets it. Nothing between the clear and the load of `to`'s
+// stack pointer touches memory but the two words, so the other core may already run `from` on its stack.
+// Clearing before waiting means two cores switching to each other's outgoing task cannot wait on each
+// other.
+.equ CONTEXT_ON_CPU, 16 * 6 + 8
 
 .section .text
 .global switch_context
@@ -20,7 +30,16 @@ switch_context:
     stp d10, d11, [x0, #16 * 8]
     stp d12, d13, [x0, #16 * 9]
     stp d14, d15, [x0, #16 * 10]
+    add x10, x0, #CONTEXT_ON_CPU
+    stlr xzr, [x10]
 
+    add x10, x1, #CONTEXT_ON_CPU
+1:  ldar x9, [x10]
+    cbz x9, 2f
+    yield
+    b 1b
+2:  mov x9, #1
+    str x9, [x10]
     ldp x19, x20, [x1, #16 * 0]
     ldp x21, x22, [x1, #16 * 1]
     ldp x23, x24, [x1, #16 * 2]

@@ -1,8 +1,8 @@
 //! Tasks: threads of execution, each with its own kernel stack, scheduled round-robin and preempted by the
 //! timer interrupt.
 //!
-//! Task 0 is the boot core's original thread: it becomes the idle task, which runs only when nothing else
-//! can and then waits in WFI. Kernel tasks run a closure in the kernel's address space (the shell is one;
+//! Each core's original thread becomes its idle task (pid 0 on every core), which runs only when nothing
+//! else can and then waits in WFI. Kernel tasks run a closure in the kernel's address space (the shell is one;
 //! the page-merging scanner is another). User tasks add an address space (`space`) and EL0 registers.
 
 mod context;
@@ -21,13 +21,14 @@ use crate::memory::address_space::AddressSpace;
 pub use scheduler::{current_pid, exit, sleep, spawn_kernel, tasks_snapshot, wait, yield_now};
 use space::SharedSpace;
 
-/// A task's identifier. 0 is the idle task.
+/// A task's identifier. 0 is every core's idle task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pid(pub u32);
 
 impl core::fmt::Display for Pid {
+    /// The number, padded as the format asks (`ps` lines its columns up).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}", self.0)
+        core::fmt::Display::fmt(&self.0, f)
     }
 }
 
@@ -74,6 +75,8 @@ pub struct Task {
     pub parent: Option<Pid>,
     /// Processor time used, in system counter ticks, charged at every switch away from the task.
     pub cpu_ticks: u64,
+    /// The core the task runs on or last ran on; None until it first runs.
+    pub core: Option<u8>,
     context: Context,
     /// A user task's address space, behind its own lock (`space`); None for kernel tasks, and for a user
     /// task once its exit has taken the space out to tear it down.
@@ -81,7 +84,7 @@ pub struct Task {
     /// Runs a program at EL0: it was given an address space ([`Task::new_user`]). Stays true through
     /// its exit, whose teardown takes the space out (with interrupts on) before the task is `Exited`.
     user: bool,
-    /// None for the idle task, which runs on the boot stack. Only owned here: `context` points into it.
+    /// None for an idle task, which runs on its core's boot stack. Only owned here: `context` points into it.
     /// Never zeroed: only the task's own code reads it, after writing it, except the canary at its
     /// bottom, written here (zeroing 32 KiB was the largest part of what `FORK` spent on a new task).
     _kernel_stack: Option<Box<[MaybeUninit<u128>]>>,
@@ -105,6 +108,7 @@ impl Task {
             state: State::Ready,
             parent,
             cpu_ticks: 0,
+            core: None,
             context: Context::new_task(top, entry, argument),
             address_space: None,
             user: false,
@@ -133,7 +137,7 @@ impl Task {
         self.user && !matches!(self.state, State::Exited(_))
     }
 
-    /// Whether the kernel stack's canary is intact (the idle task's boot stack has none).
+    /// Whether the kernel stack's canary is intact (an idle task's boot stack has none).
     pub fn stack_intact(&self) -> bool {
         self._kernel_stack.as_ref().is_none_or(|stack| {
             stack[..STACK_CANARY_WORDS].iter().all(|word| {
@@ -144,6 +148,7 @@ impl Task {
         })
     }
 
+    /// The idle task of the calling core: the thread it booted on, running now.
     fn idle() -> Task {
         Task {
             pid: Pid(0),
@@ -151,6 +156,7 @@ impl Task {
             state: State::Running,
             parent: None,
             cpu_ticks: 0,
+            core: Some(crate::arch::cpu::core_id()),
             context: Context::default(),
             address_space: None,
             user: false,

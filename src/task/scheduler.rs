@@ -1,4 +1,22 @@
-//! The round-robin scheduler: a run queue, sleeping by timer ticks, and `wait` for children.
+//! The round-robin scheduler: one run queue for every core, sleeping by timer ticks, and `wait` for
+//! children.
+//!
+//! # Several cores
+//!
+//! Every core that has entered the scheduler ([`enter`]) runs tasks from the same queue, under the same
+//! lock; each has its own idle task (its boot thread), its own time slice and its own running task
+//! ([`CoreSlot`]). A core that makes a task ready while another core idles sends that core an IPI, so
+//! the task starts at once rather than at the idle core's next tick. The boot core's tick keeps the
+//! time (sleeps end by its ticks); every core's own tick ends its own time slices.
+//!
+//! The lock is let go before the actual switch, so a task switched out on one core can be picked by
+//! another before its registers are saved. `switch_context` hands it over: it clears a context's on-CPU
+//! word once the registers are saved and waits for the incoming one's to be clear (see `context.s`). For
+//! the same reason a task never changes its own state to "not running" (sleeping, waiting, exited) and
+//! then lets go of the lock before it is switched out: whoever woke it meanwhile would queue it while it
+//! still runs, and the switch would queue it again. The state change and the choice of the next task are
+//! one hold of the lock ([`switch_away`]). And no task's kernel stack is freed while its on-CPU word is
+//! set: an exited child reaped by a parent on another core may still be leaving its stack.
 //!
 //! The task limit is kept here, under the scheduler lock: a user task first reserves a [`TaskSlot`]
 //! (refused once tasks and reservations reach the limit), builds its address space, then fills the slot.
@@ -28,15 +46,15 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicPtr, Ordering};
 
 use spin::MutexGuard;
 
 use super::context::{Context, switch_context};
 use super::space::{self, SharedSpace};
 use super::{KernelEntry, Pid, State, Task, kernel_task_main};
+use crate::arch::cpu::{self, CORE_COUNT};
 use crate::arch::mmu::tlb;
-use crate::arch::{cpu, time};
+use crate::arch::time;
 use cowpi_mm::AsidAllocator;
 
 use crate::bench::probe::{self, Probe};
@@ -53,18 +71,39 @@ pub const TIME_SLICE_TICKS: u64 = 10;
 /// memory audit reports as a leak.
 const READY_QUEUE_CAPACITY: usize = 2 * super::user::MAX_TASKS;
 
+/// What a core runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Running {
+    /// Its own idle task.
+    Idle,
+    Task(Pid),
+}
+
+/// One core's part of the scheduler.
+struct CoreSlot {
+    running: Running,
+    /// The core's idle task: the thread the core booted on, which runs when nothing is ready. Not in the
+    /// task table (every core has one, all of them "pid 0").
+    idle: Box<Task>,
+    /// Ticks the running task has run since it was switched in.
+    slice_used: u64,
+    /// The system counter when the running task was switched in: processor time is charged at each
+    /// switch from the counter, exact to a counter tick, where sampling at timer ticks would miss every
+    /// task that runs less than a tick at a time (the page-merging scanner, a task that mostly sleeps).
+    switched_in_at: u64,
+    /// A detached task that has exited, out of the table, on whose kernel stack this core's last switch
+    /// away from it was made: the task switched to frees it ([`free_departed`]).
+    departed: Option<Box<Task>>,
+}
+
 struct Scheduler {
     tasks: BTreeMap<Pid, Box<Task>>,
     ready: VecDeque<Pid>,
-    current: Pid,
+    /// The cores that have entered the scheduler, by core number.
+    cores: [Option<CoreSlot>; CORE_COUNT],
     next_pid: u32,
+    /// The boot core's ticks: the time sleeps are measured in.
     ticks: u64,
-    /// Ticks the current task has run since it was switched in.
-    slice_used: u64,
-    /// The system counter when the current task was switched in: processor time is charged at each switch
-    /// from the counter, exact to a counter tick, where sampling at timer ticks would miss every task
-    /// that runs less than a tick at a time (the page-merging scanner, a task that mostly sleeps).
-    switched_in_at: u64,
     /// Sleeping tasks by wake-up tick, so a tick looks only at the ones due, not at every task.
     sleepers: BTreeSet<(u64, Pid)>,
     asids: AsidAllocator,
@@ -72,29 +111,25 @@ struct Scheduler {
     reserved: usize,
     /// The most tasks that existed at once since the last [`take_peak_task_count`].
     peak_tasks: usize,
-    /// A detached task that has exited, out of the table, on whose kernel stack the last switch away
-    /// from it was made: the task switched to frees it ([`free_departed`]).
-    departed: Option<Box<Task>>,
 }
 
 static SCHEDULER: IrqSafeLock<Option<Scheduler>> = IrqSafeLock::new(None);
 
-/// The running task's address space (null for a kernel task), set at every switch: what the running
-/// task's faults and system calls reach without the scheduler lock (see
-/// [`with_current_address_space`]). One core: one running task.
-static CURRENT_SPACE: AtomicPtr<SharedSpace> = AtomicPtr::new(core::ptr::null_mut());
-
-/// Installs `space` (the running task's, from now on) in `TTBR0_EL1` and in [`CURRENT_SPACE`], giving it
-/// a current-generation ASID. The space's own lock is not taken: its holder may be the task switched away
-/// from in the middle of a fork.
+/// Installs `space` (the running task's, from now on) in `TTBR0_EL1` and, as the running task's space
+/// pointer, in `TPIDR_EL1` ([`cpu::set_current_space_word`]), giving it a current-generation ASID. The
+/// space's own lock is not taken: its holder may be the task switched away from in the middle of a fork.
+/// `TPIDR_EL1` is per core and set at every switch, so a task reading it reads its own space, whichever
+/// core it has moved to.
 fn activate(space: Option<&Arc<SharedSpace>>, asids: &mut AsidAllocator) {
+    let core = this_core();
     match space {
         Some(space) => {
-            CURRENT_SPACE.store(Arc::as_ptr(space).cast_mut(), Ordering::Relaxed);
-            tlb::activate(space.root, space.asid.assign(asids));
+            cpu::set_current_space_word(Arc::as_ptr(space) as u64);
+            tlb::activate(space.root, space.asid.assign(asids, core));
         }
         None => {
-            CURRENT_SPACE.store(core::ptr::null_mut(), Ordering::Relaxed);
+            cpu::set_current_space_word(0);
+            asids.leave(core);
             tlb::activate_none();
         }
     }
@@ -104,75 +139,119 @@ fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
     SCHEDULER.lock(|s| f(s.as_mut().expect("scheduler used before task::scheduler::init")))
 }
 
-/// Makes the calling thread (the boot core's) the idle task.
+/// This core's number, for code under the scheduler lock (IRQs masked: the caller cannot move).
+fn this_core() -> usize {
+    cpu::core_id() as usize
+}
+
+/// Starts the scheduler with the calling thread (the boot core's) as core 0's idle task.
 pub fn init() {
     SCHEDULER.lock(|s| {
-        let mut tasks = BTreeMap::new();
-        tasks.insert(Pid(0), Box::new(Task::idle()));
         *s = Some(Scheduler {
-            tasks,
+            tasks: BTreeMap::new(),
             ready: VecDeque::with_capacity(READY_QUEUE_CAPACITY),
-            current: Pid(0),
+            cores: [const { None }; CORE_COUNT],
             next_pid: 1,
             ticks: 0,
-            slice_used: 0,
-            switched_in_at: time::ticks(),
             sleepers: BTreeSet::new(),
             asids: tlb::asid_allocator(),
             reserved: 0,
-            peak_tasks: 1,
+            peak_tasks: 0,
+        });
+    });
+    enter();
+}
+
+/// Makes the calling thread this core's idle task: from now on the core runs tasks from the queue.
+/// Called once per core, with IRQs masked, before its timer tick starts.
+pub fn enter() {
+    with(|s| {
+        let core = this_core();
+        assert!(s.cores[core].is_none(), "core {core} entered the scheduler twice");
+        s.cores[core] = Some(CoreSlot {
+            running: Running::Idle,
+            idle: Box::new(Task::idle()),
+            slice_used: 0,
+            switched_in_at: time::ticks(),
             departed: None,
         });
     });
 }
 
 impl Scheduler {
-    fn current_task(&mut self) -> &mut Task {
-        let current = self.current;
-        self.tasks.get_mut(&current).expect("the current task is in the task table")
+    fn slot(&mut self, core: usize) -> &mut CoreSlot {
+        self.cores[core].as_mut().expect("a core that entered the scheduler")
     }
 
-    /// Chooses the next task and returns the two contexts to switch between, or None to stay.
-    fn pick_next(&mut self) -> Option<(*mut Context, *const Context)> {
-        let current = self.current;
-        if !self.current_task().stack_intact() {
-            panic!("task {current} ({}) overflowed its kernel stack", self.current_task().name);
+    fn task_mut(&mut self, core: usize, running: Running) -> &mut Task {
+        match running {
+            Running::Idle => &mut self.slot(core).idle,
+            Running::Task(pid) => self.tasks.get_mut(&pid).expect("a running task is in the task table"),
         }
-        if self.current_task().state == State::Running {
-            if current == Pid(0) {
-                if self.ready.is_empty() {
-                    return None;
+    }
+
+    /// The task this core runs.
+    fn current_task(&mut self) -> &mut Task {
+        let core = this_core();
+        let running = self.slot(core).running;
+        self.task_mut(core, running)
+    }
+
+    fn current_pid(&mut self) -> Pid {
+        match self.slot(this_core()).running {
+            Running::Idle => Pid(0),
+            Running::Task(pid) => pid,
+        }
+    }
+
+    /// Chooses this core's next task and returns the two contexts to switch between, or None to stay.
+    fn pick_next(&mut self) -> Option<(*mut Context, *const Context)> {
+        let core = this_core();
+        let running = self.slot(core).running;
+        let nothing_ready = self.ready.is_empty();
+        let current = self.task_mut(core, running);
+        if !current.stack_intact() {
+            panic!("task {} ({}) overflowed its kernel stack", current.pid, current.name);
+        }
+        if current.state == State::Running {
+            match running {
+                Running::Idle if nothing_ready => return None,
+                Running::Idle => current.state = State::Ready,
+                Running::Task(pid) => {
+                    current.state = State::Ready;
+                    self.ready.push_back(pid);
                 }
-                self.current_task().state = State::Ready;
-            } else {
-                self.current_task().state = State::Ready;
-                self.ready.push_back(current);
             }
         }
-        let next = self.ready.pop_front().unwrap_or(Pid(0));
-        self.slice_used = 0;
-        self.tasks.get_mut(&next).expect("a ready task is in the task table").state = State::Running;
-        if next == current {
+        let next = self.ready.pop_front().map_or(Running::Idle, Running::Task);
+        self.slot(core).slice_used = 0;
+        let next_task = self.task_mut(core, next);
+        next_task.state = State::Running;
+        next_task.core = Some(core as u8);
+        if next == running {
             return None;
         }
         let now = time::ticks();
-        self.current_task().cpu_ticks += now.wrapping_sub(self.switched_in_at);
-        self.switched_in_at = now;
-        self.current = next;
-        activate(self.tasks[&next].address_space.as_ref(), &mut self.asids);
-        let leaving = &self.tasks[&current];
-        let from: *mut Context = if matches!(leaving.state, State::Exited(_)) && leaving.parent.is_none() {
-            // Nobody will collect it: out of the table now, freed once this switch is off its stack. The
-            // box keeps the task where it is, so `from` stays valid.
-            let mut task = self.tasks.remove(&current).expect("current task");
-            let from: *mut Context = &mut task.context;
-            // The task switched to last time freed the one before (`free_departed`); there is none.
-            drop(self.departed.replace(task));
-            from
-        } else {
-            &mut self.tasks.get_mut(&current).expect("current task").context
+        let slot = self.slot(core);
+        let run = now.wrapping_sub(slot.switched_in_at);
+        slot.switched_in_at = now;
+        slot.running = next;
+        self.task_mut(core, running).cpu_ticks += run;
+        let space = self.task_mut(core, next).address_space.clone();
+        activate(space.as_ref(), &mut self.asids);
+        let from: *mut Context = match running {
+            Running::Task(pid) if self.tasks[&pid].is_departing() => {
+                // Nobody will collect it: out of the table now, freed once this switch is off its stack.
+                // The box keeps the task where it is, so `from` stays valid.
+                let mut task = self.tasks.remove(&pid).expect("current task");
+                let from: *mut Context = &mut task.context;
+                // The task switched to last time freed the one before (`free_departed`); there is none.
+                drop(self.slot(core).departed.replace(task));
+                from
+            }
+            _ => &mut self.task_mut(core, running).context,
         };
-        let to: *const Context = &self.tasks[&next].context;
+        let to: *const Context = &self.task_mut(core, next).context;
         Some((from, to))
     }
 
@@ -181,35 +260,78 @@ impl Scheduler {
         self.tasks.insert(pid, task);
         self.ready.push_back(pid);
         self.peak_tasks = self.peak_tasks.max(self.tasks.len());
+        self.kick_idle_core();
     }
 
     fn make_ready(&mut self, pid: Pid) {
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.state = State::Ready;
             self.ready.push_back(pid);
+            self.kick_idle_core();
+        }
+    }
+
+    /// Sends an IPI to another core that idles, if one does, so that it takes the task just queued.
+    fn kick_idle_core(&self) {
+        let me = this_core();
+        let idle = (0..CORE_COUNT).find(|&core| {
+            core != me && self.cores[core].as_ref().is_some_and(|c| c.running == Running::Idle)
+        });
+        if let Some(core) = idle {
+            crate::smp::send_ipi(core);
         }
     }
 }
 
-/// Switches to the next ready task, if there is one; returns when this task is scheduled again.
+impl Task {
+    /// An exited task nobody will collect: it leaves the table at its last switch.
+    fn is_departing(&self) -> bool {
+        matches!(self.state, State::Exited(_)) && self.parent.is_none()
+    }
+}
+
+/// Frees a task taken out of the table, once its registers are off every core: an exited child may
+/// still be in the middle of its last switch on another core, on the stack about to be freed.
+fn free_task(task: Box<Task>) {
+    while task.context.is_on_cpu() {
+        core::hint::spin_loop();
+    }
+    drop(task);
+}
+
+/// Switches this core to the next ready task, if there is one; returns when this task is scheduled
+/// again.
 pub fn schedule() {
+    switch_away(|_| {});
+}
+
+/// Runs `change` on the scheduler (with this core's task current) and switches to the next ready task in
+/// the same hold of the lock: the way a task stops running (sleeps, waits, exits). Returns when this task
+/// is scheduled again.
+fn switch_away(change: impl FnOnce(&mut Scheduler)) {
     let saved = cpu::mask_irqs();
-    if let Some((from, to)) = with(|s| s.pick_next()) {
+    let switch = with(|s| {
+        change(s);
+        s.pick_next()
+    });
+    if let Some((from, to)) = switch {
         // SAFETY: both contexts belong to boxed tasks; neither is freed while switched out or running (an
         // exited task is freed by `wait`, or by `free_departed`, after it has switched away for the last
-        // time).
+        // time, and `free_task` waits for its on-CPU word).
         unsafe { switch_context(from, to) };
         free_departed();
     }
     cpu::restore_irqs(saved);
 }
 
-/// Frees the detached task that exited in the switch that just brought this task in, if there was one:
-/// called, with IRQs masked, by every task right after a switch to it (here, and in a new task's first
-/// code), when the switch is off the departed task's kernel stack.
+/// Frees the detached task that exited in the switch that just brought this task in on this core, if
+/// there was one: called, with IRQs masked, by every task right after a switch to it (here, and in a
+/// new task's first code), when the switch is off the departed task's kernel stack.
 pub(super) fn free_departed() {
     // Dropped outside the lock: it frees a kernel stack.
-    drop(with(|s| s.departed.take()));
+    if let Some(task) = with(|s| s.slot(this_core()).departed.take()) {
+        free_task(task);
+    }
 }
 
 /// Gives up the processor to the next ready task.
@@ -217,30 +339,43 @@ pub fn yield_now() {
     schedule();
 }
 
-/// The running task's pid.
+/// The running task's pid (0 for an idle task).
 pub fn current_pid() -> Pid {
-    with(|s| s.current)
+    with(|s| s.current_pid())
 }
 
-/// Timer ticks taken since the scheduler started: each is one interrupt handled, so a stretch with
-/// interrupts masked too long shows as ticks missing against the counter.
+/// The boot core's timer ticks since the scheduler started: each is one interrupt handled, so a stretch
+/// with interrupts masked too long shows as ticks missing against the counter.
 pub fn tick_count() -> u64 {
     with(|s| s.ticks)
 }
 
-/// Processor time `task` has used, in counter ticks, including its current run if it is the `current`
-/// task, switched in at counter value `since`.
-fn cpu_ticks_of(task: &Task, current: Pid, since: u64) -> u64 {
-    let running = if task.pid == current { time::ticks().wrapping_sub(since) } else { 0 };
-    task.cpu_ticks + running
+/// When each core switched in the task it runs, and which that is: what [`cpu_ticks_of`] needs.
+type RunningSince = [Option<(Pid, u64)>; CORE_COUNT];
+
+fn running_since(s: &Scheduler) -> RunningSince {
+    core::array::from_fn(|core| {
+        let slot = s.cores[core].as_ref()?;
+        match slot.running {
+            Running::Task(pid) => Some((pid, slot.switched_in_at)),
+            Running::Idle => None,
+        }
+    })
+}
+
+/// Processor time `task` has used, in counter ticks, including its current run if a core runs it.
+fn cpu_ticks_of(task: &Task, running: &RunningSince) -> u64 {
+    let now = time::ticks();
+    let current = running.iter().flatten().find(|(pid, _)| *pid == task.pid);
+    task.cpu_ticks + current.map_or(0, |(_, since)| now.wrapping_sub(*since))
 }
 
 /// Processor time task `pid` has used so far, in system counter ticks (including its current run), or
 /// `None` if there is no such task.
 pub fn cpu_ticks(pid: Pid) -> Option<u64> {
     with(|s| {
-        let (current, since) = (s.current, s.switched_in_at);
-        s.tasks.get(&pid).map(|t| cpu_ticks_of(t, current, since))
+        let running = running_since(s);
+        s.tasks.get(&pid).map(|t| cpu_ticks_of(t, &running))
     })
 }
 
@@ -258,7 +393,7 @@ pub fn spawn(make: impl FnOnce(Pid, Option<Pid>) -> Task) -> Pid {
     let (pid, parent) = with(|s| {
         let pid = Pid(s.next_pid);
         s.next_pid += 1;
-        (pid, Some(s.current))
+        (pid, Some(s.current_pid()))
     });
     // Built outside the lock: it allocates a kernel stack.
     let task = Box::new(make(pid, parent));
@@ -286,7 +421,7 @@ pub fn reserve_slot(limit: usize) -> Result<TaskSlot, TaskLimitReached> {
         s.reserved += 1;
         let pid = Pid(s.next_pid);
         s.next_pid += 1;
-        Ok(TaskSlot { pid, parent: s.current })
+        Ok(TaskSlot { pid, parent: s.current_pid() })
     })
 }
 
@@ -338,11 +473,12 @@ pub fn task_count() -> usize {
 /// it if `ps`, the audit or a test holds it) and not the scheduler's: interrupts stay as the caller has
 /// them, on for system calls, so a fork or a range call of any size leaves the timer running.
 pub fn with_current_address_space<R>(f: impl FnOnce(&mut AddressSpace) -> R) -> Option<R> {
-    let current = CURRENT_SPACE.load(Ordering::Relaxed);
-    // SAFETY: `CURRENT_SPACE` points at the running task's space, which its task holds (an `Arc` in the
-    // task table) until the task itself gives it up, in `replace_current_address_space` or `exit`, which
-    // repoint `CURRENT_SPACE` first. The caller is that task, busy here, so the space outlives `f`, even
-    // if the task is switched out and back while it waits for the lock or runs `f`.
+    let current = cpu::current_space_word() as *const SharedSpace;
+    // SAFETY: `TPIDR_EL1` holds the running task's space (`activate`, at every switch to it on whichever
+    // core), which its task holds (an `Arc` in the task table) until the task itself gives it up, in
+    // `replace_current_address_space` or `exit`, which repoint it first. The caller is that task, busy
+    // here, so the space outlives `f`, even if the task is switched out and back, or moves to another
+    // core, while it waits for the lock or runs `f`.
     let shared = unsafe { current.as_ref() }?;
     Some(shared.space.lock(f))
 }
@@ -352,11 +488,10 @@ pub fn with_current_address_space<R>(f: impl FnOnce(&mut AddressSpace) -> R) -> 
 pub fn replace_current_address_space(space: AddressSpace, name: &str) -> Option<Arc<SharedSpace>> {
     let shared = SharedSpace::new(space);
     with(|s| {
-        let current = s.current;
-        let task = s.tasks.get_mut(&current).expect("the current task is in the task table");
+        let task = s.current_task();
         task.name = String::from(name);
-        let old = task.address_space.replace(shared);
-        activate(task.address_space.as_ref(), &mut s.asids);
+        let old = task.address_space.replace(shared.clone());
+        activate(Some(&shared), &mut s.asids);
         old
     })
 }
@@ -414,15 +549,12 @@ pub fn for_each_address_space(mut f: impl FnMut(&mut AddressSpace)) {
 
 /// Sleeps for at least `milliseconds`; other tasks run meanwhile.
 pub fn sleep(milliseconds: u64) {
-    let saved = cpu::mask_irqs();
-    with(|s| {
+    switch_away(|s| {
         let until_tick = wake_tick(s.ticks, milliseconds);
         s.current_task().state = State::Sleeping { until_tick };
-        let me = s.current;
+        let me = s.current_pid();
         s.sleepers.insert((until_tick, me));
     });
-    schedule();
-    cpu::restore_irqs(saved);
 }
 
 /// The tick a sleep of `milliseconds` that starts during tick `now` ends at. The current tick is partly
@@ -498,9 +630,8 @@ pub fn exit(status: i64) -> ! {
     probe::hit(Probe::SpaceTornDown);
     cpu::mask_irqs();
     let unclaimed = with(|s| {
-        let me = s.current;
+        let me = s.current_pid();
         let parent = s.current_task().parent;
-        s.current_task().state = State::Exited(status);
         let adopter = adopter(&s.tasks, parent);
         // Children that have exited already and are detached now: nobody can collect them any more.
         let mut unclaimed_pids = Vec::new();
@@ -510,17 +641,19 @@ pub fn exit(status: i64) -> ! {
                 unclaimed_pids.push(child.pid);
             }
         }
+        unclaimed_pids.iter().filter_map(|pid| s.tasks.remove(pid)).collect::<Vec<_>>()
+    });
+    // Freed outside the lock, on this task's stack: they switched away for good when they exited.
+    unclaimed.into_iter().for_each(free_task);
+    switch_away(|s| {
+        s.current_task().state = State::Exited(status);
         // Waking the parent for this task's end also lets it find the children it adopted that ended.
-        if let Some(parent) = parent
+        if let Some(parent) = s.current_task().parent
             && s.tasks.get(&parent).is_some_and(|p| p.state == State::Waiting)
         {
             s.make_ready(parent);
         }
-        unclaimed_pids.iter().filter_map(|pid| s.tasks.remove(pid)).collect::<Vec<_>>()
     });
-    // Freed outside the lock, on this task's stack: they switched away for good when they exited.
-    drop(unclaimed);
-    schedule();
     unreachable!("an exited task was scheduled again");
 }
 
@@ -534,64 +667,86 @@ pub enum WaitError {
 /// Waits until the child `pid` (or any child, with None) has exited, frees it and returns its pid and
 /// exit status.
 pub fn wait(pid: Option<Pid>) -> Result<(Pid, i64), WaitError> {
+    enum Found {
+        Exited(Pid, i64, Box<Task>),
+        /// None has exited: the caller waits (switched out in the same hold of the lock).
+        Waiting(Option<(*mut Context, *const Context)>),
+    }
     loop {
         let saved = cpu::mask_irqs();
         let found = with(|s| {
-            let me = s.current;
+            let me = s.current_pid();
             let is_mine = |t: &Task| t.parent == Some(me) && pid.is_none_or(|p| p == t.pid);
             if !s.tasks.values().any(|t| is_mine(t)) {
                 return Err(WaitError::NoChild);
             }
             let exited =
                 s.tasks.values().find(|t| is_mine(t) && matches!(t.state, State::Exited(_))).map(|t| t.pid);
-            match exited {
+            Ok(match exited {
                 Some(child) => {
                     let task = s.tasks.remove(&child).expect("exited child");
                     let State::Exited(status) = task.state else { unreachable!() };
-                    Ok(Some((child, status, task)))
+                    Found::Exited(child, status, task)
                 }
                 None => {
                     s.current_task().state = State::Waiting;
-                    Ok(None)
+                    Found::Waiting(s.pick_next())
                 }
-            }
+            })
         });
         match found {
             Err(error) => {
                 cpu::restore_irqs(saved);
                 return Err(error);
             }
-            Ok(Some((child, status, task))) => {
+            Ok(Found::Exited(child, status, task)) => {
                 cpu::restore_irqs(saved);
-                drop(task); // Frees its kernel stack, outside the scheduler lock.
+                free_task(task); // Frees its kernel stack, outside the scheduler lock.
                 probe::hit(Probe::WaitReturned);
                 return Ok((child, status));
             }
-            Ok(None) => {
-                schedule();
+            Ok(Found::Waiting(switch)) => {
+                if let Some((from, to)) = switch {
+                    // SAFETY: as in `switch_away`.
+                    unsafe { switch_context(from, to) };
+                    free_departed();
+                }
                 cpu::restore_irqs(saved);
             }
         }
     }
 }
 
-/// Called by the timer interrupt: counts the tick, wakes sleepers, and says whether the running task
-/// should give way.
+/// Called by the timer interrupt of each core: counts the tick (the boot core's keep the time and wake
+/// sleepers), and says whether the core's running task should give way.
 pub fn tick() -> bool {
     with(|s| {
-        s.ticks += 1;
-        s.slice_used += 1;
-        let now = s.ticks;
-        while let Some(&(until_tick, pid)) = s.sleepers.first() {
-            if until_tick > now {
-                break;
-            }
-            s.sleepers.pop_first();
-            if s.tasks.get(&pid).is_some_and(|t| matches!(t.state, State::Sleeping { .. })) {
-                s.make_ready(pid);
+        let core = this_core();
+        if core == 0 {
+            s.ticks += 1;
+            let now = s.ticks;
+            while let Some(&(until_tick, pid)) = s.sleepers.first() {
+                if until_tick > now {
+                    break;
+                }
+                s.sleepers.pop_first();
+                if s.tasks.get(&pid).is_some_and(|t| matches!(t.state, State::Sleeping { .. })) {
+                    s.make_ready(pid);
+                }
             }
         }
-        !s.ready.is_empty() && (s.current == Pid(0) || s.slice_used >= TIME_SLICE_TICKS)
+        let Some(slot) = s.cores[core].as_mut() else { return false };
+        slot.slice_used += 1;
+        !s.ready.is_empty() && (slot.running == Running::Idle || slot.slice_used >= TIME_SLICE_TICKS)
+    })
+}
+
+/// Called by an IPI: whether this core idles while a task is ready (another core queued it and kicked
+/// this one, [`Scheduler::kick_idle_core`]).
+pub fn ipi() -> bool {
+    with(|s| {
+        let idle = s.cores[this_core()].as_ref().is_some_and(|slot| slot.running == Running::Idle);
+        idle && !s.ready.is_empty()
     })
 }
 
@@ -601,6 +756,8 @@ pub struct TaskSummary {
     pub parent: Option<Pid>,
     pub name: String,
     pub state: State,
+    /// The core the task runs on, or last ran on; None if it never ran.
+    pub core: Option<u8>,
     /// Processor time used, in system counter ticks.
     pub cpu_ticks: u64,
     /// A user task's pages.
@@ -614,25 +771,21 @@ impl TaskSummary {
     }
 }
 
-/// Every task as `ps` shows it. The page counts are read after the scheduler lock is let go, each under
-/// its space's lock (waiting for a space in the middle of a fork).
+/// Every task as `ps` shows it, each core's idle task first. The page counts are read after the
+/// scheduler lock is let go, each under its space's lock (waiting for a space in the middle of a fork).
 pub fn tasks_snapshot() -> Vec<TaskSummary> {
     let tasks: Vec<(TaskSummary, Option<Arc<SharedSpace>>)> = with(|s| {
-        let (current, since) = (s.current, s.switched_in_at);
-        s.tasks
-            .values()
-            .map(|t| {
-                let summary = TaskSummary {
-                    pid: t.pid,
-                    parent: t.parent,
-                    name: t.name.clone(),
-                    state: t.state,
-                    cpu_ticks: cpu_ticks_of(t, current, since),
-                    pages: None,
-                };
-                (summary, t.address_space.clone())
-            })
-            .collect()
+        let running = running_since(s);
+        let now = time::ticks();
+        let idle = s.cores.iter().flatten().map(|slot| {
+            let since = (slot.running == Running::Idle).then_some(slot.switched_in_at);
+            let mut summary = summary_of(&slot.idle, 0);
+            summary.cpu_ticks = slot.idle.cpu_ticks + since.map_or(0, |since| now.wrapping_sub(since));
+            (summary, None)
+        });
+        let tasks =
+            s.tasks.values().map(|t| (summary_of(t, cpu_ticks_of(t, &running)), t.address_space.clone()));
+        idle.chain(tasks).collect()
     });
     tasks
         .into_iter()
@@ -641,4 +794,16 @@ pub fn tasks_snapshot() -> Vec<TaskSummary> {
             summary
         })
         .collect()
+}
+
+fn summary_of(task: &Task, cpu_ticks: u64) -> TaskSummary {
+    TaskSummary {
+        pid: task.pid,
+        parent: task.parent,
+        name: task.name.clone(),
+        state: task.state,
+        core: task.core,
+        cpu_ticks,
+        pages: None,
+    }
 }

@@ -4,6 +4,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use alloc::sync::Arc;
 
+use crate::arch::cpu::CORE_COUNT;
 use crate::arch::time;
 use crate::task::{self, scheduler::WaitError};
 use crate::{check, check_eq, kernel_test};
@@ -91,6 +92,51 @@ kernel_test! {
             check_eq!(task::wait(Some(pid)), Ok((pid, i64::from(pid.0))));
         }
         check_eq!(turns.load(Ordering::Relaxed), 20);
+        Ok(())
+    }
+}
+
+kernel_test! {
+    /// Four tasks that never yield use all four cores: while they run, no core idles for more than a
+    /// fifth of the time (with tasks on one core, the other three would idle throughout).
+    fn four_busy_tasks_use_four_cores() -> TestResult {
+        const RUN_MS: u64 = 300;
+        let idle_ticks = || -> [u64; CORE_COUNT] {
+            let mut idle = [0; CORE_COUNT];
+            for t in task::tasks_snapshot().iter().filter(|t| t.pid == task::Pid(0)) {
+                if let Some(core) = t.core {
+                    idle[core as usize] = t.cpu_ticks;
+                }
+            }
+            idle
+        };
+        let before = idle_ticks();
+        let start = time::ticks();
+        let pids: alloc::vec::Vec<task::Pid> = (0..CORE_COUNT)
+            .map(|_| {
+                task::spawn_kernel("busy", move || {
+                    let end = time::ticks() + RUN_MS * time::frequency() / 1000;
+                    while time::ticks() < end {
+                        core::hint::spin_loop();
+                    }
+                    0
+                })
+            })
+            .collect();
+        for pid in pids {
+            check_eq!(task::wait(Some(pid)), Ok((pid, 0)));
+        }
+        let elapsed = time::ticks() - start;
+        let after = idle_ticks();
+        for core in 0..CORE_COUNT {
+            let idle = after[core] - before[core];
+            check!(
+                idle * 5 < elapsed,
+                "core {core} idled {} ms of the {} ms four busy tasks ran",
+                time::ticks_to_duration(idle).as_millis(),
+                time::ticks_to_duration(elapsed).as_millis()
+            );
+        }
         Ok(())
     }
 }

@@ -35,7 +35,8 @@ kernel_test! {
 }
 
 kernel_test! {
-    /// An IPI reaches every core, the sender's own included, and each is taken once.
+    /// An IPI reaches every core, the sender's own included (the scheduler sends its own as well, to wake
+    /// idle cores, so a core may take more).
     fn an_ipi_reaches_every_core() -> TestResult {
         for core in 0..CORE_COUNT {
             let before = smp::status()[core].ipis;
@@ -46,7 +47,7 @@ kernel_test! {
                 waited += 1;
             }
             let taken = smp::status()[core].ipis - before;
-            check!(taken == 1, "core {core} took {taken} IPIs within {waited} ms of one sent");
+            check!(taken >= 1, "core {core} took no IPI within {waited} ms of one sent");
         }
         Ok(())
     }

@@ -54,6 +54,7 @@ fn stress(args: &str) -> crate::ktest::TestResult {
 kernel_test! {
     /// 1 000 fork/write/exit cycles, up to four children alive at once, each task writing to pages the
     /// scanner keeps merging: no task ever sees a lost write or another task's write.
+    #[slow("the scanner at full rate on its own core: about 34 s in QEMU, whose broadcast TLB invalidations stop every core")]
     fn a_thousand_forks_writing_merged_pages_keep_every_write() -> TestResult {
         stress("1 1000")
     }

@@ -82,9 +82,9 @@ pub struct MemStats {
     /// still mapping the frame, the frame itself). Counted in `cow_faults` too. A write to a zero page the
     /// merging task made is not one: it is a zero-fill fault, and takes the page out of `ksm_zero_pages`.
     pub ksm_unmerges: u64,
-    /// Tasks that exist right now: the idle task, kernel tasks (the shell, the merging task), and every
-    /// user task, those that have exited but whose parent has not yet collected them included. This is
-    /// what `task_limit` bounds.
+    /// Tasks that exist right now: kernel tasks (the shell, the merging task) and every user task, those
+    /// that have exited but whose parent has not yet collected them included (each core's idle task is
+    /// not counted). This is what `task_limit` bounds.
     pub tasks: u64,
     /// The most tasks that may exist at once: at that count `SPAWN` and `FORK` fail with `TooManyTasks`.
     pub task_limit: u64,

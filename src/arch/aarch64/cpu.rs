@@ -1,7 +1,9 @@
 //! The processor itself: which core and exception level this is, what CPU it is, and how to idle or stop.
 
 use aarch64_cpu::asm;
-use aarch64_cpu::registers::{CurrentEL, DAIF, MIDR_EL1, MPIDR_EL1, ReadWriteable, Readable, Writeable};
+use aarch64_cpu::registers::{
+    CurrentEL, DAIF, MIDR_EL1, MPIDR_EL1, ReadWriteable, Readable, TPIDR_EL1, Writeable,
+};
 
 /// Cores on every supported board; the boot core is core 0 and `smp` starts the others.
 pub const CORE_COUNT: usize = 4;
@@ -14,6 +16,20 @@ pub fn exception_level() -> u8 {
 /// `MPIDR_EL1.Aff0`: the core number within the cluster.
 pub fn core_id() -> u8 {
     (MPIDR_EL1.get() & 0xFF) as u8
+}
+
+/// Sets `TPIDR_EL1`, which holds the running task's address space (a pointer, 0 for none): the scheduler
+/// sets it on the core it switches a task in on, so a task reads its own, whichever core it runs on now,
+/// with no lock and no lookup.
+#[inline(always)]
+pub fn set_current_space_word(word: u64) {
+    TPIDR_EL1.set(word);
+}
+
+/// What [`set_current_space_word`] last set on this core: the running task's.
+#[inline(always)]
+pub fn current_space_word() -> u64 {
+    TPIDR_EL1.get()
 }
 
 /// The fields of `MIDR_EL1` that identify a CPU.

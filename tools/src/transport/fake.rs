@@ -52,7 +52,7 @@ pub fn info_output(board: &str, exception_level: &str, ram_board_mib: u64, ram_u
         format!("board: {board}"),
         "model: Raspberry Pi (revision code 0xa02082, board revision 1.2)".to_owned(),
         format!("exception_level: {exception_level}"),
-        "cores_online: 4 of 4 (tasks run on core 0)".to_owned(),
+        "cores_online: 4 of 4".to_owned(),
         format!("ram_board_mib: {ram_board_mib}"),
         "ram_arm_mib: 960 (the VideoCore keeps the rest of the first GiB)".to_owned(),
         format!("ram_usable_mib: {ram_usable_mib}"),

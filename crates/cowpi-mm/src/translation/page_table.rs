@@ -396,8 +396,9 @@ impl<M: TableMemory, T: TlbMaintenance> AddressSpaceTables<M, T> {
     /// released with its last holder.
     ///
     /// There is no TLB maintenance: the caller guarantees that no core has the root in `TTBR0_EL1` and
-    /// that the ASID is not used again before a TLB-wide flush, which [`crate::AsidAllocator`] does (it
-    /// never hands an ASID out twice in one generation).
+    /// that no core runs the ASID again before it has flushed its TLB, which [`crate::AsidAllocator`]
+    /// does (it never hands an ASID out twice in one generation, and every core flushes its own TLB
+    /// before it first runs a user space in a new one).
     pub fn destroy(mut self, mut release: impl FnMut(Page, Frame, PageFlags)) -> (M, T) {
         self.walk_all(SharedTables::Leave, Leaves::EachMapping(&mut release), &mut |memory, table| {
             memory.free_table(table)

@@ -38,12 +38,29 @@ impl KernelTlb {
 
     /// Runs `tlbi` with the `TLBI` operand's ASID field (bits 63:48) filled in, unless the space never ran
     /// (then no TLB holds its translations).
-    fn with_asid(&self, tlbi: impl FnOnce(u64)) {
+    ///
+    /// With several cores, another core may give the space a new ASID (a switch to it after a rollover)
+    /// between the read of the ASID and the `TLBI`, and start filling its TLB from the tables as they were
+    /// before the change being published. So the ASID is read again after the invalidation, and if it
+    /// moved, the new one is invalidated too. That suffices: the other core stores the new ASID and then
+    /// (`DSB ISH` in [`activate`]) starts walking; this core changes the tables and then (`DSB ISH`) reads
+    /// the ASID. One of the two sees the other's store, so either the walk sees the new tables or the
+    /// second read sees the new ASID.
+    fn with_asid(&self, tlbi: impl Fn(u64)) {
         let saved = cpu::mask_irqs();
-        if let Some(asid) = self.asid.current() {
-            barrier::dsb(barrier::ISHST);
-            tlbi(u64::from(asid.as_u16()) << 48);
+        let mut invalidated = None;
+        loop {
             barrier::dsb(barrier::ISH);
+            let asid = self.asid.current();
+            if asid.is_none() || asid == invalidated {
+                break;
+            }
+            if let Some(asid) = asid {
+                tlbi(u64::from(asid.as_u16()) << 48);
+            }
+            invalidated = asid;
+        }
+        if invalidated.is_some() {
             barrier::isb(barrier::SY);
         }
         cpu::restore_irqs(saved);
@@ -90,16 +107,20 @@ pub fn hardware_asid_bits() -> u32 {
 /// leaves `TCR_EL1.AS` clear, so the upper bits of TTBR0's ASID field are ignored; rollover then comes
 /// every 255 address spaces, often enough that the tests exercise it.
 pub fn asid_allocator() -> AsidAllocator {
-    AsidAllocator::new(AsidBits::Eight)
+    AsidAllocator::new(AsidBits::Eight, cpu::CORE_COUNT)
 }
 
-/// Switches `TTBR0_EL1` to the address space whose level-1 table is `root`, with the ASID
-/// `SpaceAsid::assign` gave it, dropping every EL1 TLB entry first when the ASID generation rolled over.
+/// Switches this core's `TTBR0_EL1` to the address space whose level-1 table is `root`, with the ASID
+/// `SpaceAsid::assign` gave it, dropping every EL1 entry of this core's TLB first if the ASIDs rolled over
+/// since this core last switched to a user space (each core flushes its own; see `cowpi_mm::asid`).
 pub fn activate(root: Frame, assignment: Assignment) {
-    if assignment.flush_all {
-        // SAFETY: invalidating every EL1 TLB entry only costs refills.
-        unsafe { core::arch::asm!("tlbi vmalle1is", options(nostack, preserves_flags)) };
-        barrier::dsb(barrier::ISH);
+    // The space's new ASID (stored by `SpaceAsid::assign`) is visible to every core before this core
+    // walks its tables (see `KernelTlb::with_asid`).
+    barrier::dsb(barrier::ISH);
+    if assignment.flush_local {
+        // SAFETY: invalidating every EL1 TLB entry of this core only costs refills.
+        unsafe { core::arch::asm!("tlbi vmalle1", options(nostack, preserves_flags)) };
+        barrier::dsb(barrier::NSH);
     }
     TTBR0_EL1.set(cowpi_mm::ttbr0_el1(root, assignment.asid));
     barrier::isb(barrier::SY);
