@@ -23,13 +23,13 @@ fn fuzz(args: &str) -> crate::ktest::TestResult {
 }
 
 kernel_test! {
-    /// 70 000 calls from seed 1 (about 14 s in QEMU; 100 000 take about 20 s, too close to the 30 s
-    /// limit): every call returns what the ABI says, no failed call changes memory, forked children see
-    /// their parent's data and keep their own writes, nothing leaks.
+    /// 70 000 calls from seed 1: every call returns what the ABI says, no failed call changes memory,
+    /// forked children see their parent's data and keep their own writes, nothing leaks.
     ///
     /// The regression test of the first bug the fuzzer found: the fork at call 65671 shared a page
     /// read-only by protection without marking it copy-on-write, the parent's `PROTECT` (call 65695) made
     /// it writable in place, and the parent's next write showed in the child (`cowpi_mm::decide_protect`).
+    #[slow("about 20 s in QEMU on an idle host with the forked children on other cores, and QEMU's broadcast TLB invalidations stop every core")]
     fn syscalls_from_a_fixed_seed_never_hurt_the_kernel() -> TestResult {
         fuzz("1 70000")
     }
@@ -37,6 +37,7 @@ kernel_test! {
 
 kernel_test! {
     /// Other seeds, fewer calls each: other call sequences, the same promises.
+    #[slow("several seeds of 20 000 calls: like the fixed seed, at QEMU's pace with four cores")]
     fn syscalls_from_other_seeds_never_hurt_the_kernel() -> TestResult {
         for args in ["2 20000", "12648430 20000", "18446744073709551615 20000"] {
             fuzz(args)?;
