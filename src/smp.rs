@@ -159,7 +159,7 @@ pub fn await_report(state: &AtomicU8, timeout: Duration) -> CoreState {
                 return CoreState::Failed;
             }
         }
-        core::hint::spin_loop();
+        cpu::spin_wait_hint();
     }
 }
 

@@ -35,14 +35,60 @@
 use core::panic::Location;
 #[cfg(debug_assertions)]
 use core::sync::atomic::AtomicPtr;
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use spin::{Mutex, MutexGuard};
 
-use crate::arch::cpu;
+use crate::arch::{cpu, time};
 
 /// `IrqSafeLock::taken_on_core` of a lock no core holds.
 const NO_CORE: u8 = u8::MAX;
+
+/// Whether the locks that keep [`HoldTimes`] record them: only while the `locks` benchmark runs.
+static HOLD_TIMES_ARMED: AtomicBool = AtomicBool::new(false);
+
+/// How long a lock (or every lock of a kind: all address spaces share one) was held while the `locks`
+/// benchmark recorded: the longest hold and the sum of holds, in counter ticks, and how many. Disarmed, a
+/// hold costs a load and a branch more.
+pub struct HoldTimes {
+    longest: AtomicU64,
+    total: AtomicU64,
+    holds: AtomicU64,
+}
+
+impl HoldTimes {
+    pub const fn new() -> HoldTimes {
+        HoldTimes { longest: AtomicU64::new(0), total: AtomicU64::new(0), holds: AtomicU64::new(0) }
+    }
+
+    /// When a hold began, if holds are being recorded.
+    #[inline(always)]
+    fn begin() -> Option<u64> {
+        HOLD_TIMES_ARMED.load(Ordering::Relaxed).then(time::ticks)
+    }
+
+    #[inline(always)]
+    fn end(&self, began: Option<u64>) {
+        if let Some(began) = began {
+            let held = time::ticks().wrapping_sub(began);
+            self.longest.fetch_max(held, Ordering::Relaxed);
+            self.total.fetch_add(held, Ordering::Relaxed);
+            self.holds.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The longest hold, the sum of holds (counter ticks) and their number since the last call, and
+    /// starts again from nothing.
+    pub fn take(&self) -> (u64, u64, u64) {
+        let take = |v: &AtomicU64| v.swap(0, Ordering::Relaxed);
+        (take(&self.longest), take(&self.total), take(&self.holds))
+    }
+}
+
+/// Starts or stops recording [`HoldTimes`].
+pub fn record_hold_times(on: bool) {
+    HOLD_TIMES_ARMED.store(on, Ordering::Relaxed);
+}
 
 pub struct IrqSafeLock<T> {
     inner: Mutex<T>,
@@ -54,6 +100,7 @@ pub struct IrqSafeLock<T> {
     /// under 1 % (`cargo run --release -- bench`); the report names the second place in any build.
     #[cfg(debug_assertions)]
     taken_at: AtomicPtr<Location<'static>>,
+    hold_times: Option<&'static HoldTimes>,
 }
 
 impl<T> IrqSafeLock<T> {
@@ -63,6 +110,18 @@ impl<T> IrqSafeLock<T> {
             taken_on_core: AtomicU8::new(NO_CORE),
             #[cfg(debug_assertions)]
             taken_at: AtomicPtr::new(core::ptr::null_mut()),
+            hold_times: None,
+        }
+    }
+
+    /// A lock whose holds the `locks` benchmark measures, into `hold_times`.
+    pub const fn with_hold_times(value: T, hold_times: &'static HoldTimes) -> Self {
+        IrqSafeLock {
+            inner: Mutex::new(value),
+            taken_on_core: AtomicU8::new(NO_CORE),
+            #[cfg(debug_assertions)]
+            taken_at: AtomicPtr::new(core::ptr::null_mut()),
+            hold_times: Some(hold_times),
         }
     }
 
@@ -84,7 +143,11 @@ impl<T> IrqSafeLock<T> {
         self.taken_on_core.store(cpu::core_id(), Ordering::Relaxed);
         #[cfg(debug_assertions)]
         self.taken_at.store(Location::caller() as *const Location<'static> as *mut _, Ordering::Relaxed);
+        let began = self.hold_times.and_then(|_| HoldTimes::begin());
         let result = f(&mut guard);
+        if let Some(hold_times) = self.hold_times {
+            hold_times.end(began);
+        }
         // Before letting go, so that a core that finds the lock taken never reads its own last hold as
         // the current one.
         self.taken_on_core.store(NO_CORE, Ordering::Relaxed);
@@ -115,7 +178,7 @@ impl<T> IrqSafeLock<T> {
             if let Some(guard) = self.inner.try_lock() {
                 return guard;
             }
-            core::hint::spin_loop();
+            cpu::spin_wait_hint();
         }
     }
 }
@@ -133,11 +196,14 @@ const TASK_LOCK_SPINS: u32 = 200;
 pub struct TaskLock<T> {
     inner: Mutex<T>,
     waiters: AtomicUsize,
+    hold_times: Option<&'static HoldTimes>,
 }
 
 impl<T> TaskLock<T> {
-    pub const fn new(value: T) -> Self {
-        TaskLock { inner: Mutex::new(value), waiters: AtomicUsize::new(0) }
+    /// A lock whose holds through [`TaskLock::lock`] the `locks` benchmark measures, into `hold_times`
+    /// (not those of [`TaskLock::try_hold`], whose holder keeps the guard).
+    pub const fn with_hold_times(value: T, hold_times: &'static HoldTimes) -> Self {
+        TaskLock { inner: Mutex::new(value), waiters: AtomicUsize::new(0), hold_times: Some(hold_times) }
     }
 
     /// Runs `f` with the lock held, waiting for it first if another task holds it. Only from a task, and
@@ -147,7 +213,11 @@ impl<T> TaskLock<T> {
             Some(guard) => guard,
             None => self.wait(),
         };
+        let began = self.hold_times.and_then(|_| HoldTimes::begin());
         let result = f(&mut guard);
+        if let Some(hold_times) = self.hold_times {
+            hold_times.end(began);
+        }
         drop(guard);
         if self.waiters.load(Ordering::Relaxed) != 0 {
             crate::task::yield_now();
@@ -170,7 +240,7 @@ impl<T> TaskLock<T> {
                 if let Some(guard) = self.inner.try_lock() {
                     break 'taken guard;
                 }
-                core::hint::spin_loop();
+                cpu::spin_wait_hint();
             }
         };
         self.waiters.fetch_sub(1, Ordering::Relaxed);

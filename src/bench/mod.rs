@@ -11,6 +11,7 @@
 mod boot;
 mod floors;
 mod ksm;
+mod locks;
 pub mod probe;
 mod programs;
 
@@ -59,6 +60,11 @@ const BENCHMARKS: &[Benchmark] = &[
         name: "ksm",
         about: "merging 64 MiB of duplicates at default and maximum scan rate; unmerging (benchksm)",
         run: ksm::run,
+    },
+    Benchmark {
+        name: "locks",
+        about: "how long the frame-table, scheduler and address-space locks are held while tasks fork, fault and exit",
+        run: locks::run,
     },
 ];
 

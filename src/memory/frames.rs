@@ -7,13 +7,16 @@ use cowpi_mm::{Frame, FrameCounters, FrameError, FrameTable, OutOfFrames, Releas
 use spin::Once;
 
 use crate::arch::page;
-use crate::sync::IrqSafeLock;
+use crate::sync::{HoldTimes, IrqSafeLock};
 
 static TABLE: Once<IrqSafeLock<FrameTable<'static>>> = Once::new();
 
+/// How long the frame table's lock is held (the `locks` benchmark).
+pub static HOLD_TIMES: HoldTimes = HoldTimes::new();
+
 /// Installs the table. Called once by `memory::init`.
 pub fn install(table: FrameTable<'static>) {
-    TABLE.call_once(|| IrqSafeLock::new(table));
+    TABLE.call_once(|| IrqSafeLock::with_hold_times(table, &HOLD_TIMES));
 }
 
 /// Runs `f` with the frame table locked.

@@ -59,7 +59,7 @@ use cowpi_mm::AsidAllocator;
 
 use crate::bench::probe::{self, Probe};
 use crate::memory::address_space::{AddressSpace, PageCounts};
-use crate::sync::IrqSafeLock;
+use crate::sync::{HoldTimes, IrqSafeLock};
 
 /// Length of a timer tick.
 pub const TICK_MS: u64 = 1;
@@ -113,7 +113,10 @@ struct Scheduler {
     peak_tasks: usize,
 }
 
-static SCHEDULER: IrqSafeLock<Option<Scheduler>> = IrqSafeLock::new(None);
+static SCHEDULER: IrqSafeLock<Option<Scheduler>> = IrqSafeLock::with_hold_times(None, &HOLD_TIMES);
+
+/// How long the scheduler lock is held (the `locks` benchmark).
+pub static HOLD_TIMES: HoldTimes = HoldTimes::new();
 
 /// Installs `space` (the running task's, from now on) in `TTBR0_EL1` and, as the running task's space
 /// pointer, in `TPIDR_EL1` ([`cpu::set_current_space_word`]), giving it a current-generation ASID. The
@@ -294,7 +297,7 @@ impl Task {
 /// still be in the middle of its last switch on another core, on the stack about to be freed.
 fn free_task(task: Box<Task>) {
     while task.context.is_on_cpu() {
-        core::hint::spin_loop();
+        cpu::spin_wait_hint();
     }
     drop(task);
 }

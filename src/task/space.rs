@@ -17,7 +17,10 @@ use alloc::sync::Arc;
 use cowpi_mm::{Frame, SpaceAsid};
 
 use crate::memory::address_space::AddressSpace;
-use crate::sync::TaskLock;
+use crate::sync::{HoldTimes, TaskLock};
+
+/// How long address-space locks are held, all spaces together (the `locks` benchmark).
+pub static HOLD_TIMES: HoldTimes = HoldTimes::new();
 
 /// An address space shared between its task, the scheduler and the kernel's walkers.
 pub struct SharedSpace {
@@ -34,7 +37,7 @@ impl SharedSpace {
     pub fn new(space: AddressSpace) -> Arc<SharedSpace> {
         let asid = space.tables().tlb().asid().clone();
         let root = space.tables().root();
-        Arc::new(SharedSpace { asid, root, space: TaskLock::new(space) })
+        Arc::new(SharedSpace { asid, root, space: TaskLock::with_hold_times(space, &HOLD_TIMES) })
     }
 }
 

@@ -19,7 +19,7 @@ use kernel_run::{kernel_copy, run_cowpi, workspace};
 const RUN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Every figure the kernel's benchmarks must report (see `crate::bench::derived` in the tool).
-const EXPECTED_FIGURES: [&str; 16] = [
+const EXPECTED_FIGURES: [&str; 18] = [
     "boot.ready",
     "floor.memcpy_4k",
     "floor.zero_4k",
@@ -36,6 +36,8 @@ const EXPECTED_FIGURES: [&str; 16] = [
     "ksm.merge_scans",
     "ksm.merged_pages",
     "ksm.scanner_share",
+    "lock.hold",
+    "lock.hold_longest",
 ];
 
 /// Every board described under boards/.

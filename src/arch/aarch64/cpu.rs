@@ -84,6 +84,17 @@ pub fn unmask_irqs() {
     DAIF.modify(DAIF::I::Unmasked);
 }
 
+/// The pause in a loop that waits for another core (a lock it holds, a context it is saving): `YIELD`,
+/// the Arm hint for "spinning". On a Pi it only tells the core; under QEMU's `-icount`, which runs the
+/// cores in turn, it ends the waiting core's turn at once, so the core being waited for runs next instead
+/// of the waiter burning its whole turn (and the benchmarks' virtual time) on a lock it cannot get.
+/// `core::hint::spin_loop` is an `ISB` on AArch64, which QEMU does not take as a yield.
+#[inline(always)]
+pub fn spin_wait_hint() {
+    // SAFETY: YIELD is a hint with no architectural effect.
+    unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
+}
+
 /// Masks every interrupt (D, A, I, F) on this core.
 pub fn mask_all_interrupts() {
     DAIF.write(DAIF::D::Masked + DAIF::A::Masked + DAIF::I::Masked + DAIF::F::Masked);
